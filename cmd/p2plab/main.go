@@ -1,0 +1,63 @@
+// Command p2plab is the one binary of p2plab: the reference server and client,
+// the scenario runner, the conformance checker and the clean-up tool.
+//
+//	p2plab server  [flags]   run the reference server
+//	p2plab client  [flags]   run the reference headless client
+//	p2plab run     [files]   run scenarios in a lab
+//	p2plab conform ...       check another implementation
+//	p2plab clean             remove what crashed runs left behind
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand. run returns the process exit code.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) int
+}
+
+// commands is filled by each subcommand's file in its init function.
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, args []string) int) {
+	commands[name] = command{summary: summary, run: run}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: p2plab COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, commands[n].summary)
+	}
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "p2plab: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cmd.run(ctx, os.Args[2:])
+	stop()
+	os.Exit(code)
+}
