@@ -1,0 +1,211 @@
+package main
+
+// The conform subcommand: check a server or client implementation against
+// the requirement catalogue of package conform.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/p2plab/p2plab/conform"
+)
+
+func init() {
+	register("conform", "check a server or client implementation against the protocol", runConform)
+}
+
+// stringList is a repeatable flag; each value may hold several
+// comma-separated items.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+const conformUsage = `usage:
+  p2plab conform server (--addr IP:PORT | --cmd 'COMMAND {listen} {admin}' | --image TAG) [flags]
+  p2plab conform client (--cmd 'COMMAND {server} {user} {control} {log}' | --image TAG) [flags]
+  p2plab conform server|client --list
+
+Runs the requirement catalogue (docs/conformance.md) against an
+implementation and prints expected vs actual for each failure. Exit status:
+0 conforms, 1 a MUST requirement failed (or a SHOULD one with --strict),
+2 bad usage or the target could not be started.
+`
+
+// conformFlags are the flags both roles share.
+type conformFlags struct {
+	list, strict    bool
+	run             stringList
+	junit, jsonPath string
+	cmd, image      string
+	heartbeat       time.Duration
+	misses          int
+	verbose         bool
+}
+
+func (c *conformFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.list, "list", false, "print the catalogue (ID, level, section, sentence) and exit")
+	fs.Var(&c.run, "run", "run only requirements matching these globs (repeatable, comma-separated; '*' matches across '/')")
+	fs.BoolVar(&c.strict, "strict", false, "SHOULD failures count too")
+	fs.StringVar(&c.junit, "junit", "", "write a JUnit XML report to FILE")
+	fs.StringVar(&c.jsonPath, "json", "", "write a JSON report to FILE")
+	fs.StringVar(&c.cmd, "cmd", "", "command line that starts the implementation (placeholders in braces)")
+	fs.StringVar(&c.image, "image", "", "docker image of the implementation (docker backend)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the implementation's heartbeat interval ({heartbeat}; default 500ms with --cmd)")
+	fs.IntVar(&c.misses, "misses", 0, "the implementation's heartbeat misses before timeout ({misses}; default 2 with --cmd)")
+	fs.BoolVar(&c.verbose, "v", false, "print the target's output after the run")
+}
+
+func runConform(ctx context.Context, args []string) int {
+	if len(args) == 0 || (args[0] != "server" && args[0] != "client") {
+		fmt.Fprint(os.Stderr, conformUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			return 0
+		}
+		return 2
+	}
+	role := conform.Role(args[0])
+	fs := flag.NewFlagSet("conform "+args[0], flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, conformUsage); fs.PrintDefaults() }
+	var cf conformFlags
+	cf.register(fs)
+	addr := fs.String("addr", "", "server: address of an already running server under test")
+	admin := fs.String("admin", "", "server: admin API address of the server under test (enables SHOULD-level stats checks)")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	// Positional arguments are more --run patterns.
+	for _, a := range fs.Args() {
+		_ = cf.run.Set(a)
+	}
+	reqs, err := conform.Select(conform.Catalogue(role), cf.run)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "p2plab conform:", err)
+		return 2
+	}
+	if cf.list {
+		conform.WriteList(os.Stdout, reqs)
+		return 0
+	}
+	switch role {
+	case conform.RoleServer:
+		return conformServer(ctx, cf, reqs, *addr, *admin)
+	default:
+		if *addr != "" || *admin != "" {
+			fmt.Fprintln(os.Stderr, "p2plab conform client: --addr and --admin are server flags")
+			return 2
+		}
+		return conformClient(ctx, cf, reqs)
+	}
+}
+
+// exactlyOne reports whether exactly one of the target flags is set.
+func exactlyOne(vals ...string) bool {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n == 1
+}
+
+func conformServer(ctx context.Context, cf conformFlags, reqs []conform.Requirement, addr, admin string) int {
+	if !exactlyOne(addr, cf.cmd, cf.image) {
+		fmt.Fprintln(os.Stderr, "p2plab conform server: give exactly one of --addr, --cmd, --image")
+		return 2
+	}
+	if cf.image != "" {
+		fmt.Fprintln(os.Stderr, "p2plab conform server: --image is not available yet (the docker backend is not wired into conform); run the image yourself and use --addr")
+		return 2
+	}
+	var target conform.ServerTarget
+	desc := addr
+	if addr != "" {
+		ap, err := parseAddrPort(addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
+			return 2
+		}
+		target = conform.ServerTarget{Addr: ap, Admin: admin, Heartbeat: cf.heartbeat, Misses: cf.misses}
+		if (cf.heartbeat > 0) != (cf.misses > 0) {
+			fmt.Fprintln(os.Stderr, "p2plab conform server: give --heartbeat and --misses together")
+			return 2
+		}
+	} else {
+		hb, misses := cf.heartbeat, cf.misses
+		if hb == 0 {
+			hb = 500 * time.Millisecond
+		}
+		if misses == 0 {
+			misses = 2
+		}
+		if !strings.Contains(cf.cmd, "{listen}") {
+			fmt.Fprintln(os.Stderr, "p2plab conform server: --cmd needs a {listen} placeholder")
+			return 2
+		}
+		p, t, err := conform.StartServer(ctx, cf.cmd, hb, misses)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
+			return 2
+		}
+		defer func() {
+			p.Stop(2 * time.Second)
+			if cf.verbose {
+				fmt.Fprintf(os.Stderr, "--- server output ---\n%s", p.Output())
+			}
+		}()
+		if !strings.Contains(cf.cmd, "{heartbeat}") && cf.heartbeat == 0 {
+			t.Heartbeat, t.Misses = 0, 0 // the checker cannot know them
+		}
+		if admin != "" {
+			t.Admin = admin
+		}
+		target = t
+		desc = cf.cmd
+	}
+	fmt.Printf("p2plab conform server: %d requirements against %s\n", len(reqs), target.Addr)
+	start := time.Now()
+	results := conform.RunServer(ctx, target, reqs, func(r conform.Result) { conform.WriteLine(os.Stdout, r) })
+	return finish(os.Stdout, cf, conform.RoleServer, desc, start, results)
+}
+
+// finish writes the reports and returns the exit code.
+func finish(w io.Writer, cf conformFlags, role conform.Role, desc string, start time.Time, results []conform.Result) int {
+	conform.WriteReport(w, results, cf.strict)
+	rep := conform.Report{Role: role, Target: desc, Strict: cf.strict, Started: start.UTC(), Results: results}
+	code := 0
+	if cf.jsonPath != "" {
+		if err := conform.WriteJSON(cf.jsonPath, rep); err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform:", err)
+			code = 2
+		}
+	}
+	if cf.junit != "" {
+		if err := conform.WriteJUnit(cf.junit, rep); err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform:", err)
+			code = 2
+		}
+	}
+	if !conform.Summarize(results).Conforms(cf.strict) {
+		return 1
+	}
+	return code
+}

@@ -1,0 +1,146 @@
+package conform
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// WriteList prints the catalogue: ID, level, section and sentence.
+func WriteList(w io.Writer, reqs []Requirement) {
+	for _, r := range reqs {
+		fmt.Fprintf(w, "%-40s %-6s §%-5s %s\n", r.ID, r.Level, r.Section, r.Sentence)
+	}
+}
+
+// WriteLine prints one result line, as the run goes.
+func WriteLine(w io.Writer, r Result) {
+	mark := map[Verdict]string{Pass: "PASS", Fail: "FAIL", Skip: "SKIP", Error: "ERR "}[r.Verdict]
+	fmt.Fprintf(w, "%s  %-6s %-40s (%v)\n", mark, r.Level, r.ID, r.Duration)
+}
+
+// WriteReport prints the failures (expected vs actual), the skips and errors
+// with their reasons, and a summary line.
+func WriteReport(w io.Writer, results []Result, strict bool) {
+	var bad []Result
+	for _, r := range results {
+		if r.Verdict != Pass {
+			bad = append(bad, r)
+		}
+	}
+	if len(bad) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, r := range bad {
+		fmt.Fprintf(w, "%s %s [%s, §%s]\n", strings.ToUpper(string(r.Verdict)), r.ID, r.Level, r.Section)
+		fmt.Fprintf(w, "    requirement: %s\n", r.Sentence)
+		if r.Verdict == Fail {
+			fmt.Fprintf(w, "    expected:    %s\n", r.Expected)
+			fmt.Fprintf(w, "    actual:      %s\n", r.Actual)
+		} else {
+			fmt.Fprintf(w, "    reason:      %s\n", r.Message)
+		}
+	}
+	s := Summarize(results)
+	verdict := "CONFORMS"
+	if !s.Conforms(strict) {
+		verdict = "DOES NOT CONFORM"
+	}
+	fmt.Fprintf(w, "\n%d checks: %d passed, %d failed, %d skipped, %d errors (MUST failed: %d, SHOULD failed: %d) - %s\n",
+		s.Total, s.Passed, s.Failed, s.Skipped, s.Errors, s.MustFailed, s.ShouldFailed, verdict)
+}
+
+// Report is the JSON report.
+type Report struct {
+	Role    Role      `json:"role"`
+	Target  string    `json:"target"`
+	Strict  bool      `json:"strict"`
+	Started time.Time `json:"started"`
+	Summary Summary   `json:"summary"`
+	// Conforms is Summary.Conforms(Strict).
+	Conforms bool     `json:"conforms"`
+	Results  []Result `json:"results"`
+}
+
+// WriteJSON writes the JSON report to path.
+func WriteJSON(path string, rep Report) error {
+	rep.Summary = Summarize(rep.Results)
+	rep.Conforms = rep.Summary.Conforms(rep.Strict)
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("conform: json report: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("conform: json report: %w", err)
+	}
+	return nil
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitMessage `xml:"failure,omitempty"`
+	Error     *junitMessage `xml:"error,omitempty"`
+	Skipped   *junitMessage `xml:"skipped,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// WriteJUnit writes a JUnit XML report to path. A failed SHOULD
+// requirement is a JUnit failure only when strict; otherwise it is reported
+// as skipped with its expected/actual text, so CI stays green on SHOULDs.
+func WriteJUnit(path string, rep Report) error {
+	s := junitSuite{Name: "p2plab-conform-" + string(rep.Role)}
+	var total time.Duration
+	for _, r := range rep.Results {
+		total += r.Duration
+		c := junitCase{Name: r.ID, Classname: "conform." + string(rep.Role), Time: fmt.Sprintf("%.3f", r.Duration.Seconds())}
+		text := fmt.Sprintf("[%s §%s] %s\nexpected: %s\nactual: %s\n%s", r.Level, r.Section, r.Sentence, r.Expected, r.Actual, r.Message)
+		counts := r.Level == Must || rep.Strict
+		switch {
+		case r.Verdict == Fail && counts:
+			c.Failure = &junitMessage{Message: "expected " + r.Expected, Text: text}
+			s.Failures++
+		case r.Verdict == Error && counts:
+			c.Error = &junitMessage{Message: r.Message, Text: text}
+			s.Errors++
+		case r.Verdict != Pass:
+			c.Skipped = &junitMessage{Message: string(r.Verdict) + ": " + r.Message + r.Expected, Text: text}
+			s.Skipped++
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	s.Tests = len(s.Cases)
+	s.Time = fmt.Sprintf("%.3f", total.Seconds())
+	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{s}}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("conform: junit report: %w", err)
+	}
+	if err := os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644); err != nil {
+		return fmt.Errorf("conform: junit report: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package conform
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// runID returns a short random token that keeps the userIDs of one run apart
+// from those of any other run against the same server.
+func runID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// closers collects what a check opened, closed when the check ends.
+type closers struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (c *closers) add(f func()) {
+	c.mu.Lock()
+	c.fns = append(c.fns, f)
+	c.mu.Unlock()
+}
+
+func (c *closers) closeAll() {
+	c.mu.Lock()
+	fns := c.fns
+	c.fns = nil
+	c.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
+}
+
+// runOne runs check under a deadline. A check that overruns its deadline by
+// more than grace is abandoned (its connections are closed, which ends it)
+// and reported as an error, so one broken check never hangs a run.
+func runOne(ctx context.Context, r Requirement, timeout time.Duration, check func(ctx context.Context) error, cl *closers) Result {
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				errc <- fmt.Errorf("conform: check panicked: %v\n%s", p, debug.Stack())
+			}
+		}()
+		errc <- check(cctx)
+	}()
+	const grace = 2 * time.Second
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(timeout + grace):
+		cl.closeAll()
+		err = fmt.Errorf("conform: check did not return within %v", timeout+grace)
+		select {
+		case <-errc:
+		case <-time.After(grace):
+		}
+	}
+	cl.closeAll()
+	if ctx.Err() != nil && err != nil {
+		err = fmt.Errorf("conform: run cancelled: %w", ctx.Err())
+	}
+	return resultOf(r, err, time.Since(start).Round(time.Millisecond))
+}

@@ -1,0 +1,166 @@
+package conform
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// ServerTarget is a running server under test.
+type ServerTarget struct {
+	// Addr is the server's protocol endpoint.
+	Addr netip.AddrPort
+	// Admin is the admin API address (IP:PORT); empty skips the admin checks.
+	Admin string
+	// Heartbeat and Misses are the server's heartbeat settings; zero skips the
+	// heartbeat timeout checks.
+	Heartbeat time.Duration
+	Misses    int
+}
+
+// RunServer checks the server at target against reqs (server requirements;
+// others are ignored), one after the other, calling onResult (if not nil)
+// after each. It returns the results in order.
+func RunServer(ctx context.Context, target ServerTarget, reqs []Requirement, onResult func(Result)) []Result {
+	run := runID()
+	var out []Result
+	for i, r := range reqs {
+		if r.server == nil {
+			continue
+		}
+		t := &serverT{ServerTarget: target, prefix: fmt.Sprintf("cf%s-%d", run, i)}
+		timeout := r.Timeout
+		if timeout == 0 {
+			timeout = DefaultTimeout
+		}
+		if r.usesHeartbeat && target.Heartbeat > 0 {
+			timeout += target.Heartbeat * time.Duration(target.Misses+1)
+		}
+		res := runOne(ctx, r, timeout, func(ctx context.Context) error { return r.server(ctx, t) }, &t.cl)
+		out = append(out, res)
+		if onResult != nil {
+			onResult(res)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return out
+}
+
+// serverT is what a server check works with.
+type serverT struct {
+	ServerTarget
+	prefix string
+	n      atomic.Int64
+	cl     closers
+}
+
+// user returns a userID unique to this check.
+func (t *serverT) user(name string) string { return t.prefix + "-" + name }
+
+// dial opens a raw connection to the server, closed when the check ends.
+func (t *serverT) dial(ctx context.Context, name string) (*session, error) {
+	s, err := dialSession(ctx, name, t.Addr)
+	if err != nil {
+		return nil, err
+	}
+	t.cl.add(s.Close)
+	return s, nil
+}
+
+// login dials and logs in as user, and fails unless LoginResult ok arrives.
+func (t *serverT) login(ctx context.Context, user string) (*session, error) {
+	s, err := t.dial(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.request(protocol.TypeLogin, protocol.Login{UserID: user, UserName: "conform " + user}); err != nil {
+		return nil, err
+	}
+	f, err := s.expect(ctx, "LoginResult", func(f protocol.Frame) bool {
+		return f.Type == protocol.TypeLoginResult || f.Type == protocol.TypeError
+	})
+	if err != nil {
+		return nil, err
+	}
+	if lr := body[protocol.LoginResult](f); f.Type != protocol.TypeLoginResult || !lr.OK {
+		return nil, failf(fmt.Sprintf("LoginResult ok:true for a fresh valid user %q", user), "%s", describe(f))
+	}
+	return s, nil
+}
+
+// logins logs in several users in order.
+func (t *serverT) logins(ctx context.Context, names ...string) ([]*session, error) {
+	out := make([]*session, len(names))
+	for i, n := range names {
+		s, err := t.login(ctx, t.user(n))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// roundTrip sends a Heartbeat with an id and expects the HeartbeatAck.
+func roundTrip(ctx context.Context, s *session, why string) error {
+	if s.closed() {
+		return failf(why+": "+s.name+" still connected", "its connection was closed (%s)", s.endReason())
+	}
+	id, err := s.request(protocol.TypeHeartbeat, nil)
+	if err != nil {
+		return failf(why+": "+s.name+" still connected", "%v", err)
+	}
+	if _, err := s.expect(ctx, fmt.Sprintf("HeartbeatAck re=%d (%s)", id, why), isReply(protocol.TypeHeartbeatAck, id)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// expectError waits for the next Error frame and checks its code and, when
+// re > 0, its re.
+func expectError(ctx context.Context, s *session, code string, re int64) (protocol.Frame, error) {
+	want := "Error " + code
+	if re > 0 {
+		want += fmt.Sprintf(" re=%d", re)
+	}
+	f, err := s.expect(ctx, want, isError)
+	if err != nil {
+		return f, err
+	}
+	if got := body[protocol.Error](f); got.Code != code || (re > 0 && f.Re != re) {
+		return f, failf(want, "%s", describe(f))
+	}
+	return f, nil
+}
+
+// chat builds a ChatMessage body.
+func chat(id, from, to, content string) protocol.Chat {
+	return protocol.Chat{MessageID: id, UserID: from, DestUserID: to, Content: content, SendTime: time.Now().UTC().Format(time.RFC3339)}
+}
+
+// admin returns an admin API client, or skips.
+func (t *serverT) admin() (*api.Admin, error) {
+	if t.Admin == "" {
+		return nil, skipf("no admin address given (--admin)")
+	}
+	a := api.NewAdmin(t.Admin)
+	t.cl.add(a.Close)
+	return a, nil
+}
+
+// listOf renders a ResP2pInfo user list.
+func listOf(users []protocol.UserInfo) string {
+	var parts []string
+	for _, u := range users {
+		parts = append(parts, fmt.Sprintf("%s@%s:%d", u.UserID, u.IP, u.Port))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
