@@ -1,0 +1,233 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// errOtherPathWon is a dial that failed because a crossing dial from the
+// peer already holds the 4-tuple ("cannot assign requested address").
+var errOtherPathWon = errors.New("client: the peer's crossing dial won")
+
+// acceptLoop accepts P2P channels on ln until it is closed.
+func (c *Client) acceptLoop(ln net.Listener) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			c.log.Warn("accept", "err", err)
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-c.runCtx.Done():
+				return
+			}
+			continue
+		}
+		if !c.goTracked(func() { c.handleInbound(conn) }) {
+			conn.Close()
+			return
+		}
+	}
+}
+
+// handleInbound reads the first frame of an accepted connection, which must
+// be SetupP2PMessage, and adds the channel.
+func (c *Client) handleInbound(conn net.Conn) {
+	r := protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
+	l := newLink(conn, r, c.cfg.Heartbeat, c.cfg.Misses)
+	_ = conn.SetReadDeadline(time.Now().Add(l.deadTime()))
+	f, err := r.ReadFrame()
+	if err != nil {
+		var fe *protocol.FrameError
+		if errors.As(err, &fe) {
+			l.writeError(fe.Code, fe.Reason, 0)
+		}
+		conn.Close()
+		return
+	}
+	var s protocol.SetupP2P
+	if f.Type != protocol.TypeSetupP2PMessage {
+		l.writeError(protocol.CodeBadFrame, "the first frame on a P2P channel must be SetupP2PMessage", f.ID)
+		conn.Close()
+		return
+	}
+	if err := f.DecodeBody(&s); err != nil || !protocol.ValidUserID(s.UserID) || s.UserID == c.cfg.UserID {
+		l.writeError(protocol.CodeBadUserID, "SetupP2PMessage: bad userID", f.ID)
+		conn.Close()
+		return
+	}
+	ch := &channel{peer: s.UserID, initiator: s.UserID, local: addrPortOf(conn.LocalAddr()),
+		remote: addrPortOf(conn.RemoteAddr()), openedAt: time.Now().UTC(), l: l}
+	c.logEntry(protocol.LogEntry{Kind: protocol.LogAccepted, Peer: ch.peer, Addr: ch.remote})
+	c.addChannel(ch)
+	c.serveChannel(ch)
+}
+
+// dialPeer opens a channel to peer at ep from the client's listen endpoint
+// and sends SetupP2PMessage. It returns errOtherPathWon when the peer's
+// crossing dial holds the 4-tuple: that channel arrives through accept.
+func (c *Client) dialPeer(ctx context.Context, peer string, ep netip.AddrPort) (*channel, error) {
+	c.mu.Lock()
+	local := c.listen
+	out := c.loggedOut || c.stopped
+	c.mu.Unlock()
+	if out {
+		return nil, errors.New("client: logged out")
+	}
+	c.logEntry(protocol.LogEntry{Kind: protocol.LogPrepare, Peer: peer, Addr: ep})
+	d := net.Dialer{Control: reuseControl, Timeout: c.cfg.DialTimeout, LocalAddr: net.TCPAddrFromAddrPort(local)}
+	conn, err := d.DialContext(ctx, "tcp", ep.String())
+	if err != nil {
+		if isAddrNotAvail(err) {
+			c.log.Debug("crossing dial won", "peer", peer)
+			return nil, errOtherPathWon
+		}
+		c.logEntry(protocol.LogEntry{Kind: protocol.LogCreateFailed, Peer: peer, Addr: ep, Reason: shortErr(err)})
+		return nil, err
+	}
+	l := newLink(conn, nil, c.cfg.Heartbeat, c.cfg.Misses)
+	_ = l.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: c.cfg.UserID}))
+	ch := &channel{peer: peer, initiator: c.cfg.UserID, local: addrPortOf(conn.LocalAddr()),
+		remote: addrPortOf(conn.RemoteAddr()), openedAt: time.Now().UTC(), l: l, dialed: true}
+	c.logEntry(protocol.LogEntry{Kind: protocol.LogCreated, Peer: peer, Addr: ep})
+	c.addChannel(ch)
+	if !c.goTracked(func() { c.serveChannel(ch) }) {
+		l.close(protocol.ReasonLogout)
+		return nil, errors.New("client: stopping")
+	}
+	return ch, nil
+}
+
+// addChannel puts ch in the table. An existing channel to the same peer is
+// replaced (closed with "replaced"), except when the two were initiated by
+// different sides: then the one initiated by the lexicographically smaller
+// userID is kept and the other closed with "replaced", so both ends keep
+// the same connection.
+func (c *Client) addChannel(ch *channel) {
+	c.mu.Lock()
+	if c.loggedOut || c.stopped {
+		c.mu.Unlock()
+		c.emit(api.Event{Type: api.EventChannelOpened, Peer: ch.peer, Initiator: ch.initiator})
+		ch.l.close(protocol.ReasonLogout)
+		return
+	}
+	old := c.chans[ch.peer]
+	winner := min(c.cfg.UserID, ch.peer)
+	if old != nil && old.initiator != ch.initiator && old.initiator == winner && !old.l.closed() {
+		c.mu.Unlock()
+		c.emit(api.Event{Type: api.EventChannelOpened, Peer: ch.peer, Initiator: ch.initiator})
+		ch.l.close(protocol.ReasonReplaced)
+		return
+	}
+	c.chans[ch.peer] = ch
+	c.mu.Unlock()
+	c.emit(api.Event{Type: api.EventChannelOpened, Peer: ch.peer, Initiator: ch.initiator})
+	if old != nil {
+		old.l.close(protocol.ReasonReplaced)
+	}
+}
+
+// serveChannel runs ch until it dies, then removes it.
+func (c *Client) serveChannel(ch *channel) {
+	reason := ch.l.run(func(f protocol.Frame) error { return c.onChannelFrame(ch, f) })
+	c.channelClosed(ch, reason)
+}
+
+// onChannelFrame handles one frame from a P2P channel. An error closes the
+// channel (and only it).
+func (c *Client) onChannelFrame(ch *channel, f protocol.Frame) error {
+	switch f.Type {
+	case protocol.TypeClientChatMessage, protocol.TypeChatMessage:
+		var m protocol.Chat
+		if err := f.DecodeBody(&m); err != nil {
+			return err
+		}
+		if m.UserID == "" {
+			m.UserID = ch.peer
+		}
+		if m.UserID != ch.peer || (m.DestUserID != "" && m.DestUserID != c.cfg.UserID) {
+			return &protocol.FrameError{Code: protocol.CodeForbidden, Reason: "chat message names another sender or receiver"}
+		}
+		if m.MessageID == "" {
+			return &protocol.FrameError{Code: protocol.CodeBadFrame, Reason: "chat message without messageID"}
+		}
+		c.receiveChat(m, api.ViaP2P, ch.l)
+	case protocol.TypeChatAck:
+		var a protocol.ChatAck
+		if err := f.DecodeBody(&a); err != nil {
+			return err
+		}
+		c.onAck(a, api.ViaP2P)
+	case protocol.TypeFileOffer, protocol.TypeFileChunk, protocol.TypeFileDone, protocol.TypeFileResult:
+		return c.onFile(f, api.ViaP2P, ch.peer, ch.l, ch)
+	case protocol.TypeSetupP2PMessage:
+		// On a channel we dialed this is a TCP simultaneous open: both
+		// sides dialed and got the same connection. Both record the
+		// smaller userID as initiator, so they agree.
+		var s protocol.SetupP2P
+		if err := f.DecodeBody(&s); err != nil {
+			return err
+		}
+		if s.UserID != ch.peer {
+			return &protocol.FrameError{Code: protocol.CodeForbidden, Reason: "SetupP2PMessage names another user"}
+		}
+		c.mu.Lock()
+		if ch.dialed {
+			ch.initiator = min(c.cfg.UserID, ch.peer)
+		}
+		c.mu.Unlock()
+	case protocol.TypeError:
+		var e protocol.Error
+		_ = f.DecodeBody(&e)
+		c.log.Warn("peer error", "peer", ch.peer, "code", e.Code, "message", e.Message)
+	default:
+		if !protocol.Known(f.Type) {
+			e := protocol.MustFrame(protocol.TypeError, protocol.Error{Code: protocol.CodeUnknownType, Message: f.Type})
+			e.Re = f.ID
+			_ = ch.l.send(e)
+		}
+	}
+	return nil
+}
+
+// channelClosed removes a dead channel, logs it, and re-sends its
+// unacknowledged messages through the server.
+func (c *Client) channelClosed(ch *channel, reason string) {
+	if reason == "" {
+		reason = protocol.ReasonConnectionLost
+	}
+	c.mu.Lock()
+	if c.chans[ch.peer] == ch {
+		delete(c.chans, ch.peer)
+	}
+	c.mu.Unlock()
+	c.logEntry(protocol.LogEntry{Kind: protocol.LogClosed, Peer: ch.peer, Reason: reason})
+	c.emit(api.Event{Type: api.EventChannelClosed, Peer: ch.peer, Reason: reason})
+	c.recvAbort(ch)
+	c.resendFrom(ch)
+}
+
+// channels returns the channel table, sorted by peer.
+func (c *Client) channelList() []api.Channel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]api.Channel, 0, len(c.chans))
+	for _, ch := range c.chans {
+		out = append(out, ch.api())
+	}
+	sortChannels(out)
+	return out
+}

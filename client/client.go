@@ -1,0 +1,322 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// maxListeners is how many listeners (the current one and older ones from
+// before a server reconnect with a new port) a client keeps open.
+const maxListeners = 4
+
+// Client is one headless p2plab client. Create it with New, then call Run.
+type Client struct {
+	cfg    Config
+	log    *slog.Logger
+	events *eventLog
+	plog   *p2pLog
+	token  string // random per run: makes messageIDs unique across restarts
+
+	ctlLn   net.Listener
+	ctlAddr string
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	quit      chan struct{}
+	quitOnce  sync.Once
+	wg        sync.WaitGroup // every goroutine the client starts
+
+	runCtx context.Context // set by Run before any goroutine starts
+
+	mu        sync.Mutex
+	srv       *link // current server link (nil if not logged in)
+	loggedOut bool
+	stopped   bool // Run is shutting down: start nothing new
+	listen    netip.AddrPort
+	listeners []net.Listener
+	chans     map[string]*channel
+	users     map[string]netip.AddrPort // online users' advertised endpoints
+	pending   map[string]*pendingChat   // unacknowledged messages by messageID
+	seen      map[string]struct{}       // received from+"\x00"+messageID
+	nextMsg   int64
+	sends     map[string]*fileSend // outgoing transfers by transferID
+	recvs     map[string]*fileRecv // incoming transfers by from+"\x00"+transferID
+}
+
+// channel is one P2P channel in the table.
+type channel struct {
+	peer      string
+	initiator string
+	local     netip.AddrPort
+	remote    netip.AddrPort
+	openedAt  time.Time
+	l         *link
+	dialed    bool
+}
+
+func (ch *channel) api() api.Channel {
+	return api.Channel{Peer: ch.peer, Transport: "tcp", Local: ch.local.String(), Remote: ch.remote.String(),
+		Initiator: ch.initiator, OpenedAt: ch.openedAt}
+}
+
+// New checks cfg, opens the P2PInfo log and binds the control endpoint (so
+// ControlAddr is known at once). Nothing else starts before Run.
+func New(cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	if !protocol.ValidUserID(cfg.UserID) {
+		return nil, fmt.Errorf("client: user ID %q: want 1-64 of A-Za-z0-9._-", cfg.UserID)
+	}
+	if !cfg.Server.IsValid() || cfg.Server.Port() == 0 {
+		return nil, fmt.Errorf("client: server address %q is not IP:PORT", cfg.Server)
+	}
+	if cfg.FilesDir == "" {
+		d, err := os.MkdirTemp("", "p2plab-files-"+cfg.UserID+"-")
+		if err != nil {
+			return nil, fmt.Errorf("client: files dir: %w", err)
+		}
+		cfg.FilesDir = d
+	} else if err := os.MkdirAll(cfg.FilesDir, 0o755); err != nil {
+		return nil, fmt.Errorf("client: files dir: %w", err)
+	}
+	var tok [4]byte
+	_, _ = rand.Read(tok[:])
+	c := &Client{
+		cfg:     cfg,
+		log:     cfg.Logger.With("user", cfg.UserID),
+		events:  newEventLog(),
+		token:   hex.EncodeToString(tok[:]),
+		ready:   make(chan struct{}),
+		quit:    make(chan struct{}),
+		chans:   map[string]*channel{},
+		users:   map[string]netip.AddrPort{},
+		pending: map[string]*pendingChat{},
+		seen:    map[string]struct{}{},
+		sends:   map[string]*fileSend{},
+		recvs:   map[string]*fileRecv{},
+	}
+	pl, err := openP2PLog(cfg.LogPath)
+	if err != nil {
+		return nil, err
+	}
+	c.plog = pl
+	if cfg.Control != "" {
+		ln, err := listenControl(cfg.Control)
+		if err != nil {
+			pl.close()
+			return nil, err
+		}
+		c.ctlLn = ln
+		c.ctlAddr = cfg.Control
+		if ln.Addr().Network() == "tcp" {
+			c.ctlAddr = ln.Addr().String()
+		}
+	}
+	return c, nil
+}
+
+func listenControl(endpoint string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(endpoint, "unix:"); ok || strings.Contains(endpoint, "/") {
+		if !ok {
+			path = endpoint
+		}
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(path) // a stale socket of an earlier run
+		}
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("client: control API: %w", err)
+		}
+		return ln, nil
+	}
+	ap, err := netip.ParseAddrPort(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("client: control API endpoint %q: want a unix socket path or IP:PORT: %w", endpoint, err)
+	}
+	ln, err := net.Listen("tcp", ap.String())
+	if err != nil {
+		return nil, fmt.Errorf("client: control API: %w", err)
+	}
+	return ln, nil
+}
+
+// Ready is closed once the client has logged in and listens on its P2P
+// endpoint.
+func (c *Client) Ready() <-chan struct{} { return c.ready }
+
+// ControlAddr returns the control endpoint actually bound: the socket path,
+// or IP:PORT with the real port. It is "" without a control API.
+func (c *Client) ControlAddr() string { return c.ctlAddr }
+
+// Listen returns the endpoint the client listens on for P2P channels (the
+// local endpoint of its current server connection); zero before login.
+func (c *Client) Listen() netip.AddrPort {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.listen
+}
+
+// UserID returns the client's user ID.
+func (c *Client) UserID() string { return c.cfg.UserID }
+
+// FilesDir returns the directory received files are stored in.
+func (c *Client) FilesDir() string { return c.cfg.FilesDir }
+
+// Quit stops Run, logging out first (like POST /v1/quit).
+func (c *Client) Quit() {
+	c.quitOnce.Do(func() { close(c.quit) })
+}
+
+// Run runs the client until ctx is done, Quit (or POST /v1/quit) is called,
+// or a fatal error occurs (the server refused the first login). On the way
+// out it logs out, closes every channel and the control API. A refused
+// first login is returned as an error; ctx cancellation and quit return nil.
+func (c *Client) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.runCtx = ctx
+
+	var hs *http.Server
+	hsDone := make(chan struct{})
+	if c.ctlLn != nil {
+		hs = &http.Server{Handler: c.routes(), BaseContext: func(net.Listener) context.Context { return ctx },
+			ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			defer close(hsDone)
+			_ = hs.Serve(c.ctlLn)
+		}()
+	} else {
+		close(hsDone)
+	}
+
+	errc := make(chan error, 1)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		errc <- c.serverLoop(ctx)
+	}()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case <-c.quit:
+	case err = <-errc:
+	}
+	c.logout()
+	c.mu.Lock()
+	c.stopped = true
+	for _, ln := range c.listeners {
+		ln.Close()
+	}
+	c.mu.Unlock()
+	cancel()
+	c.wg.Wait()
+	c.abortTransfers()
+	if hs != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+		_ = hs.Shutdown(sctx)
+		scancel()
+		hs.Close()
+		<-hsDone
+		if path, ok := unixPath(c.ctlAddr); ok {
+			_ = os.Remove(path)
+		}
+	}
+	if cerr := c.plog.close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func unixPath(endpoint string) (string, bool) {
+	if p, ok := strings.CutPrefix(endpoint, "unix:"); ok {
+		return p, true
+	}
+	return endpoint, strings.Contains(endpoint, "/")
+}
+
+// emit records an event.
+func (c *Client) emit(e api.Event) { c.events.add(e) }
+
+// logEntry writes one P2PInfo log line.
+func (c *Client) logEntry(e protocol.LogEntry) { c.plog.write(e) }
+
+// goTracked starts f on a goroutine Run waits for.
+func (c *Client) goTracked(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// logout leaves the server and closes every channel with reason "logout".
+// Later calls do nothing.
+func (c *Client) logout() {
+	c.mu.Lock()
+	if c.loggedOut {
+		c.mu.Unlock()
+		return
+	}
+	c.loggedOut = true
+	srv := c.srv
+	chans := make([]*channel, 0, len(c.chans))
+	for _, ch := range c.chans {
+		chans = append(chans, ch)
+	}
+	c.mu.Unlock()
+	for _, ch := range chans {
+		ch.l.close(protocol.ReasonLogout)
+	}
+	if srv != nil {
+		if srv.send(protocol.Frame{Type: protocol.TypeLogout}) == nil {
+			select { // the server closes after Logout; give it a moment
+			case <-srv.done:
+			case <-time.After(time.Second):
+			}
+		}
+		srv.close(protocol.ReasonLogout)
+	}
+	c.emit(api.Event{Type: api.EventLogout, UserID: c.cfg.UserID})
+}
+
+// shortErr turns a dial error into a short reason for the P2PInfo log.
+func shortErr(err error) string {
+	var se *os.SyscallError
+	var ne net.Error
+	switch {
+	case errors.As(err, &se):
+		return se.Err.Error()
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}

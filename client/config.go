@@ -1,0 +1,73 @@
+package client
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultHeartbeat = time.Second
+	DefaultMisses    = 3
+)
+
+// Config configures a Client.
+type Config struct {
+	// Server is the address of the p2plab server.
+	Server netip.AddrPort
+	// UserID is the user to log in as (1-64 of A-Za-z0-9._-); UserName is
+	// optional.
+	UserID, UserName string
+	// Heartbeat is the heartbeat interval on the server connection and on
+	// every P2P channel (default 1s).
+	Heartbeat time.Duration
+	// Misses is how many silent heartbeat intervals make a connection dead
+	// (default 3).
+	Misses int
+	// LogPath is the P2PInfo log file ("" = in memory only; the log is
+	// always also served by GET /v1/log).
+	LogPath string
+	// FilesDir is where received files are stored (default: a new temporary
+	// directory).
+	FilesDir string
+	// Control is the control API endpoint: a unix socket path (anything
+	// with a '/', or "unix:PATH") or "IP:PORT" ("" = no control API).
+	Control string
+	// Logger receives diagnostics (default: discarded).
+	Logger *slog.Logger
+
+	// ReconnectMin and ReconnectMax bound the jittered exponential backoff
+	// between attempts to reach the server (defaults 100ms and 5s).
+	ReconnectMin, ReconnectMax time.Duration
+	// DialTimeout bounds one dial, to the server or to a peer (default
+	// Heartbeat*Misses, at least 1s).
+	DialTimeout time.Duration
+}
+
+func (cfg *Config) setDefaults() {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.Misses <= 0 {
+		cfg.Misses = DefaultMisses
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ReconnectMin <= 0 {
+		cfg.ReconnectMin = 100 * time.Millisecond
+	}
+	if cfg.ReconnectMax <= 0 {
+		cfg.ReconnectMax = 5 * time.Second
+	}
+	if cfg.ReconnectMax < cfg.ReconnectMin {
+		cfg.ReconnectMax = cfg.ReconnectMin
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = cfg.Heartbeat * time.Duration(cfg.Misses)
+		if cfg.DialTimeout < time.Second {
+			cfg.DialTimeout = time.Second
+		}
+	}
+}

@@ -1,0 +1,10 @@
+// Package client is p2plab's reference headless client: it logs in to a
+// p2plab server, listens for P2P channels on the same local endpoint as its
+// server connection, keeps a P2P channel table with heartbeats, sends chat
+// messages and files over a channel or through the server, writes the
+// P2PInfo log and serves the control API (docs/control-api.md).
+//
+// It is the program under test in lab scenarios and the reference other
+// client implementations are compared with. It is not a general IM library:
+// it has no persistence, no UI and no NAT traversal.
+package client

@@ -1,0 +1,83 @@
+package client
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/p2plab/p2plab/api"
+)
+
+// maxEvents bounds the events kept in memory; the oldest are dropped first
+// (their seq numbers are never reused).
+const maxEvents = 100000
+
+// eventLog is the ordered, long-pollable list of events served by
+// GET /v1/events. Seq numbers start at 1 and increase by one.
+type eventLog struct {
+	mu     sync.Mutex
+	events []api.Event
+	seq    int64
+	wake   chan struct{} // closed and replaced on every new event
+}
+
+func newEventLog() *eventLog { return &eventLog{wake: make(chan struct{})} }
+
+// add appends e, stamping Seq and Time, and wakes long-pollers.
+func (l *eventLog) add(e api.Event) api.Event {
+	l.mu.Lock()
+	l.seq++
+	e.Seq = l.seq
+	e.Time = time.Now().UTC()
+	l.events = append(l.events, e)
+	if len(l.events) > maxEvents {
+		l.events = append([]api.Event(nil), l.events[len(l.events)-maxEvents/2:]...)
+	}
+	close(l.wake)
+	l.wake = make(chan struct{})
+	l.mu.Unlock()
+	return e
+}
+
+// after returns up to limit events with Seq > seq, and a channel closed when
+// a newer event arrives.
+func (l *eventLog) after(seq int64, limit int) ([]api.Event, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := []api.Event{}
+	// events are sorted by Seq: find the first one after seq.
+	i := 0
+	if n := len(l.events); n > 0 {
+		first := l.events[0].Seq
+		if seq >= first {
+			i = int(seq - first + 1)
+		}
+		if i > n {
+			i = n
+		}
+	}
+	for ; i < len(l.events) && len(out) < limit; i++ {
+		out = append(out, l.events[i])
+	}
+	return out, l.wake
+}
+
+// wait returns the events after seq, waiting up to d for at least one.
+func (l *eventLog) wait(ctx context.Context, seq int64, d time.Duration, limit int) []api.Event {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		evs, wake := l.after(seq, limit)
+		if len(evs) > 0 || d <= 0 {
+			return evs
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			evs, _ = l.after(seq, limit)
+			return evs
+		case <-ctx.Done():
+			return evs
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// linkQueue is the number of frames a link buffers for its writer.
+const linkQueue = 256
+
+// errLinkClosed is returned by sends on a closed link.
+var errLinkClosed = errors.New("client: link closed")
+
+// link is one framed TCP connection (to the server or a peer) with an
+// outbound queue, a writer goroutine and heartbeats. Any inbound frame counts
+// as liveness; a link silent for misses heartbeat intervals dies with reason
+// "heartbeat timeout", a reset or EOF gives "connection lost".
+type link struct {
+	conn   net.Conn
+	r      *protocol.Reader
+	hb     time.Duration
+	misses int
+
+	out    chan []byte
+	done   chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	reason string
+	nextID atomic.Int64
+}
+
+func newLink(conn net.Conn, r *protocol.Reader, hb time.Duration, misses int) *link {
+	if r == nil {
+		r = protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
+	}
+	return &link{conn: conn, r: r, hb: hb, misses: misses, out: make(chan []byte, linkQueue), done: make(chan struct{})}
+}
+
+// deadTime is how long a link may stay silent.
+func (l *link) deadTime() time.Duration { return l.hb * time.Duration(l.misses) }
+
+// id returns a fresh request id.
+func (l *link) id() int64 { return l.nextID.Add(1) }
+
+// send queues f without blocking. A full queue kills the link: the peer
+// does not read.
+func (l *link) send(f protocol.Frame) error {
+	b, err := protocol.Marshal(f)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-l.done:
+		return errLinkClosed
+	default:
+	}
+	select {
+	case l.out <- b:
+		return nil
+	case <-l.done:
+		return errLinkClosed
+	default:
+		l.close(protocol.ReasonHeartbeatTimeout)
+		return errors.New("client: outbound queue full")
+	}
+}
+
+// sendWait queues f, waiting for room (used for file chunks).
+func (l *link) sendWait(ctx context.Context, f protocol.Frame) error {
+	b, err := protocol.Marshal(f)
+	if err != nil {
+		return err
+	}
+	select {
+	case l.out <- b:
+		return nil
+	case <-l.done:
+		return errLinkClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close ends the link with reason (the first reason wins).
+func (l *link) close(reason string) {
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.reason = reason
+		l.mu.Unlock()
+		close(l.done)
+		l.conn.Close()
+	})
+}
+
+// closed reports whether the link is closed.
+func (l *link) closed() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// why returns the reason the link closed with.
+func (l *link) why() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reason
+}
+
+// run serves the link until it dies: it writes queued frames, sends
+// heartbeats, answers Heartbeat with HeartbeatAck and hands every other
+// frame to onFrame (an error from onFrame closes the link with
+// "connection lost"). It returns the reason the link closed.
+func (l *link) run(onFrame func(protocol.Frame) error) string {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); l.writer() }()
+	go func() { defer wg.Done(); l.heartbeat() }()
+	l.reader(onFrame)
+	wg.Wait()
+	return l.why()
+}
+
+func (l *link) reader(onFrame func(protocol.Frame) error) {
+	defer l.close(protocol.ReasonConnectionLost)
+	for {
+		if err := l.conn.SetReadDeadline(time.Now().Add(l.deadTime())); err != nil {
+			return
+		}
+		f, err := l.r.ReadFrame()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				l.close(protocol.ReasonHeartbeatTimeout)
+			case errors.Is(err, protocol.ErrBadFrame):
+				var fe *protocol.FrameError
+				errors.As(err, &fe)
+				l.writeError(fe.Code, fe.Reason, 0)
+			}
+			return
+		}
+		switch f.Type {
+		case protocol.TypeHeartbeat:
+			if l.send(protocol.Frame{Type: protocol.TypeHeartbeatAck, Re: f.ID}) != nil {
+				return
+			}
+			continue
+		case protocol.TypeHeartbeatAck:
+			continue
+		}
+		if err := onFrame(f); err != nil {
+			var fe *protocol.FrameError
+			if errors.As(err, &fe) {
+				l.writeError(fe.Code, fe.Reason, f.ID)
+			}
+			return
+		}
+	}
+}
+
+// writeError writes an Error frame directly, best effort, before a close.
+func (l *link) writeError(code, msg string, re int64) {
+	f := protocol.MustFrame(protocol.TypeError, protocol.Error{Code: code, Message: msg})
+	f.Re = re
+	_ = l.conn.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	_ = protocol.WriteFrame(l.conn, f)
+}
+
+func (l *link) writer() {
+	wd := l.deadTime()
+	if wd < 2*time.Second {
+		wd = 2 * time.Second
+	}
+	for {
+		select {
+		case b := <-l.out:
+			if err := l.conn.SetWriteDeadline(time.Now().Add(wd)); err != nil {
+				l.close(protocol.ReasonConnectionLost)
+				return
+			}
+			if _, err := l.conn.Write(b); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					l.close(protocol.ReasonHeartbeatTimeout)
+				} else {
+					l.close(protocol.ReasonConnectionLost)
+				}
+				return
+			}
+		case <-l.done:
+			return
+		}
+	}
+}
+
+func (l *link) heartbeat() {
+	t := time.NewTicker(l.hb)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if l.send(protocol.Frame{Type: protocol.TypeHeartbeat, ID: l.id()}) != nil {
+				return
+			}
+		case <-l.done:
+			return
+		}
+	}
+}
+
+// isAddrNotAvail reports a dial that failed because the 4-tuple is taken:
+// a crossing dial from the peer won.
+func isAddrNotAvail(err error) bool { return errors.Is(err, syscall.EADDRNOTAVAIL) }
+
+// isEOF reports a clean or abrupt end of stream.
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
