@@ -36,7 +36,7 @@ func runIdle(ctx context.Context, args []string) int {
 // "echo <line> from <its address>" so that a test sees which host replied.
 func runNetcheck(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("netcheck", flag.ContinueOnError)
-	listen := fs.String("listen", "", "serve echo on IP:PORT until SIGTERM")
+	listen := fs.String("listen", "", "serve echo on IP:PORT (or unix:PATH) until SIGTERM")
 	dial := fs.String("dial", "", "send -msg to IP:PORT and print the reply")
 	msg := fs.String("msg", "ping", "line to send with -dial")
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline for -dial")
@@ -48,12 +48,16 @@ func runNetcheck(ctx context.Context, args []string) int {
 		return 2
 	}
 	if *listen != "" {
-		ap, err := netip.ParseAddrPort(*listen)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "netcheck: -listen: %v\n", err)
-			return 2
+		network, addr := "unix", strings.TrimPrefix(*listen, "unix:")
+		if addr == *listen {
+			ap, err := netip.ParseAddrPort(*listen)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "netcheck: -listen: %v\n", err)
+				return 2
+			}
+			network, addr = "tcp", ap.String()
 		}
-		if err := netcheckServe(ctx, ap); err != nil {
+		if err := netcheckServe(ctx, network, addr); err != nil {
 			fmt.Fprintf(os.Stderr, "netcheck: %v\n", err)
 			return 1
 		}
@@ -75,10 +79,10 @@ func runNetcheck(ctx context.Context, args []string) int {
 	return 0
 }
 
-func netcheckServe(ctx context.Context, ap netip.AddrPort) error {
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap))
+func netcheckServe(ctx context.Context, network, addr string) error {
+	ln, err := net.Listen(network, addr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", ap, err)
+		return fmt.Errorf("listen %s: %w", addr, err)
 	}
 	fmt.Printf("listening %s\n", ln.Addr())
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
@@ -98,7 +102,7 @@ func netcheckServe(ctx context.Context, ap netip.AddrPort) error {
 			if err != nil {
 				return
 			}
-			fmt.Fprintf(c, "echo %s from %s\n", strings.TrimSpace(line), c.LocalAddr())
+			fmt.Fprintf(c, "echo %s from %s\n", strings.TrimSpace(line), ln.Addr())
 		}()
 	}
 }

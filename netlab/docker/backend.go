@@ -1,0 +1,382 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/vishvananda/netns"
+
+	"github.com/p2plab/p2plab/netlab"
+)
+
+// parallel bounds how many containers are created or removed at once.
+const parallel = 4
+
+// Backend runs a lab on the Docker engine. Make one with New; one value
+// serves one lab.
+type Backend struct {
+	pid int // the lab's process id, put on every object (LabelPID)
+
+	mu        sync.Mutex
+	cfg       netlab.Config
+	p         *testcontainers.DockerProvider
+	image     string           // image tag, "" until built
+	networks  []string         // network ids made
+	hosts     map[string]*host // by host name
+	destroyed bool
+	procs     sync.WaitGroup // waiter goroutines of programs
+}
+
+// host is one lab host: an "idle" container that holds the network
+// namespace, plus one container per program started in it.
+type host struct {
+	name   string
+	id     string // the idle container
+	pid    int    // its init pid
+	n      int    // programs started so far (names their containers)
+	procs  map[string]*process
+	frozen []string // containers paused by Freeze
+}
+
+var _ netlab.Backend = (*Backend)(nil)
+
+// New returns a docker Backend. It disables Ryuk for testcontainers
+// (TESTCONTAINERS_RYUK_DISABLED=true) unless the variable is already set.
+func New() *Backend {
+	ensureEnv()
+	return &Backend{pid: os.Getpid(), hosts: map[string]*host{}}
+}
+
+// Name is "docker".
+func (b *Backend) Name() string { return "docker" }
+
+// Binary is the path of the p2plab binary inside every container, or "" if
+// Config.Binary was empty.
+func (b *Backend) Binary() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cfg.Binary == "" {
+		return ""
+	}
+	return BinaryPath
+}
+
+// Mount returns the host's directory on the lab machine (Config.Dir/hosts/
+// host) and where it is bind-mounted in the host's containers.
+func (b *Backend) Mount(host string) (outside, inside string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return filepath.Join(b.cfg.Dir, "hosts", host), MountPath
+}
+
+// Create builds the run's image, makes one internal network per LAN and
+// starts one container per host holding its namespace and addresses. On
+// error it removes whatever it made.
+func (b *Backend) Create(ctx context.Context, cfg netlab.Config) (err error) {
+	if cfg.RunID == "" || cfg.Dir == "" {
+		return errors.New("docker: create: RunID and Dir are required")
+	}
+	if cfg.Binary == "" {
+		return errors.New("docker: create: Config.Binary is required (a static p2plab build, see docker.BuildBinary): it holds each host's namespace")
+	}
+	b.mu.Lock()
+	if b.p != nil || b.destroyed {
+		b.mu.Unlock()
+		return errors.New("docker: create: a Backend serves one lab")
+	}
+	b.cfg = cfg
+	b.mu.Unlock()
+	defer func() {
+		if err != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
+			defer cancel()
+			if derr := b.Destroy(dctx); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
+	}()
+
+	p, err := newProvider(ctx)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.p = p
+	b.mu.Unlock()
+
+	for _, h := range cfg.Topology.Hosts {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, "hosts", h.Name), 0o755); err != nil {
+			return fmt.Errorf("docker: create: %w", err)
+		}
+	}
+	tag, err := buildImage(ctx, p, cfg.RunID, cfg.Binary, b.pid)
+	if tag != "" || err == nil {
+		b.mu.Lock()
+		b.image = imageRef(cfg.RunID)
+		b.mu.Unlock()
+	}
+	if err != nil {
+		return err
+	}
+	for _, lan := range cfg.Topology.LANs {
+		if err := b.createNetwork(ctx, lan); err != nil {
+			return err
+		}
+	}
+	return forEach(ctx, len(cfg.Topology.Hosts), func(i int) error {
+		return b.createHost(ctx, cfg.Topology.Hosts[i])
+	})
+}
+
+// forEach runs fn(0..n-1) with at most parallel calls at once and returns
+// every error.
+func forEach(ctx context.Context, n int, fn func(i int) error) error {
+	sem := make(chan struct{}, parallel)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// createNetwork makes the internal network of one LAN, with its subnet.
+func (b *Backend) createNetwork(ctx context.Context, lan netlab.LAN) error {
+	name := networkName(b.cfg.RunID, lan.Name)
+	gw, err := gateway(lan, b.cfg.Topology)
+	if err != nil {
+		return fmt.Errorf("docker: network %s: %w", name, err)
+	}
+	//nolint:staticcheck // NetworkRequest is the only way to name a network in v0.45.
+	nw, err := b.p.CreateNetwork(ctx, testcontainers.NetworkRequest{
+		Name:     name,
+		Driver:   "bridge",
+		Internal: true,
+		Labels:   labels(b.cfg.RunID, "lan", "", b.pid),
+		IPAM: &network.IPAM{
+			Driver: "default",
+			Config: []network.IPAMConfig{{Subnet: lan.Subnet, Gateway: gw}},
+		},
+	})
+	if dn, ok := nw.(*testcontainers.DockerNetwork); ok && dn.ID != "" {
+		b.mu.Lock()
+		b.networks = append(b.networks, dn.ID)
+		b.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("docker: network %s (%s): %w", name, lan.Subnet, err)
+	}
+	return nil
+}
+
+// gateway picks the address Docker gives the LAN's bridge: the first
+// address of the subnet that no host uses.
+func gateway(lan netlab.LAN, t netlab.Topology) (netip.Addr, error) {
+	used := map[netip.Addr]bool{}
+	for _, h := range t.Hosts {
+		for _, nic := range h.NICs {
+			if nic.LAN == lan.Name {
+				used[nic.Addr] = true
+			}
+		}
+	}
+	for a := lan.Subnet.Masked().Addr().Next(); lan.Subnet.Contains(a); a = a.Next() {
+		if !used[a] {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("subnet %s has no address left for the bridge", lan.Subnet)
+}
+
+// createHost starts the container that holds a host's namespace: it runs
+// "p2plab idle" with the host's addresses on each of its LANs.
+func (b *Backend) createHost(ctx context.Context, spec netlab.HostSpec) error {
+	if len(spec.NICs) == 0 {
+		return fmt.Errorf("docker: host %s has no NIC", spec.Name)
+	}
+	run := b.cfg.RunID
+	name := hostName(run, spec.Name)
+	outside, _ := b.Mount(spec.Name)
+	first := spec.NICs[0]
+	firstNet := networkName(run, first.LAN)
+	req := testcontainers.ContainerRequest{
+		Image:      b.image,
+		Name:       name,
+		Entrypoint: []string{BinaryPath, "idle"},
+		Labels:     labels(run, "host", spec.Name, b.pid),
+		Networks:   []string{firstNet},
+		ConfigModifier: func(c *container.Config) {
+			c.Hostname = sanitize(spec.Name)
+			c.WorkingDir = MountPath
+			c.Env = baseEnv()
+		},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			hc.NetworkMode = container.NetworkMode(firstNet)
+			hc.Binds = []string{outside + ":" + MountPath}
+			if spec.Router {
+				hc.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
+			}
+		},
+		EndpointSettingsModifier: func(eps map[string]*network.EndpointSettings) {
+			ep := eps[firstNet]
+			if ep == nil {
+				ep = &network.EndpointSettings{}
+				eps[firstNet] = ep
+			}
+			ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: first.Addr}
+		},
+	}
+	ctr, err := b.p.CreateContainer(ctx, req)
+	if ctr != nil && ctr.GetContainerID() != "" {
+		// Track it before looking at err: Destroy removes it either way.
+		b.mu.Lock()
+		b.hosts[spec.Name] = &host{name: spec.Name, id: ctr.GetContainerID(), procs: map[string]*process{}}
+		b.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("docker: host %s: %w", spec.Name, err)
+	}
+	id := ctr.GetContainerID()
+	cli := b.p.Client()
+	for _, nic := range spec.NICs[1:] {
+		nn := networkName(run, nic.LAN)
+		_, err := cli.NetworkConnect(ctx, nn, client.NetworkConnectOptions{
+			Container:      id,
+			EndpointConfig: &network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: nic.Addr}},
+		})
+		if err != nil {
+			return fmt.Errorf("docker: host %s: connect to %s: %w", spec.Name, nn, err)
+		}
+	}
+	if err := ctr.Start(ctx); err != nil {
+		return fmt.Errorf("docker: host %s: start: %w", spec.Name, err)
+	}
+	ins, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("docker: host %s: inspect: %w", spec.Name, err)
+	}
+	st := ins.Container.State
+	if st == nil || !st.Running || st.Pid == 0 {
+		return fmt.Errorf("docker: host %s: container %s is not running after start", spec.Name, name)
+	}
+	for _, nic := range spec.NICs {
+		ep := ins.Container.NetworkSettings.Networks[networkName(run, nic.LAN)]
+		if ep == nil || ep.IPAddress != nic.Addr {
+			return fmt.Errorf("docker: host %s: expected %s on %s, engine reports %v", spec.Name, nic.Addr, nic.LAN, ep)
+		}
+	}
+	b.mu.Lock()
+	b.hosts[spec.Name].pid = st.Pid
+	b.mu.Unlock()
+	return nil
+}
+
+// baseEnv is the minimal environment of every container.
+func baseEnv() []string {
+	return []string{"PATH=/", "HOME=" + MountPath}
+}
+
+// lookup returns a created host.
+func (b *Backend) lookup(name string) (*host, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.hosts[name]
+	if h == nil || h.pid == 0 {
+		return nil, fmt.Errorf("docker: no host %q", name)
+	}
+	if b.destroyed {
+		return nil, errors.New("docker: lab destroyed")
+	}
+	return h, nil
+}
+
+// NetNS opens the network namespace of a host (the one its idle container
+// holds and every program of the host joins). It needs root.
+func (b *Backend) NetNS(ctx context.Context, name string) (netns.NsHandle, error) {
+	h, err := b.lookup(name)
+	if err != nil {
+		return netns.None(), err
+	}
+	ns, err := netns.GetFromPid(h.pid)
+	if err != nil {
+		return netns.None(), fmt.Errorf("docker: netns of %s (pid %d): %w", name, h.pid, err)
+	}
+	return ns, nil
+}
+
+// Freeze pauses every container of a host (cgroup freezer, via the engine).
+func (b *Backend) Freeze(ctx context.Context, name string) error {
+	h, err := b.lookup(name)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	ids := []string{h.id}
+	for _, p := range h.procs {
+		ids = append(ids, p.id)
+	}
+	b.mu.Unlock()
+	var paused []string
+	var errs []error
+	for _, id := range ids {
+		if _, err := b.p.Client().ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
+			// A program that just exited cannot be paused: only the
+			// host's own container must be.
+			if id == h.id {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		paused = append(paused, id)
+	}
+	b.mu.Lock()
+	h.frozen = append(h.frozen, paused...)
+	b.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("docker: freeze %s: %w", name, err)
+	}
+	return nil
+}
+
+// Thaw unpauses the containers Freeze paused.
+func (b *Backend) Thaw(ctx context.Context, name string) error {
+	h, err := b.lookup(name)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	ids := h.frozen
+	h.frozen = nil
+	b.mu.Unlock()
+	var errs []error
+	for _, id := range ids {
+		if _, err := b.p.Client().ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil && !isNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("docker: thaw %s: %w", name, err)
+	}
+	return nil
+}
