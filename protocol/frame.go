@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // Version is the protocol version this package implements.
@@ -35,9 +36,10 @@ type Frame struct {
 	Body json.RawMessage `json:"body,omitempty"`
 }
 
-// FrameError is a decoding failure that the peer caused. Code is one of the
-// protocol error codes (normally CodeBadFrame). A connection that produced
-// one must be answered with an Error frame and closed.
+// FrameError is a failure that the peer caused. Code is one of the protocol
+// error codes: CodeBadFrame for a malformed frame (the connection that sent
+// it must be answered with an Error frame and closed), or the code a helper
+// such as RelayBody names (e.g. CodeForbidden).
 type FrameError struct {
 	Code   string
 	Reason string
@@ -97,6 +99,9 @@ func Marshal(f Frame) ([]byte, error) {
 	if f.Type == "" {
 		return nil, errors.New("protocol: frame without type")
 	}
+	if f.ID < 0 || f.Re < 0 {
+		return nil, fmt.Errorf("protocol: %s frame with negative id or re", f.Type)
+	}
 	var buf bytes.Buffer
 	buf.Write([]byte{0, 0, 0, 0})
 	enc := json.NewEncoder(&buf)
@@ -124,71 +129,80 @@ func WriteFrame(w io.Writer, f Frame) error {
 	return err
 }
 
-// Unmarshal decodes one frame payload (without the length prefix).
+// Unmarshal decodes one frame payload (without the length prefix). The
+// payload must be 1..MaxFrameLen bytes of UTF-8 holding exactly one JSON
+// object with a non-empty string "type"; "id" and "re", when present and not
+// null, must be integers >= 1; "body", when present and not null, must be a
+// JSON object. Member names are matched exactly (case-sensitively); unknown
+// members are ignored; for a repeated member the last one counts. A body of
+// null is treated as absent. The returned frame does not alias payload.
 func Unmarshal(payload []byte) (Frame, error) {
 	if len(payload) == 0 || len(payload) > MaxFrameLen {
 		return Frame{}, badFrame("length %d out of range 1..%d", len(payload), MaxFrameLen)
 	}
-	var raw struct {
-		Type *string         `json:"type"`
-		ID   *json.Number    `json:"id"`
-		Re   *json.Number    `json:"re"`
-		Body json.RawMessage `json:"body"`
+	if !utf8.Valid(payload) {
+		return Frame{}, badFrame("payload is not UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
-		return Frame{}, badFrame("not a JSON object: %v", err)
+	if !json.Valid(payload) {
+		return Frame{}, badFrame("payload is not JSON")
 	}
-	if dec.More() {
-		return Frame{}, badFrame("trailing data after JSON object")
+	if firstNonSpace(payload) != '{' {
+		return Frame{}, badFrame("payload is not a JSON object")
 	}
-	// A JSON object is required; "null" decodes into raw without error.
-	if first := firstNonSpace(payload); first != '{' {
-		return Frame{}, badFrame("not a JSON object")
+	var f Frame
+	var body []byte
+	err := eachMember(payload, func(m Member) error {
+		var err error
+		switch string(m.Key) {
+		case "type":
+			s, ok := m.String()
+			if !ok && string(m.Value) != "null" {
+				return badFrame("type is not a string")
+			}
+			f.Type = s
+		case "id":
+			f.ID, err = jsonInt("id", m.Value)
+		case "re":
+			f.Re, err = jsonInt("re", m.Value)
+		case "body":
+			switch {
+			case string(m.Value) == "null":
+				body = nil
+			case m.Value[0] == '{':
+				body = m.Value
+			default:
+				return badFrame("body is not a JSON object")
+			}
+		}
+		return err
+	})
+	if err != nil {
+		var fe *FrameError
+		if errors.As(err, &fe) {
+			return Frame{}, err
+		}
+		return Frame{}, badFrame("%v", err)
 	}
-	if raw.Type == nil || *raw.Type == "" {
+	if f.Type == "" {
 		return Frame{}, badFrame("no type")
 	}
-	f := Frame{Type: *raw.Type, Body: raw.Body}
-	var err error
-	if f.ID, err = intField("id", raw.ID); err != nil {
-		return Frame{}, err
-	}
-	if f.Re, err = intField("re", raw.Re); err != nil {
-		return Frame{}, err
-	}
-	if len(f.Body) > 0 && string(f.Body) != "null" && firstNonSpace(f.Body) != '{' {
-		return Frame{}, badFrame("body is not a JSON object")
+	if body != nil {
+		f.Body = append(json.RawMessage(nil), body...)
 	}
 	return f, nil
 }
 
-func intField(name string, n *json.Number) (int64, error) {
-	if n == nil {
-		return 0, nil
-	}
-	v, err := n.Int64()
-	if err != nil || v < 0 {
-		return 0, badFrame("%s %q is not a non-negative integer", name, n.String())
-	}
-	return v, nil
-}
-
 func firstNonSpace(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		}
-		return c
+	if i := skipSpace(b, 0); i < len(b) {
+		return b[i]
 	}
 	return 0
 }
 
-// Reader reads frames from a byte stream. It allocates a payload buffer only
-// after the length has been checked, so a peer cannot make it allocate more
-// than MaxFrameLen bytes per frame.
+// Reader reads frames from a byte stream. It checks the length before it
+// reads a payload, and grows the payload buffer only as bytes arrive, so a
+// peer cannot make it allocate more than MaxFrameLen bytes per frame, nor
+// much more than it actually sent.
 type Reader struct {
 	r   io.Reader
 	hdr [headerLen]byte
@@ -199,40 +213,67 @@ type Reader struct {
 // bufio.Reader for fewer system calls.
 func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
 
+// growStep is the payload buffer size allocated up front; larger payloads
+// grow the buffer as their bytes arrive.
+const growStep = 64 << 10
+
 // ReadFrame reads the next frame. It returns io.EOF at a clean end of stream
 // (between frames), io.ErrUnexpectedEOF for a stream cut inside a frame, a
 // *FrameError for a malformed frame, and any error of the underlying reader.
+// A length outside 1..MaxFrameLen is reported right after the 4-byte header,
+// without reading further.
 func (r *Reader) ReadFrame() (Frame, error) {
-	if _, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
-		return Frame{}, err
-	}
-	n := binary.BigEndian.Uint32(r.hdr[:])
-	if n == 0 || n > MaxFrameLen {
-		return Frame{}, badFrame("length %d out of range 1..%d", n, MaxFrameLen)
-	}
-	if cap(r.buf) < int(n) {
-		r.buf = make([]byte, n)
-	}
-	p := r.buf[:n]
-	if _, err := io.ReadFull(r.r, p); err != nil {
-		if err == io.EOF {
+	if k, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
+		if k > 0 && err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return Frame{}, err
 	}
-	f, err := Unmarshal(p)
+	n := int(binary.BigEndian.Uint32(r.hdr[:]))
+	if n == 0 || n > MaxFrameLen {
+		return Frame{}, badFrame("length %d out of range 1..%d", n, MaxFrameLen)
+	}
+	p, err := r.readPayload(n)
 	if err != nil {
 		return Frame{}, err
 	}
-	// Body aliases the reusable buffer: copy it out.
-	if len(f.Body) > 0 {
-		f.Body = append(json.RawMessage(nil), f.Body...)
+	return Unmarshal(p)
+}
+
+func (r *Reader) readPayload(n int) ([]byte, error) {
+	if n <= growStep {
+		if cap(r.buf) < n {
+			r.buf = make([]byte, growStep)
+		}
+		p := r.buf[:n]
+		if _, err := io.ReadFull(r.r, p); err != nil {
+			return nil, noEOF(err)
+		}
+		return p, nil
 	}
-	// Release large buffers so one big frame does not pin a megabyte.
-	if cap(r.buf) > 64<<10 {
-		r.buf = nil
+	// Large frame: grow geometrically as data arrives; never keep it.
+	p := make([]byte, 0, growStep)
+	for len(p) < n {
+		if len(p) == cap(p) {
+			np := make([]byte, len(p), min(n, 2*cap(p)))
+			copy(np, p)
+			p = np
+		}
+		k, err := io.ReadFull(r.r, p[len(p):min(n, cap(p))])
+		p = p[:len(p)+k]
+		if err != nil {
+			return nil, noEOF(err)
+		}
 	}
-	return f, nil
+	return p, nil
+}
+
+// noEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // ReadFrame reads one frame from r without buffering state; see

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"net/netip"
-	"regexp"
 )
 
 // Message types of protocol version 1.
@@ -65,10 +64,21 @@ func Known(t string) bool {
 // MaxUserIDLen is the longest allowed userID.
 const MaxUserIDLen = 64
 
-var userIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
 // ValidUserID reports whether id is 1-64 characters of A-Za-z0-9._-.
-func ValidUserID(id string) bool { return userIDRe.MatchString(id) }
+func ValidUserID(id string) bool {
+	if len(id) < 1 || len(id) > MaxUserIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Login is the body of a Login frame.
 type Login struct {
