@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/p2plab/p2plab/netlab"
@@ -286,10 +287,50 @@ func (b *Backend) createHost(ctx context.Context, spec netlab.HostSpec) error {
 			return fmt.Errorf("docker: host %s: expected %s on %s, engine reports %v", spec.Name, nic.Addr, nic.LAN, ep)
 		}
 	}
+	if err := dropDefaultRoutes(st.Pid); err != nil {
+		return fmt.Errorf("docker: host %s: %w", spec.Name, err)
+	}
 	b.mu.Lock()
 	b.hosts[spec.Name].pid = st.Pid
 	b.mu.Unlock()
 	return nil
+}
+
+// dropDefaultRoutes removes the default routes Docker gives a container
+// even on an internal network, so that, as on the netns backend, a host
+// only reaches its own LANs (and what the lab routes on purpose).
+func dropDefaultRoutes(pid int) error {
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return fmt.Errorf("netns of pid %d: %w", pid, err)
+	}
+	defer ns.Close()
+	nh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in pid %d: %w", pid, err)
+	}
+	defer nh.Close()
+	routes, err := nh.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("list routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
+			if err := nh.RouteDel(&r); err != nil {
+				return fmt.Errorf("remove default route via %s: %w", r.Gw, err)
+			}
+		}
+	}
+	return nil
+}
+
+func isZeroMask(m []byte) bool {
+	for _, b := range m {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // baseEnv is the minimal environment of every container.
