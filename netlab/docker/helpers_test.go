@@ -71,7 +71,7 @@ func testRunID(t testing.TB) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	return netlab.Prefix + "-dt" + hex.EncodeToString(b[:])
+	return netlab.Prefix + "dt" + hex.EncodeToString(b[:])
 }
 
 // testSubnets returns n distinct /24s inside the lab range, picked at
