@@ -1,12 +1,385 @@
 package conform
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// ClientRun is how one client under test is to be started.
+type ClientRun struct {
+	// Server is the reference server it logs in to.
+	Server netip.AddrPort
+	// User is its userID.
+	User string
+	// Control is the unix socket path its control API must serve.
+	Control string
+	// Log is the path of its P2PInfo log file; Files its received-files
+	// directory.
+	Log, Files string
+	// Heartbeat and Misses are its heartbeat settings.
+	Heartbeat time.Duration
+	Misses    int
+}
+
+// StartClientFunc starts a client under test. It returns once the program
+// is started (the checks wait for its control API); stop must stop it and
+// wait for it.
+type StartClientFunc func(ctx context.Context, run ClientRun) (stop func(), err error)
+
+// CommandClient starts the client under test from a command template with
+// the placeholders {server}, {user}, {control}, {log}, {files}, {heartbeat}
+// and {misses}, as a child process on this machine. If out is not nil, the
+// program's output is written to it when it stops.
+func CommandClient(template string, out func(user, output string)) StartClientFunc {
+	return func(ctx context.Context, run ClientRun) (func(), error) {
+		vars := map[string]string{
+			"server": run.Server.String(), "user": run.User, "control": run.Control, "log": run.Log,
+			"files": run.Files, "heartbeat": run.Heartbeat.String(), "misses": fmt.Sprint(run.Misses),
+		}
+		p, err := StartProcess(context.WithoutCancel(ctx), Expand(template, vars))
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			p.Stop(2 * time.Second)
+			if out != nil {
+				out(run.User, p.Output())
+			}
+		}, nil
+	}
+}
+
+// ClientTarget is a client implementation under test and the reference
+// server the checks put around it.
+type ClientTarget struct {
+	Start StartClientFunc
+	// Server is the running reference server.
+	Server netip.AddrPort
+	// Heartbeat and Misses are given to each client started; zero means
+	// 300ms and 3.
+	Heartbeat time.Duration
+	Misses    int
+	// Dir holds the run's sockets and logs (default: a new temporary
+	// directory, removed afterwards).
+	Dir string
+}
+
+// RunClient checks the client implementation against reqs (client
+// requirements; others are ignored), one after the other, starting a fresh
+// client for each check.
+func RunClient(ctx context.Context, target ClientTarget, reqs []Requirement, onResult func(Result)) ([]Result, error) {
+	if target.Heartbeat <= 0 {
+		target.Heartbeat = 300 * time.Millisecond
+	}
+	if target.Misses <= 0 {
+		target.Misses = 3
+	}
+	if target.Dir == "" {
+		// Unix socket paths are short: keep the directory name short too.
+		d, err := os.MkdirTemp("", "cf")
+		if err != nil {
+			return nil, fmt.Errorf("conform: run directory: %w", err)
+		}
+		defer os.RemoveAll(d)
+		target.Dir = d
+	}
+	run := runID()
+	var out []Result
+	for i, r := range reqs {
+		if r.client == nil {
+			continue
+		}
+		dir := filepath.Join(target.Dir, fmt.Sprint(i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return out, fmt.Errorf("conform: run directory: %w", err)
+		}
+		t := &clientT{ClientTarget: target, prefix: fmt.Sprintf("cf%s-%d", run, i), dir: dir}
+		timeout := r.Timeout
+		if timeout == 0 {
+			timeout = DefaultTimeout
+		}
+		if r.usesHeartbeat {
+			timeout += target.Heartbeat * time.Duration(target.Misses+1)
+		}
+		res := runOne(ctx, r, timeout, func(ctx context.Context) error { return r.client(ctx, t) }, &t.cl)
+		out = append(out, res)
+		if onResult != nil {
+			onResult(res)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return out, nil
+}
 
 // clientT is what a client check works with.
 type clientT struct {
-	cl closers
+	ClientTarget
+	prefix string
+	dir    string
+	cl     closers
 }
 
-func clientCatalogue() []Requirement { return nil }
+func (t *clientT) user(name string) string { return t.prefix + "-" + name }
 
-var _ = func(ctx context.Context, t *clientT) error { return nil }
+// cut is the client under test, started for one check.
+type cut struct {
+	user string
+	ctl  *api.Client
+	run  ClientRun
+	hc   *http.Client
+
+	mu     sync.Mutex
+	events []api.Event
+	seq    int64
+}
+
+// startCUT starts the client under test and waits until its control API
+// says it is online.
+func (t *clientT) startCUT(ctx context.Context) (*cut, error) {
+	run := ClientRun{Server: t.Server, User: t.user("cut"), Control: filepath.Join(t.dir, "ctl.sock"),
+		Log: filepath.Join(t.dir, "p2pinfo.log"), Files: filepath.Join(t.dir, "files"),
+		Heartbeat: t.Heartbeat, Misses: t.Misses}
+	if err := os.MkdirAll(run.Files, 0o755); err != nil {
+		return nil, fmt.Errorf("conform: files directory: %w", err)
+	}
+	stop, err := t.Start(ctx, run)
+	if err != nil {
+		return nil, fmt.Errorf("conform: start the client under test: %w", err)
+	}
+	t.cl.add(stop)
+	c := &cut{user: run.User, ctl: api.NewClient(run.Control), run: run}
+	c.hc = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", run.Control)
+	}}}
+	t.cl.add(func() { c.ctl.Close(); c.hc.CloseIdleConnections() })
+	var st api.Status
+	var lastErr error
+	err = poll(ctx, func() (bool, error) {
+		st, lastErr = c.ctl.Status(ctx)
+		return lastErr == nil && st.Online, nil
+	})
+	if err != nil {
+		return nil, failf("the client's control API at "+run.Control+" answers GET /v1/status with online:true", "status %+v, error %v", st, lastErr)
+	}
+	return c, nil
+}
+
+// fetch long-polls the client's events once, appending the new ones.
+func (c *cut) fetch(ctx context.Context, wait time.Duration) error {
+	c.mu.Lock()
+	after := c.seq
+	c.mu.Unlock()
+	es, err := c.ctl.Events(ctx, after, wait)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range es {
+		if e.Seq > c.seq {
+			c.seq = e.Seq
+			c.events = append(c.events, e)
+		}
+	}
+	return nil
+}
+
+// waitEvent waits for an event matching pred.
+func (c *cut) waitEvent(ctx context.Context, want string, pred func(api.Event) bool) (api.Event, error) {
+	for {
+		c.mu.Lock()
+		for _, e := range c.events {
+			if pred(e) {
+				c.mu.Unlock()
+				return e, nil
+			}
+		}
+		c.mu.Unlock()
+		wait := 500 * time.Millisecond
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			wait = time.Until(dl)
+		}
+		if wait <= 0 || ctx.Err() != nil {
+			return api.Event{}, failf("event "+want, "events so far: %s", c.describeEvents())
+		}
+		if err := c.fetch(ctx, wait); err != nil && ctx.Err() == nil {
+			return api.Event{}, failf("event "+want, "GET /v1/events: %v", err)
+		}
+	}
+}
+
+// countEvents counts the events seen so far that match pred.
+func (c *cut) countEvents(pred func(api.Event) bool) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, e := range c.events {
+		if pred(e) {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *cut) describeEvents() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var parts []string
+	for _, e := range c.events {
+		s := e.Type
+		for _, kv := range [][2]string{{"userID", e.UserID}, {"peer", e.Peer}, {"from", e.From}, {"to", e.To}, {"messageID", e.MessageID}, {"via", e.Via}, {"reason", e.Reason}} {
+			if kv[1] != "" {
+				s += " " + kv[0] + "=" + kv[1]
+			}
+		}
+		parts = append(parts, "{"+s+"}")
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+// fakePeer is a raw-frame user driven by a check: logged in to the
+// reference server, optionally listening for P2P channels on its server
+// connection's local endpoint, as a real client would.
+type fakePeer struct {
+	id  string
+	srv *session
+	ln  net.Listener
+	acc chan *session
+}
+
+// fake logs in a fake peer; listen makes it accept P2P channels.
+func (t *clientT) fake(ctx context.Context, name string, listen bool) (*fakePeer, error) {
+	id := t.user(name)
+	d := net.Dialer{Control: reuseControl}
+	c, err := d.DialContext(ctx, "tcp", t.Server.String())
+	if err != nil {
+		return nil, fmt.Errorf("conform: fake peer %s: dial the reference server: %w", id, err)
+	}
+	p := &fakePeer{id: id, srv: newSession(id+" (server link)", c), acc: make(chan *session, 4)}
+	t.cl.add(p.srv.Close)
+	if listen {
+		lc := net.ListenConfig{Control: reuseControl}
+		ln, err := lc.Listen(ctx, "tcp", c.LocalAddr().String())
+		if err != nil {
+			return nil, fmt.Errorf("conform: fake peer %s: listen: %w", id, err)
+		}
+		p.ln = ln
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				s := newSession(id+" (channel from the client)", conn)
+				t.cl.add(s.Close)
+				select {
+				case p.acc <- s:
+				default:
+					s.Close()
+				}
+			}
+		}()
+		t.cl.add(func() { _ = ln.Close(); wg.Wait() })
+	}
+	if _, err := p.srv.request(protocol.TypeLogin, protocol.Login{UserID: id}); err != nil {
+		return nil, err
+	}
+	f, err := p.srv.expect(ctx, "LoginResult for the fake peer "+id, isLoginAnswer)
+	if err != nil {
+		return nil, err
+	}
+	if !body[protocol.LoginResult](f).OK {
+		return nil, fmt.Errorf("conform: the reference server refused fake peer %s: %s", id, describe(f))
+	}
+	p.srv.keepAlive(t.Heartbeat / 2)
+	return p, nil
+}
+
+// endpointOf asks the server for user's advertised endpoint.
+func (p *fakePeer) endpointOf(ctx context.Context, user string) (netip.AddrPort, error) {
+	users, err := listUsers(ctx, p.srv)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	for _, u := range users {
+		if u.UserID == user {
+			if ep, ok := (protocol.Endpoint{IP: u.IP, Port: u.Port}).AddrPort(); ok {
+				return ep, nil
+			}
+		}
+	}
+	return netip.AddrPort{}, fmt.Errorf("conform: the reference server does not list %s: %s", user, listOf(users))
+}
+
+// dial opens a P2P channel from the fake peer to the client under test (from
+// the fake's own endpoint) and sends SetupP2PMessage.
+func (t *clientT) dialChannel(ctx context.Context, p *fakePeer, c *cut) (*session, error) {
+	ep, err := p.endpointOf(ctx, c.user)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Control: reuseControl, LocalAddr: net.TCPAddrFromAddrPort(p.srv.local())}
+	conn, err := d.DialContext(ctx, "tcp", ep.String())
+	if err != nil {
+		return nil, failf("the client under test accepts a P2P connection at its advertised endpoint "+ep.String(), "dial: %v", err)
+	}
+	s := newSession(p.id+" (channel to the client)", conn)
+	t.cl.add(s.Close)
+	if err := s.notice(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: p.id}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// accepted waits for the client under test to open a channel to p.
+func (p *fakePeer) accepted(ctx context.Context) (*session, error) {
+	select {
+	case s := <-p.acc:
+		return s, nil
+	case <-ctx.Done():
+		return nil, failf("the client under test opens a P2P channel to "+p.id, "no connection before the deadline")
+	}
+}
+
+// waitChannel polls GET /v1/channels until pred holds for the list.
+func (c *cut) waitChannels(ctx context.Context, want string, pred func([]api.Channel) bool) ([]api.Channel, error) {
+	var chs []api.Channel
+	var lastErr error
+	err := poll(ctx, func() (bool, error) {
+		chs, lastErr = c.ctl.Channels(ctx)
+		return lastErr == nil && pred(chs), nil
+	})
+	if err != nil {
+		return chs, failf("GET /v1/channels: "+want, "%+v (error: %v)", chs, lastErr)
+	}
+	return chs, nil
+}
+
+func hasPeer(chs []api.Channel, peer string) bool {
+	for _, ch := range chs {
+		if ch.Peer == peer {
+			return true
+		}
+	}
+	return false
+}

@@ -30,13 +30,20 @@ func (c *closers) add(f func()) {
 	c.mu.Unlock()
 }
 
+// closeAll runs the closers in reverse order, including any added while it
+// runs.
 func (c *closers) closeAll() {
-	c.mu.Lock()
-	fns := c.fns
-	c.fns = nil
-	c.mu.Unlock()
-	for i := len(fns) - 1; i >= 0; i-- {
-		fns[i]()
+	for {
+		c.mu.Lock()
+		fns := c.fns
+		c.fns = nil
+		c.mu.Unlock()
+		if len(fns) == 0 {
+			return
+		}
+		for i := len(fns) - 1; i >= 0; i-- {
+			fns[i]()
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -350,4 +351,17 @@ func netipParse(s string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("conform: address %q: %w", s, err)
 	}
 	return ap, nil
+}
+
+// body2 decodes JSON bytes, ignoring errors.
+func body2[T any](b []byte) T {
+	var v T
+	_ = json.Unmarshal(b, &v)
+	return v
+}
+
+// readFile reads a whole file as text.
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
 }

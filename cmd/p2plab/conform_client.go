@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/p2plab/p2plab/conform"
 )
@@ -17,7 +19,51 @@ func parseAddrPort(s string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
+// conformClient starts the reference server (this binary's "server"
+// subcommand, on loopback) and runs the client checks, each against a fresh
+// client started from --cmd.
 func conformClient(ctx context.Context, cf conformFlags, reqs []conform.Requirement) int {
-	fmt.Fprintln(os.Stderr, "p2plab conform client: not implemented yet")
-	return 2
+	if !exactlyOne(cf.cmd, cf.image) {
+		fmt.Fprintln(os.Stderr, "p2plab conform client: give exactly one of --cmd, --image")
+		return 2
+	}
+	if cf.image != "" {
+		fmt.Fprintln(os.Stderr, "p2plab conform client: --image is not available yet (the docker backend is not wired into conform); use --cmd")
+		return 2
+	}
+	for _, p := range []string{"{server}", "{user}", "{control}"} {
+		if !strings.Contains(cf.cmd, p) {
+			fmt.Fprintf(os.Stderr, "p2plab conform client: --cmd needs the %s placeholder\n", p)
+			return 2
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "p2plab conform client:", err)
+		return 2
+	}
+	srv, target, err := conform.StartServer(ctx, shellQuote(exe)+" server --listen {listen} --heartbeat {heartbeat} --misses {misses}", 500*time.Millisecond, 2)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "p2plab conform client: reference server:", err)
+		return 2
+	}
+	defer srv.Stop(2 * time.Second)
+	var out func(user, output string)
+	if cf.verbose {
+		out = func(user, output string) { fmt.Fprintf(os.Stderr, "--- client %s output ---\n%s", user, output) }
+	}
+	ct := conform.ClientTarget{Start: conform.CommandClient(cf.cmd, out), Server: target.Addr, Heartbeat: cf.heartbeat, Misses: cf.misses}
+	fmt.Printf("p2plab conform client: %d requirements, reference server on %s\n", len(reqs), target.Addr)
+	start := time.Now()
+	results, err := conform.RunClient(ctx, ct, reqs, func(r conform.Result) { conform.WriteLine(os.Stdout, r) })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "p2plab conform client:", err)
+		return 2
+	}
+	return finish(os.Stdout, cf, conform.RoleClient, cf.cmd, start, results)
+}
+
+// shellQuote quotes s for /bin/sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

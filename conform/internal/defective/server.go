@@ -1,0 +1,309 @@
+package defective
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// ServerDefect names the one rule a defective server breaks.
+type ServerDefect string
+
+// Server defects.
+const (
+	// NoStateNotify never sends UserStateNotify.
+	NoStateNotify ServerDefect = "no-state-notify"
+	// ForwardForged forwards relayable frames that claim another sender
+	// (with the sender rewritten) instead of refusing them.
+	ForwardForged ServerDefect = "forward-forged"
+	// IgnoreLengthLimit accepts a length prefix above 1 MiB and waits for
+	// the payload instead of refusing it.
+	IgnoreLengthLimit ServerDefect = "ignore-length-limit"
+	// KeepBadConn answers malformed frames with an Error but never closes
+	// the connection.
+	KeepBadConn ServerDefect = "keep-bad-conn"
+	// DropUserOffline silently drops relays to offline users instead of
+	// answering user_offline.
+	DropUserOffline ServerDefect = "drop-user-offline"
+	// WrongObserved reports a wrong port in LoginResult.observed.
+	WrongObserved ServerDefect = "wrong-observed"
+)
+
+// ServerProxy is a defective server: a proxy in front of a real server that
+// rewrites or drops frames to break one rule. Apart from that rule it is
+// transparent: the endpoints the server reports are translated back to the
+// ones the proxy's clients connect from.
+type ServerProxy struct {
+	ln       net.Listener
+	upstream netip.AddrPort
+	defect   ServerDefect
+
+	mu    sync.Mutex
+	addrs map[netip.AddrPort]netip.AddrPort // upstream local -> client remote
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// NewServerProxy listens on a loopback port and forwards to upstream.
+func NewServerProxy(upstream netip.AddrPort, defect ServerDefect) (*ServerProxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("defective: listen: %w", err)
+	}
+	p := &ServerProxy{ln: ln, upstream: upstream, defect: defect, addrs: map[netip.AddrPort]netip.AddrPort{}, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Addr is the proxy's address: the defective server's endpoint.
+func (p *ServerProxy) Addr() netip.AddrPort { return p.ln.Addr().(*net.TCPAddr).AddrPort() }
+
+// Close stops the proxy and closes every connection it holds.
+func (p *ServerProxy) Close() {
+	_ = p.ln.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *ServerProxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *ServerProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !p.track(c) {
+			_ = c.Close()
+			return
+		}
+		p.wg.Add(1)
+		go p.serve(c)
+	}
+}
+
+func addrOf(a net.Addr) netip.AddrPort {
+	ap := a.(*net.TCPAddr).AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// pair is one proxied connection.
+type pair struct {
+	client, server net.Conn
+	mu             sync.Mutex
+	user           string // logged-in userID, once the Login was sent
+	lastError      string // code of the last Error the server sent
+}
+
+func (p *ServerProxy) serve(c net.Conn) {
+	defer p.wg.Done()
+	var d net.Dialer
+	s, err := d.DialContext(context.Background(), "tcp", p.upstream.String())
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	if !p.track(s) {
+		_ = s.Close()
+		_ = c.Close()
+		return
+	}
+	up := addrOf(s.LocalAddr())
+	p.mu.Lock()
+	p.addrs[up] = addrOf(c.RemoteAddr())
+	p.mu.Unlock()
+	pr := &pair{client: c, server: s}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.clientToServer(pr)
+		_ = s.Close()
+	}()
+	p.serverToClient(pr)
+	pr.mu.Lock()
+	keep := p.defect == KeepBadConn && (pr.lastError == protocol.CodeBadFrame || pr.lastError == protocol.CodeUnknownType)
+	pr.mu.Unlock()
+	if !keep {
+		_ = c.Close()
+	}
+	<-done // ends when the client closes (or Close closes it)
+	_ = c.Close()
+	p.mu.Lock()
+	delete(p.addrs, up)
+	if p.conns != nil {
+		delete(p.conns, c)
+		delete(p.conns, s)
+	}
+	p.mu.Unlock()
+}
+
+// clientToServer copies frames from the client, raw unless a defect needs
+// to look at them.
+func (p *ServerProxy) clientToServer(pr *pair) {
+	r := bufio.NewReader(pr.client)
+	hdr := make([]byte, 4)
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return
+		}
+		n := binary.BigEndian.Uint32(hdr)
+		if n > protocol.MaxFrameLen {
+			if p.defect == IgnoreLengthLimit {
+				// Wait for the whole oversized payload, then drop it.
+				if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
+					return
+				}
+				continue
+			}
+			_, _ = pr.server.Write(hdr)
+			_, _ = io.Copy(pr.server, r)
+			return
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return
+		}
+		out := append(append([]byte(nil), hdr...), payload...)
+		if f, err := protocol.Unmarshal(payload); err == nil {
+			switch nf, send := p.fromClient(pr, f); {
+			case !send:
+				continue
+			case nf != nil:
+				b, err := protocol.Marshal(*nf)
+				if err != nil {
+					return
+				}
+				out = b
+			}
+		}
+		if _, err := pr.server.Write(out); err != nil {
+			return
+		}
+	}
+}
+
+// fromClient applies the defect to a well-formed client frame: it returns a
+// replacement (nil: unchanged) and whether to send anything.
+func (p *ServerProxy) fromClient(pr *pair, f protocol.Frame) (*protocol.Frame, bool) {
+	if f.Type == protocol.TypeLogin {
+		var l protocol.Login
+		_ = json.Unmarshal(f.Body, &l)
+		pr.mu.Lock()
+		if pr.user == "" {
+			pr.user = l.UserID
+		}
+		pr.mu.Unlock()
+	}
+	if !protocol.Relayable(f.Type) || p.defect != ForwardForged {
+		return nil, true
+	}
+	pr.mu.Lock()
+	user := pr.user
+	pr.mu.Unlock()
+	var m map[string]any
+	if json.Unmarshal(f.Body, &m) != nil {
+		return nil, true
+	}
+	if from, _ := m["userID"].(string); from == "" || from == user {
+		return nil, true
+	}
+	m["userID"] = user // launder the forged sender so the server forwards it
+	b, _ := json.Marshal(m)
+	f.Body = b
+	return &f, true
+}
+
+// serverToClient copies frames from the server, translating endpoints and
+// applying the defect.
+func (p *ServerProxy) serverToClient(pr *pair) {
+	r := protocol.NewReader(bufio.NewReader(pr.server))
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			return
+		}
+		if f.Type == protocol.TypeError {
+			var e protocol.Error
+			_ = json.Unmarshal(f.Body, &e)
+			pr.mu.Lock()
+			pr.lastError = e.Code
+			pr.mu.Unlock()
+			if p.defect == DropUserOffline && e.Code == protocol.CodeUserOffline {
+				continue
+			}
+		}
+		if f.Type == protocol.TypeUserStateNotify && p.defect == NoStateNotify {
+			continue
+		}
+		f = p.translate(f)
+		if err := protocol.WriteFrame(pr.client, f); err != nil {
+			return
+		}
+	}
+}
+
+// translate rewrites the server's view of endpoints (the proxy's upstream
+// sockets) into the clients' real endpoints.
+func (p *ServerProxy) translate(f protocol.Frame) protocol.Frame {
+	mapEP := func(ip string, port int) (string, int) {
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return ip, port
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if c, ok := p.addrs[netip.AddrPortFrom(a.Unmap(), uint16(port))]; ok {
+			return c.Addr().String(), int(c.Port())
+		}
+		return ip, port
+	}
+	switch f.Type {
+	case protocol.TypeLoginResult:
+		var b protocol.LoginResult
+		if json.Unmarshal(f.Body, &b) == nil && b.Observed != nil {
+			b.Observed.IP, b.Observed.Port = mapEP(b.Observed.IP, b.Observed.Port)
+			if p.defect == WrongObserved {
+				b.Observed.Port = b.Observed.Port%65535 + 1
+			}
+			f.Body, _ = json.Marshal(b)
+		}
+	case protocol.TypeResP2pInfo:
+		var b protocol.ResP2pInfo
+		if json.Unmarshal(f.Body, &b) == nil {
+			for i := range b.Users {
+				b.Users[i].IP, b.Users[i].Port = mapEP(b.Users[i].IP, b.Users[i].Port)
+			}
+			f.Body, _ = json.Marshal(b)
+		}
+	case protocol.TypeUserStateNotify:
+		var b protocol.UserStateNotify
+		if json.Unmarshal(f.Body, &b) == nil && b.IP != "" {
+			b.IP, b.Port = mapEP(b.IP, b.Port)
+			f.Body, _ = json.Marshal(b)
+		}
+	}
+	return f
+}
