@@ -1,0 +1,15 @@
+// Package sim runs p2plab scenarios: it loads topology and scenario files
+// (YAML, validated with file:line:column errors), brings a netlab.Lab up on
+// a backend, starts a server and clients on its hosts, drives the clients
+// only through their control API and the server only through its wire and
+// admin APIs, applies faults, checks expectations with deadlines, and writes
+// an artifacts folder (program output, P2PInfo logs, server stats, a JSON
+// lines timeline, pcaps when asked) and reports (JUnit, JSON).
+//
+// The same machinery is a Go API for hand-written Ginkgo specs: Start brings
+// a lab up and returns a Lab with Client, Server and Host handles.
+//
+// sim does not import the reference server or client: the programs under
+// test are whatever the role command templates start, by default the p2plab
+// binary itself. It is not a load generator and not a protocol fuzzer.
+package sim
