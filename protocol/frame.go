@@ -223,21 +223,27 @@ const growStep = 64 << 10
 // A length outside 1..MaxFrameLen is reported right after the 4-byte header,
 // without reading further.
 func (r *Reader) ReadFrame() (Frame, error) {
-	if k, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
-		if k > 0 && err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return Frame{}, err
-	}
-	n := int(binary.BigEndian.Uint32(r.hdr[:]))
-	if n == 0 || n > MaxFrameLen {
-		return Frame{}, badFrame("length %d out of range 1..%d", n, MaxFrameLen)
-	}
-	p, err := r.readPayload(n)
+	p, err := r.ReadPayload()
 	if err != nil {
 		return Frame{}, err
 	}
 	return Unmarshal(p)
+}
+
+// ReadPayload reads the next frame like ReadFrame but returns its payload
+// undecoded (pass it to Unmarshal). The payload is valid until the next call.
+func (r *Reader) ReadPayload() ([]byte, error) {
+	if k, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
+		if k > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint32(r.hdr[:]))
+	if n == 0 || n > MaxFrameLen {
+		return nil, badFrame("length %d out of range 1..%d", n, MaxFrameLen)
+	}
+	return r.readPayload(n)
 }
 
 func (r *Reader) readPayload(n int) ([]byte, error) {
@@ -279,3 +285,10 @@ func noEOF(err error) error {
 // ReadFrame reads one frame from r without buffering state; see
 // Reader.ReadFrame.
 func ReadFrame(r io.Reader) (Frame, error) { return NewReader(r).ReadFrame() }
+
+// WithRe returns f with Re set to re (0 leaves it unset): the way to address
+// a reply to a request's id.
+func (f Frame) WithRe(re int64) Frame {
+	f.Re = re
+	return f
+}

@@ -150,3 +150,22 @@ func TestEachMember(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestID(t *testing.T) {
+	tests := []struct {
+		payload string
+		want    int64
+	}{
+		{`{"type":"","id":5}`, 5},
+		{`{"id":7,"body":[]}`, 7},
+		{`{"type":"X","id":1.5}`, 0},
+		{`{"type":"X"}`, 0},
+		{`not json "id":5`, 0},
+		{`[{"id":5}]`, 0},
+	}
+	for _, tt := range tests {
+		if got := RequestID([]byte(tt.payload)); got != tt.want {
+			t.Errorf("RequestID(%s) = %d, want %d", tt.payload, got, tt.want)
+		}
+	}
+}

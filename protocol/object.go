@@ -159,3 +159,17 @@ func jsonInt(name string, v []byte) (int64, error) {
 	}
 	return n, nil
 }
+
+// RequestID returns the id of a frame payload that may be malformed, so that
+// an Error answering it can carry re; it returns 0 when the payload is not a
+// JSON object or has no integer id >= 1.
+func RequestID(payload []byte) int64 {
+	var id int64
+	_ = EachMember(payload, func(m Member) error {
+		if string(m.Key) == "id" {
+			id, _ = jsonInt("id", m.Value)
+		}
+		return nil
+	})
+	return id
+}

@@ -1,0 +1,352 @@
+package server
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2plab/p2plab/protocol"
+)
+
+const (
+	readBufSize  = 64 << 10
+	writeBufSize = 32 << 10
+	// lingerTime bounds how long a connection closed by the server keeps
+	// draining the peer's input after its last frame went out, so the
+	// kernel sends FIN rather than RST and the peer gets to read that
+	// frame (usually an Error).
+	lingerTime = time.Second
+	lingerMax  = 4 << 20
+)
+
+// queue states.
+const (
+	qOpen     = iota
+	qGraceful // no more frames; the writer flushes what is queued and sends FIN
+	qAbort    // the writer stops at once
+)
+
+var (
+	errIdle    = errors.New("heartbeat timeout")
+	errStalled = errors.New("frame incomplete after read timeout")
+	errKilled  = errors.New("cut by the server")
+)
+
+// conn is one client connection. Its reader goroutine runs serve, which owns
+// the login state; its writer goroutine runs writeLoop, which owns the
+// socket's write side.
+type conn struct {
+	s       *Server
+	nc      net.Conn
+	remote  netip.AddrPort
+	serveID int
+	br      *bufio.Reader
+	pr      *protocol.Reader
+
+	// user and us are set by the reader goroutine under s.mu at login and
+	// read by others under s.mu.
+	user string
+	us   *userStats
+
+	loggedIn atomic.Bool
+	killed   atomic.Bool // set with cutReason by whoever cuts the connection
+
+	mu        sync.Mutex
+	q         [][]byte
+	spare     [][]byte // writer-owned
+	state     int
+	cutReason string
+	wake      chan struct{}
+	wdone     chan struct{}
+	hbSeq     int64 // writer-owned
+}
+
+func newConn(s *Server, nc net.Conn, serveID int) *conn {
+	c := &conn{
+		s:       s,
+		nc:      nc,
+		serveID: serveID,
+		wake:    make(chan struct{}, 1),
+		wdone:   make(chan struct{}),
+	}
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		c.remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	c.br = bufio.NewReaderSize(nc, readBufSize)
+	c.pr = protocol.NewReader(c.br)
+	return c
+}
+
+// enqueue queues one encoded frame for the writer. It never blocks. It
+// returns false if the connection no longer takes frames; if the queue is
+// full, it cuts the connection with slow_consumer and returns false.
+func (c *conn) enqueue(b []byte) bool {
+	c.mu.Lock()
+	if c.state != qOpen {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.q) >= c.s.cfg.QueueLen {
+		clear(c.q)
+		c.q = append(c.q[:0], encodeError(0, protocol.Error{Code: protocol.CodeSlowConsumer,
+			Message: "outbound queue full: the connection does not read fast enough"}))
+		c.state = qGraceful
+		c.cutReason = protocol.CodeSlowConsumer
+		c.mu.Unlock()
+		c.s.m.slowConsumers.Add(1)
+		c.cut()
+		return false
+	}
+	c.q = append(c.q, b)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// cut makes the reader and writer of a connection whose queue was closed by
+// another goroutine finish: the writer gets closeGrace to deliver the queued
+// frames, the reader wakes up from its read.
+func (c *conn) cut() {
+	c.killed.Store(true)
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.ReadTimeout))
+	c.nc.SetReadDeadline(time.Now())
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// closeQueue stops the queue: graceful lets the writer flush what is queued
+// and send FIN, otherwise the writer stops at once.
+func (c *conn) closeQueue(graceful bool) {
+	c.mu.Lock()
+	switch {
+	case graceful && c.state == qOpen:
+		c.state = qGraceful
+	case !graceful:
+		c.state = qAbort
+		clear(c.q)
+		c.q = nil
+	}
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) writeLoop() {
+	defer close(c.wdone)
+	bw := bufio.NewWriterSize(c.nc, writeBufSize)
+	tick := time.NewTicker(c.s.cfg.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.wake:
+		case <-tick.C:
+			if c.loggedIn.Load() {
+				c.hbSeq++
+				c.enqueue(encodeFrame(protocol.Frame{Type: protocol.TypeHeartbeat, ID: c.hbSeq}))
+			}
+			continue
+		}
+		c.mu.Lock()
+		batch := c.q
+		c.q = c.spare
+		state := c.state
+		c.mu.Unlock()
+		if state == qAbort {
+			return
+		}
+		for i, b := range batch {
+			if _, err := bw.Write(b); err != nil {
+				c.writeFailed(err)
+				return
+			}
+			batch[i] = nil
+		}
+		c.spare = batch[:0]
+		if err := bw.Flush(); err != nil {
+			c.writeFailed(err)
+			return
+		}
+		if state == qGraceful {
+			if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+			return
+		}
+	}
+}
+
+func (c *conn) writeFailed(err error) {
+	if !errors.Is(err, net.ErrClosed) {
+		c.s.log.Debug("write failed", "remote", c.remote, "user", c.userName(), "err", err)
+	}
+	c.nc.Close() // the reader sees the error and cleans up
+}
+
+// userName is the logged-in user for logs ("" before login); reader only.
+func (c *conn) userName() string {
+	if c.loggedIn.Load() {
+		c.s.mu.RLock()
+		defer c.s.mu.RUnlock()
+		return c.user
+	}
+	return ""
+}
+
+// serve is the reader goroutine: it reads and handles frames until the
+// connection ends, then cleans up.
+func (c *conn) serve() {
+	go c.writeLoop()
+	reason, graceful := c.readLoop()
+	c.s.unregister(c, reason)
+	if graceful {
+		c.closeQueue(true)
+		c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+		io.Copy(io.Discard, io.LimitReader(c.nc, lingerMax))
+		select {
+		case <-c.wdone:
+		case <-time.After(c.s.cfg.ReadTimeout):
+		}
+	} else {
+		c.closeQueue(false)
+	}
+	c.nc.Close()
+	<-c.wdone
+	c.s.removeConn(c)
+	c.s.log.Debug("connection closed", "remote", c.remote, "reason", reason)
+}
+
+// readLoop reads frames until the connection must end. It returns why, and
+// whether the end is graceful (queued frames, usually an Error, are flushed
+// before the close) or abrupt.
+func (c *conn) readLoop() (reason string, graceful bool) {
+	for {
+		f, n, payload, err := c.readFrame()
+		if err != nil {
+			return c.readFailed(err, payload)
+		}
+		c.s.m.framesIn.Add(1)
+		if end, reason := c.handle(f, n); end {
+			return reason, true
+		}
+	}
+}
+
+func (c *conn) readFailed(err error, payload []byte) (string, bool) {
+	var fe *protocol.FrameError
+	switch {
+	case c.killed.Load():
+		c.mu.Lock()
+		reason := c.cutReason
+		c.mu.Unlock()
+		return reason, true
+	case errors.As(err, &fe):
+		c.s.m.badFrames.Add(1)
+		c.sendError(protocol.RequestID(payload), protocol.Error{Code: fe.Code, Message: fe.Reason})
+		return "bad frame: " + fe.Reason, true
+	case errors.Is(err, errStalled):
+		c.s.m.badFrames.Add(1)
+		c.sendError(0, protocol.Error{Code: protocol.CodeBadFrame, Message: "frame incomplete after " + c.s.cfg.ReadTimeout.String()})
+		return errStalled.Error(), true
+	case errors.Is(err, errIdle):
+		c.s.m.heartbeatTimeouts.Add(1)
+		return errIdle.Error(), false
+	case errors.Is(err, io.EOF):
+		return "disconnected", false
+	}
+	return "connection lost: " + err.Error(), false
+}
+
+// readFrame reads one frame. A frame that fits the read buffer is decoded in
+// place; a larger one goes through the protocol Reader, which allocates as
+// its bytes arrive. The idle deadline (Heartbeat*Misses) applies while no
+// frame has started; ReadTimeout applies once one has. On a decoding error
+// payload is the raw payload (to find its id).
+func (c *conn) readFrame() (f protocol.Frame, n int, payload []byte, err error) {
+	br := c.br
+	if br.Buffered() == 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.idle))
+		if c.killed.Load() {
+			return f, 0, nil, errKilled
+		}
+		if _, err := br.Peek(1); err != nil {
+			if isTimeout(err) {
+				err = errIdle
+			}
+			return f, 0, nil, err
+		}
+	}
+	started := false
+	arm := func() {
+		if !started {
+			started = true
+			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ReadTimeout))
+		}
+	}
+	if br.Buffered() < 4 {
+		arm()
+	}
+	hdr, err := br.Peek(4)
+	if err != nil {
+		return f, 0, nil, midFrame(err)
+	}
+	size := int(binary.BigEndian.Uint32(hdr))
+	if size == 0 || size > protocol.MaxFrameLen || 4+size > br.Size() {
+		// Out-of-range lengths are reported by the protocol Reader right
+		// after the header; big frames grow their buffer as data arrives.
+		arm()
+		if c.killed.Load() {
+			return f, 0, nil, errKilled
+		}
+		p, err := c.pr.ReadPayload()
+		if err != nil {
+			return f, 0, nil, midFrame(err)
+		}
+		f, err = protocol.Unmarshal(p)
+		return f, len(p), p, err
+	}
+	if br.Buffered() < 4+size {
+		arm()
+		if c.killed.Load() {
+			return f, 0, nil, errKilled
+		}
+	}
+	b, err := br.Peek(4 + size)
+	if err != nil {
+		return f, 0, nil, midFrame(err)
+	}
+	f, err = protocol.Unmarshal(b[4:])
+	if err != nil {
+		// Keep the bad payload for its id; the connection ends anyway.
+		return f, 0, append([]byte(nil), b[4:]...), err
+	}
+	br.Discard(4 + size)
+	return f, size, nil, nil
+}
+
+// midFrame classifies a read error inside a started frame.
+func midFrame(err error) error {
+	switch {
+	case isTimeout(err):
+		return errStalled
+	case err == io.EOF:
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }

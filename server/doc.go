@@ -1,0 +1,17 @@
+// Package server is p2plab's reference server for protocol version 1
+// (docs/protocol.md): it accepts TCP connections, logs users in, keeps the
+// online registry with each user's observed endpoint, answers GetP2PInfo,
+// relays the relayable frames with the sender enforced, broadcasts
+// UserStateNotify on login and on every way of going offline, detects dead
+// connections by heartbeat, and counts per-user uploads and downloads, which
+// it serves on an admin HTTP handler (/v1/stats, /metrics, /healthz).
+//
+// Each connection has one reader and one writer goroutine and a bounded
+// outbound queue: a peer that stops reading is disconnected with Error
+// slow_consumer and never delays anyone else. No lock is held while writing
+// to a socket.
+//
+// It is the system under test of the lab, not a library for building other
+// servers; the `p2plab server` subcommand wraps it, and package servertest
+// starts one for tests.
+package server

@@ -1,0 +1,191 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Config configures a Server. The zero value gives the defaults.
+type Config struct {
+	// Heartbeat is the heartbeat interval: the server sends a Heartbeat to
+	// every logged-in client this often. Default 1s.
+	Heartbeat time.Duration
+	// Misses is how many heartbeat intervals a connection may stay silent
+	// (no complete frame received) before it is dead. Default 3.
+	Misses int
+	// QueueLen is how many outbound frames may wait per connection before
+	// the connection is cut with Error slow_consumer. Default 1024.
+	QueueLen int
+	// ReadTimeout is the longest a started frame may take to arrive in
+	// full. Default max(5s, Heartbeat*Misses).
+	ReadTimeout time.Duration
+	// Logger receives the server's log; nil discards it.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.Misses <= 0 {
+		c.Misses = 3
+	}
+	if c.QueueLen <= 0 {
+		c.QueueLen = 1024
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = max(5*time.Second, c.Heartbeat*time.Duration(c.Misses))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}
+
+// ErrServerClosed is returned by Serve after Close.
+var ErrServerClosed = errors.New("server: closed")
+
+// Server is the reference server. Create it with New; it is safe for
+// concurrent use.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	idle time.Duration // Heartbeat * Misses
+
+	mu      sync.RWMutex
+	online  map[string]*conn      // userID -> its logged-in connection
+	users   map[string]*userStats // every user seen
+	conns   map[*conn]struct{}
+	lns     map[net.Listener]struct{}
+	closed  bool
+	serveID int
+
+	m metrics
+}
+
+// New returns a Server with cfg (zero fields take their defaults).
+func New(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	return &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		idle:   cfg.Heartbeat * time.Duration(cfg.Misses),
+		online: map[string]*conn{},
+		users:  map[string]*userStats{},
+		conns:  map[*conn]struct{}{},
+		lns:    map[net.Listener]struct{}{},
+	}
+}
+
+// Serve accepts connections on ln and serves them until ctx is done or
+// Close is called; it then closes ln and every connection it accepted, waits
+// for their goroutines, and returns nil. It returns ErrServerClosed if the
+// server was already closed, and a wrapped error if accepting fails for
+// good.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.lns[ln] = struct{}{}
+	s.serveID++
+	id := s.serveID
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+
+	var wg sync.WaitGroup
+	err := s.accept(ctx, ln, id, &wg)
+
+	ln.Close()
+	s.mu.Lock()
+	delete(s.lns, ln)
+	for c := range s.conns {
+		if c.serveID == id {
+			c.nc.Close()
+		}
+	}
+	s.mu.Unlock()
+	wg.Wait()
+	return err
+}
+
+func (s *Server) accept(ctx context.Context, ln net.Listener, id int, wg *sync.WaitGroup) error {
+	backoff := time.Duration(0)
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || s.isClosed() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Probably transient (e.g. out of file descriptors): back off.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		backoff = 0
+		c := newConn(s, nc, id)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.serve()
+		}()
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
+}
+
+// Close stops the server at once, as a crash would: it closes every listener
+// and every connection (no Logout notices beyond those disconnects cause).
+// Serve calls return after their connections' goroutines have finished.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	for ln := range s.lns {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("server: close listener %s: %w", ln.Addr(), err))
+		}
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}

@@ -1,0 +1,213 @@
+package server
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// handle acts on one well-formed frame of n payload bytes. It returns
+// end=true when the connection must now be closed gracefully, with why.
+func (c *conn) handle(f protocol.Frame, n int) (end bool, reason string) {
+	if !c.loggedIn.Load() {
+		if f.Type != protocol.TypeLogin {
+			c.sendError(f.ID, protocol.Error{Code: protocol.CodeNotLoggedIn,
+				Message: f.Type + " before Login: the first frame must be Login"})
+			return true, "not logged in"
+		}
+		return c.login(f)
+	}
+	switch {
+	case protocol.Relayable(f.Type):
+		return c.relay(f, n)
+	case f.Type == protocol.TypeHeartbeat:
+		c.enqueue(encodeFrame(protocol.Frame{Type: protocol.TypeHeartbeatAck, Re: f.ID}))
+	case f.Type == protocol.TypeHeartbeatAck, f.Type == protocol.TypeError:
+		// Liveness only.
+	case f.Type == protocol.TypeGetP2PInfo:
+		c.enqueue(encodeFrame(protocol.MustFrame(protocol.TypeResP2pInfo, c.s.p2pInfo()).WithRe(f.ID)))
+	case f.Type == protocol.TypeLogin:
+		// Already logged in on this connection: refuse, keep the session.
+		c.refuseLogin(f.ID, protocol.CodeAlreadyOnline, "this connection is already logged in as "+c.user)
+	case f.Type == protocol.TypeLogout:
+		return true, "logout"
+	default:
+		msg := "unknown message type " + f.Type
+		if protocol.Known(f.Type) {
+			msg = f.Type + " is not accepted by the server"
+		}
+		c.sendError(f.ID, protocol.Error{Code: protocol.CodeUnknownType, Message: msg})
+		return true, "unknown type " + f.Type
+	}
+	return false, ""
+}
+
+// login handles the first frame, a Login.
+func (c *conn) login(f protocol.Frame) (bool, string) {
+	var userID string
+	_ = protocol.EachMember(f.Body, func(m protocol.Member) error {
+		if string(m.Key) == "userID" {
+			userID, _ = m.String()
+		}
+		return nil
+	})
+	if !protocol.ValidUserID(userID) {
+		c.refuseLogin(f.ID, protocol.CodeBadUserID, "userID must be 1-64 characters of A-Za-z0-9._-")
+		return true, "bad user id"
+	}
+	if !c.s.register(c, userID, f.ID) {
+		c.refuseLogin(f.ID, protocol.CodeAlreadyOnline, userID+" is already online")
+		return true, "already online"
+	}
+	c.s.log.Info("login", "user", userID, "remote", c.remote)
+	return false, ""
+}
+
+// refuseLogin answers a Login with LoginResult{ok:false} and an Error with
+// the same code.
+func (c *conn) refuseLogin(id int64, code, msg string) {
+	c.enqueue(encodeFrame(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: false, Error: code}).WithRe(id)))
+	c.sendError(id, protocol.Error{Code: code, Message: msg})
+}
+
+// relay forwards a relayable frame to its destination.
+func (c *conn) relay(f protocol.Frame, n int) (bool, string) {
+	r, body, err := protocol.RelayBody(f.Body, c.user)
+	if err != nil {
+		var fe *protocol.FrameError
+		errors.As(err, &fe)
+		c.sendError(f.ID, protocol.Error{Code: fe.Code, Message: f.Type + ": " + fe.Reason,
+			MessageID: r.MessageID, TransferID: r.TransferID})
+		if fe.Code == protocol.CodeBadFrame {
+			c.s.m.badFrames.Add(1)
+			return true, "bad frame: " + fe.Reason
+		}
+		c.s.m.forbidden.Add(1)
+		return false, ""
+	}
+	out := encodeRaw(f.Type, body)
+	if len(out)-4 > protocol.MaxFrameLen {
+		c.sendError(f.ID, protocol.Error{Code: protocol.CodeBadFrame, Message: f.Type + ": too large to forward"})
+		return true, "bad frame: too large to forward"
+	}
+	s := c.s
+	s.mu.RLock()
+	d := s.online[r.DestUserID]
+	ok := d != nil && d.enqueue(out)
+	if ok {
+		now := time.Now().UnixNano()
+		c.us.uploads.Add(1)
+		c.us.lastUpload.Store(now)
+		c.us.relayedBytes.Add(int64(n))
+		d.us.downloads.Add(1)
+		d.us.lastDownload.Store(now)
+	}
+	s.mu.RUnlock()
+	if !ok {
+		s.m.userOffline.Add(1)
+		c.sendError(f.ID, protocol.Error{Code: protocol.CodeUserOffline, Message: r.DestUserID + " is not online",
+			MessageID: r.MessageID, TransferID: r.TransferID})
+		return false, ""
+	}
+	s.m.relayed.Add(1)
+	return false, ""
+}
+
+func (c *conn) sendError(re int64, e protocol.Error) {
+	c.s.m.errorsSent.Add(1)
+	c.enqueue(encodeError(re, e))
+}
+
+// register logs c in as userID unless that user is online; it queues the
+// LoginResult for c and the online notice for everyone else, under the
+// registry lock so that every user sees state changes in one order.
+func (s *Server) register(c *conn, userID string, re int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.online[userID] != nil || s.closed {
+		return false
+	}
+	us := s.users[userID]
+	if us == nil {
+		us = &userStats{}
+		s.users[userID] = us
+	}
+	c.user, c.us = userID, us
+	s.online[userID] = c
+	c.loggedIn.Store(true)
+	ep := protocol.EndpointOf(c.remote)
+	c.enqueue(encodeFrame(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: true, Observed: &ep}).WithRe(re)))
+	s.broadcast(c, protocol.UserStateNotify{UserID: userID, OnLine: true, IP: ep.IP, Port: ep.Port})
+	s.m.logins.Add(1)
+	return true
+}
+
+// unregister takes c's user offline (if c is its session) and tells every
+// other online user.
+func (s *Server) unregister(c *conn, reason string) {
+	if !c.loggedIn.Load() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.online[c.user] != c {
+		return
+	}
+	delete(s.online, c.user)
+	s.broadcast(c, protocol.UserStateNotify{UserID: c.user, OnLine: false})
+	s.log.Info("offline", "user", c.user, "remote", c.remote, "reason", reason)
+}
+
+// broadcast queues a notice for every online user but from. s.mu is held.
+func (s *Server) broadcast(from *conn, n protocol.UserStateNotify) {
+	b := encodeFrame(protocol.MustFrame(protocol.TypeUserStateNotify, n))
+	for _, o := range s.online {
+		if o != from {
+			o.enqueue(b)
+		}
+	}
+}
+
+// p2pInfo lists the online users, sorted by userID.
+func (s *Server) p2pInfo() protocol.ResP2pInfo {
+	s.mu.RLock()
+	users := make([]protocol.UserInfo, 0, len(s.online))
+	for id, c := range s.online {
+		ep := protocol.EndpointOf(c.remote)
+		users = append(users, protocol.UserInfo{UserID: id, IP: ep.IP, Port: ep.Port})
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(users, func(a, b protocol.UserInfo) int { return strings.Compare(a.UserID, b.UserID) })
+	return protocol.ResP2pInfo{Users: users}
+}
+
+// encodeFrame encodes a frame the server built itself.
+func encodeFrame(f protocol.Frame) []byte {
+	b, err := protocol.Marshal(f)
+	if err != nil {
+		panic("server: encode " + f.Type + ": " + err.Error()) // our own bodies always encode
+	}
+	return b
+}
+
+func encodeError(re int64, e protocol.Error) []byte {
+	return encodeFrame(protocol.MustFrame(protocol.TypeError, e).WithRe(re))
+}
+
+// encodeRaw builds a frame {"type":typ,"body":body} from a known type name
+// and an already valid JSON body, without re-encoding the body.
+func encodeRaw(typ string, body json.RawMessage) []byte {
+	out := make([]byte, 4, 4+len(body)+len(typ)+20)
+	out = append(out, `{"type":"`...)
+	out = append(out, typ...)
+	out = append(out, `","body":`...)
+	out = append(out, body...)
+	out = append(out, '}')
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+	return out
+}
