@@ -20,14 +20,14 @@ import (
 // directly, so a test can make it misbehave (go silent, send duplicates,
 // cut a channel) in ways the reference client never would.
 type rawUser struct {
-	t   *testing.T
-	id  string
-	srv net.Conn
-	ln  net.Listener
-	in  chan protocol.Frame // frames from the server, heartbeats answered
-	ep  netip.AddrPort      // local endpoint of the server connection
-	wmu sync.Mutex
-	wg  sync.WaitGroup
+	t    *testing.T
+	id   string
+	srv  net.Conn
+	ln   net.Listener
+	in   chan protocol.Frame // frames from the server, heartbeats answered
+	ep   netip.AddrPort      // local endpoint of the server connection
+	wmu  sync.Mutex
+	wg   sync.WaitGroup
 	done chan struct{}
 }
 
