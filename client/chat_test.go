@@ -6,10 +6,11 @@ import (
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/client/clienttest"
 	"github.com/p2plab/p2plab/protocol"
+	"github.com/p2plab/p2plab/server/servertest"
 )
 
 // pair starts alice then bob and waits for their channel.
-func pair(t *testing.T, srv *fakeServer, opts ...clienttest.Option) (*clienttest.Client, *clienttest.Client) {
+func pair(t *testing.T, srv *servertest.Server, opts ...clienttest.Option) (*clienttest.Client, *clienttest.Client) {
 	t.Helper()
 	a := clienttest.New(t, srv.Addr, "alice", opts...)
 	b := clienttest.New(t, srv.Addr, "bob", opts...)
