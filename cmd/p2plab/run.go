@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/p2plab/p2plab/scenarios"
+	"github.com/p2plab/p2plab/sim"
+)
+
+func init() { register("run", "run scenarios in a lab (default: every shipped scenario)", runRun) }
+
+func runRun(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: p2plab run [flags] [FILES...]\n\n"+
+			"Runs scenario files (default: every shipped scenario) in a lab and prints\n"+
+			"a line per step and a summary. Exit 0: all passed; 1: a failure; 2: bad\n"+
+			"usage or a bad file.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	backend := fs.String("backend", sim.BackendNetns, "lab backend: netns or docker")
+	junit := fs.String("junit", "", "write a JUnit XML report to `FILE`")
+	jsonOut := fs.String("json", "", "write a JSON report to `FILE`")
+	artifacts := fs.String("artifacts", "", "artifacts root `DIR` (default ./artifacts/run-<time>)")
+	keep := fs.Bool("keep", false, "leave a failed scenario's lab up for inspection (remove it with `p2plab clean`)")
+	capture := fs.Bool("capture", false, "write a pcap of every host into the artifacts")
+	binary := fs.String("binary", "", "p2plab binary the default role commands run (default: this one)")
+	serverCmd := fs.String("server-cmd", sim.DefaultServerCommand, "server command `TEMPLATE`")
+	clientCmd := fs.String("client-cmd", sim.DefaultClientCommand, "client command `TEMPLATE`")
+	label := fs.String("label", "", "run only scenarios carrying this `LABEL`")
+	list := fs.Bool("list", false, "list the scenarios and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *backend != sim.BackendNetns && *backend != sim.BackendDocker {
+		fmt.Fprintf(os.Stderr, "p2plab run: --backend %q: want netns or docker\n", *backend)
+		return 2
+	}
+	ss, err := loadScenarios(fs.Args())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "p2plab run: bad scenario file:\n%v\n", err)
+		return 2
+	}
+	if *label != "" {
+		var keepSS []*sim.Scenario
+		for _, s := range ss {
+			for _, l := range s.Labels {
+				if l == *label {
+					keepSS = append(keepSS, s)
+					break
+				}
+			}
+		}
+		ss = keepSS
+	}
+	if *list {
+		for _, s := range ss {
+			fmt.Printf("%-22s %-6s %-28s %s\n", s.ID, s.Level, s.File, strings.Join(s.Labels, ","))
+		}
+		return 0
+	}
+	if len(ss) == 0 {
+		fmt.Fprintln(os.Stderr, "p2plab run: no scenarios to run")
+		return 2
+	}
+	root := *artifacts
+	if root == "" {
+		root = filepath.Join("artifacts", "run-"+time.Now().Format("20060102-150405"))
+	}
+	root, _ = filepath.Abs(root)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "p2plab run: artifacts: %v\n", err)
+		return 2
+	}
+	fmt.Printf("p2plab run: %d scenarios on %s; artifacts in %s\n", len(ss), *backend, root)
+	var results []*sim.Result
+	failed := 0
+	for i, s := range ss {
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Printf("\n=== [%d/%d] %s (%s, %s)\n    %s\n", i+1, len(ss), s.ID, s.Level, s.File, s.Requirement)
+		r := sim.Run(ctx, s, sim.RunOptions{
+			Backend: *backend, Binary: *binary, ServerCommand: *serverCmd, ClientCommand: *clientCmd,
+			Capture: *capture, Artifacts: root, Keep: *keep, Progress: os.Stdout,
+		})
+		results = append(results, r)
+		if r.Passed {
+			fmt.Printf("--- PASS %s (%s)\n", s.ID, r.Duration.Round(10*time.Millisecond))
+			continue
+		}
+		failed++
+		fmt.Printf("--- FAIL %s (%s)\n%s\n", s.ID, r.Duration.Round(10*time.Millisecond), indentText(r.Error))
+		if r.KeptLab != "" {
+			fmt.Printf("    lab %s left up for inspection; remove it with: p2plab clean\n", r.KeptLab)
+		}
+	}
+	fmt.Println()
+	sim.WriteSummary(os.Stdout, results)
+	code := 0
+	if failed > 0 || len(results) < len(ss) {
+		code = 1
+	}
+	if *junit != "" {
+		if err := sim.WriteJUnit(*junit, results); err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab run:", err)
+			code = 1
+		}
+	}
+	if *jsonOut != "" {
+		if err := sim.WriteJSON(*jsonOut, results); err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab run:", err)
+			code = 1
+		}
+	}
+	return code
+}
+
+func indentText(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
+
+// loadScenarios loads the named files (named topologies from the file's
+// directory's topologies/, else the shipped ones), or every shipped one.
+func loadScenarios(files []string) ([]*sim.Scenario, error) {
+	if len(files) == 0 {
+		return sim.LoadScenarios(scenarios.FS)
+	}
+	var out []*sim.Scenario
+	var all sim.FileErrors
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Dir(f)
+		topo := func(name string) (string, []byte, error) {
+			p := filepath.Join(dir, "topologies", name+".yaml")
+			if b, err := os.ReadFile(p); err == nil {
+				return p, b, nil
+			}
+			return sim.FSTopologies(scenarios.FS)(name)
+		}
+		s, err := sim.ParseScenario(f, data, topo)
+		if err != nil {
+			var fe sim.FileErrors
+			if errors.As(err, &fe) {
+				all = append(all, fe...)
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	if len(all) > 0 {
+		return nil, all
+	}
+	return out, nil
+}
