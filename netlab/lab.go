@@ -1,16 +1,19 @@
 package netlab
 
-// NOTE(skeleton): the signatures in this file are the contract the sim and
-// docker work builds against. Bodies are filled in by the netlab work.
-
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 )
-
-var errTODO = errors.New("netlab: not implemented yet")
 
 // Undo reverts one fault. Calling it twice is harmless.
 type Undo func(ctx context.Context) error
@@ -36,72 +39,317 @@ type Event struct {
 	Detail string    `json:"detail,omitempty"`
 }
 
+// StopGrace is how long Lab.Close lets a program handle SIGTERM before it
+// sends SIGKILL.
+const StopGrace = 2 * time.Second
+
 // Lab is a running lab: its hosts, their processes and the faults in force.
-type Lab struct{}
+type Lab struct {
+	id     string
+	dir    string
+	b      Backend
+	topo   Topology
+	hosts  []*Host
+	byName map[string]*Host
+	onEv   func(Event)
+	lock   *os.File
+
+	evMu sync.Mutex // keeps OnEvent calls in order
+
+	mu     sync.Mutex
+	faults []*fault // in force, oldest first
+	procs  []Process
+	seq    int
+	closed bool
+	done   chan struct{} // closed by Close: stops watchers
+	closeE error
+	wg     sync.WaitGroup // exit watchers
+}
+
+// fault is one fault in force.
+type fault struct {
+	once sync.Once
+	err  error
+	undo Undo
+}
 
 // New validates the topology (nothing is created for an invalid one), then
 // brings it up on b. On error everything made so far is removed.
 func New(ctx context.Context, b Backend, t Topology, opts Options) (*Lab, error) {
-	return nil, errTODO
+	rt, err := t.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	id := opts.RunID
+	if id == "" {
+		id = NewRunID()
+	} else if !ValidRunID(id) {
+		return nil, fmt.Errorf("netlab: bad run id %q (want %s and 1-12 of a-z 0-9)", id, Prefix)
+	}
+	lock, err := lockRun(id)
+	if err != nil {
+		return nil, err
+	}
+	dir := opts.Dir
+	if dir == "" {
+		dir, err = os.MkdirTemp("", id+"-")
+		if err != nil {
+			unlockRun(id, lock)
+			return nil, fmt.Errorf("netlab: run directory: %w", err)
+		}
+	}
+	for _, h := range rt.Hosts {
+		if err := os.MkdirAll(filepath.Join(dir, "hosts", h.Name), 0o755); err != nil {
+			unlockRun(id, lock)
+			return nil, fmt.Errorf("netlab: host %s: directory: %w", h.Name, err)
+		}
+	}
+	l := &Lab{id: id, dir: dir, b: b, topo: rt, byName: map[string]*Host{}, onEv: opts.OnEvent, lock: lock, done: make(chan struct{})}
+	for _, hs := range rt.Hosts {
+		h := &Host{lab: l, spec: hs}
+		l.hosts = append(l.hosts, h)
+		l.byName[hs.Name] = h
+	}
+	cfg := Config{RunID: id, Dir: dir, Topology: rt, Binary: opts.Binary}
+	if err := b.Create(ctx, cfg); err != nil {
+		derr := b.Destroy(context.WithoutCancel(ctx))
+		unlockRun(id, lock)
+		return nil, errors.Join(fmt.Errorf("netlab: up (%s backend, run %s): %w", b.Name(), id, err), derr)
+	}
+	l.event("", "up", fmt.Sprintf("run %s, %s backend, %d hosts, %d LANs", id, b.Name(), len(rt.Hosts), len(rt.LANs)))
+	return l, nil
+}
+
+// NewRunID returns a fresh random run id (Prefix and 8 hex digits).
+func NewRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return Prefix + hex.EncodeToString(b[:])
 }
 
 // ID is the lab's run id.
-func (l *Lab) ID() string { return "" }
+func (l *Lab) ID() string { return l.id }
 
 // Dir is the lab's run directory.
-func (l *Lab) Dir() string { return "" }
+func (l *Lab) Dir() string { return l.dir }
 
 // Backend is the backend the lab runs on.
-func (l *Lab) Backend() Backend { return nil }
+func (l *Lab) Backend() Backend { return l.b }
 
 // Topology is the resolved topology (every NIC addressed).
-func (l *Lab) Topology() Topology { return Topology{} }
+func (l *Lab) Topology() Topology { return l.topo }
 
 // Host returns a host by name, or nil.
-func (l *Lab) Host(name string) *Host { return nil }
+func (l *Lab) Host(name string) *Host { return l.byName[name] }
 
 // Hosts returns every host in topology order.
-func (l *Lab) Hosts() []*Host { return nil }
+func (l *Lab) Hosts() []*Host { return slices.Clone(l.hosts) }
+
+// event reports one lab event to OnEvent, in order.
+func (l *Lab) event(host, kind, detail string) {
+	if l.onEv == nil {
+		return
+	}
+	l.evMu.Lock()
+	defer l.evMu.Unlock()
+	l.onEv(Event{Time: time.Now(), Host: host, Kind: kind, Detail: detail})
+}
+
+// addFault records a fault in force and returns its idempotent Undo, which
+// also reports the undo event.
+func (l *Lab) addFault(host, undoKind, detail string, undo Undo) Undo {
+	f := &fault{}
+	f.undo = func(ctx context.Context) error {
+		f.once.Do(func() {
+			f.err = undo(ctx)
+			l.mu.Lock()
+			if i := slices.Index(l.faults, f); i >= 0 {
+				l.faults = slices.Delete(l.faults, i, i+1)
+			}
+			l.mu.Unlock()
+			d := detail
+			if f.err != nil {
+				d += ": " + f.err.Error()
+			}
+			l.event(host, undoKind, d)
+		})
+		return f.err
+	}
+	l.mu.Lock()
+	l.faults = append(l.faults, f)
+	l.mu.Unlock()
+	return f.undo
+}
+
+// nextSeq numbers fault tables.
+func (l *Lab) nextSeq() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	return l.seq
+}
 
 // Close undoes every fault in force, stops every process and removes
 // everything the lab made. It is safe to call more than once.
-func (l *Lab) Close(ctx context.Context) error { return errTODO }
+func (l *Lab) Close(ctx context.Context) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		<-l.done
+		return l.closeE
+	}
+	l.closed = true
+	faults := slices.Clone(l.faults)
+	procs := slices.Clone(l.procs)
+	l.mu.Unlock()
+
+	var errs []error
+	for i := len(faults) - 1; i >= 0; i-- {
+		if err := faults[i].undo(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var wg sync.WaitGroup
+	var emu sync.Mutex
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Stop(ctx, StopGrace); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := l.b.Destroy(context.WithoutCancel(ctx)); err != nil {
+		errs = append(errs, err)
+	}
+	l.wg.Wait()
+	unlockRun(l.id, l.lock)
+	l.event("", "down", "run "+l.id)
+	l.closeE = errors.Join(errs...)
+	close(l.done)
+	return l.closeE
+}
 
 // Host is one host of a running lab.
-type Host struct{}
+type Host struct {
+	lab  *Lab
+	spec HostSpec
+}
 
 // Name is the host's name.
-func (h *Host) Name() string { return "" }
+func (h *Host) Name() string { return h.spec.Name }
+
+// Spec is the host's resolved specification.
+func (h *Host) Spec() HostSpec { return h.spec }
 
 // Addr is the host's address on its first LAN.
-func (h *Host) Addr() netip.Addr { return netip.Addr{} }
+func (h *Host) Addr() netip.Addr { return h.spec.NICs[0].Addr }
 
 // AddrOn is the host's address on a LAN (zero if it is not on it).
-func (h *Host) AddrOn(lan string) netip.Addr { return netip.Addr{} }
+func (h *Host) AddrOn(lan string) netip.Addr {
+	if n := h.spec.NICOn(lan); n != nil {
+		return n.Addr
+	}
+	return netip.Addr{}
+}
+
+// Addrs is every address of the host, in NIC order.
+func (h *Host) Addrs() []netip.Addr {
+	out := make([]netip.Addr, len(h.spec.NICs))
+	for i, n := range h.spec.NICs {
+		out[i] = n.Addr
+	}
+	return out
+}
 
 // Dir is the host's own directory as the lab sees it.
-func (h *Host) Dir() string { return "" }
+func (h *Host) Dir() string {
+	out, _ := h.lab.b.Mount(h.spec.Name)
+	return out
+}
 
 // Path maps a path under Dir to the path the host's programs see.
-func (h *Host) Path(outside string) string { return "" }
+func (h *Host) Path(outside string) string {
+	out, in := h.lab.b.Mount(h.spec.Name)
+	rel, err := filepath.Rel(out, outside)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return outside
+	}
+	return filepath.Join(in, rel)
+}
 
-// Start runs a program in the host.
-func (h *Host) Start(ctx context.Context, cmd Command) (Process, error) { return nil, errTODO }
+// Start runs a program in the host. The lab stops it on Close.
+func (h *Host) Start(ctx context.Context, cmd Command) (Process, error) {
+	l := h.lab
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("netlab: start on %s: lab is closed", h.Name())
+	}
+	p, err := l.b.Start(ctx, h.spec.Name, cmd)
+	if err != nil {
+		return nil, err
+	}
+	lp := &labProc{Process: p, h: h}
+	l.mu.Lock()
+	l.procs = append(l.procs, lp)
+	l.mu.Unlock()
+	l.event(h.Name(), "start", fmt.Sprintf("pid %d: %s", p.Pid(), strings.Join(cmd.Argv, " ")))
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		<-p.Done()
+		err := p.Wait(context.Background())
+		d := fmt.Sprintf("pid %d: exit 0", p.Pid())
+		if err != nil {
+			d = fmt.Sprintf("pid %d: %v", p.Pid(), err)
+		}
+		l.event(h.Name(), "exit", d)
+	}()
+	return lp, nil
+}
+
+// labProc reports stop and kill as lab events.
+type labProc struct {
+	Process
+	h *Host
+}
+
+// Stop implements Process.
+func (p *labProc) Stop(ctx context.Context, grace time.Duration) error {
+	select {
+	case <-p.Done():
+	default:
+		p.h.lab.event(p.h.Name(), "stop", fmt.Sprintf("pid %d", p.Pid()))
+	}
+	return p.Process.Stop(ctx, grace)
+}
+
+// Kill implements Process.
+func (p *labProc) Kill(ctx context.Context) error {
+	select {
+	case <-p.Done():
+	default:
+		p.h.lab.event(p.h.Name(), "kill", fmt.Sprintf("pid %d", p.Pid()))
+	}
+	return p.Process.Kill(ctx)
+}
 
 // Do runs fn on an OS thread inside the host's network namespace; sockets
 // fn creates belong to the host.
-func (h *Host) Do(ctx context.Context, fn func() error) error { return errTODO }
-
-// Freeze suspends every process of the host; the Undo thaws them.
-func (h *Host) Freeze(ctx context.Context) (Undo, error) { return nil, errTODO }
-
-// Cut takes the host's links down (silent loss); the Undo restores them.
-func (h *Host) Cut(ctx context.Context) (Undo, error) { return nil, errTODO }
-
-// Block drops (or rejects with a TCP reset) new inbound TCP connections to
-// the given ports of the host; established flows and the host's own
-// outbound connections keep working.
-func (h *Host) Block(ctx context.Context, b Block) (Undo, error) { return nil, errTODO }
+func (h *Host) Do(ctx context.Context, fn func() error) error {
+	ns, err := h.lab.b.NetNS(ctx, h.spec.Name)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	return inNS(ns, fn)
+}
 
 // Block selects inbound TCP connections to refuse.
 type Block struct {
@@ -110,23 +358,3 @@ type Block struct {
 	// Reject answers with a TCP reset instead of dropping silently.
 	Reject bool
 }
-
-// Partition drops traffic between h and other: both ways, or with oneWay
-// only packets from other to h.
-func (h *Host) Partition(ctx context.Context, other *Host, oneWay bool) (Undo, error) {
-	return nil, errTODO
-}
-
-// Loss drops percent (0-100) of the packets the host receives, at random.
-func (h *Host) Loss(ctx context.Context, percent int) (Undo, error) { return nil, errTODO }
-
-// Rate limits the host's outbound traffic to bitsPerSecond (tbf).
-func (h *Host) Rate(ctx context.Context, bitsPerSecond uint64) (Undo, error) { return nil, errTODO }
-
-// Capture writes the host's packets to a pcap file (a lab path) until undone.
-func (h *Host) Capture(ctx context.Context, path string) (Undo, error) { return nil, errTODO }
-
-// Clean removes what crashed labs left behind on this machine: namespaces,
-// links, nft tables, containers, networks and images whose names or labels
-// start with Prefix. It reports what it removed.
-func Clean(ctx context.Context) ([]string, error) { return nil, errTODO }

@@ -1,0 +1,59 @@
+package netlab
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockDir holds one lock file per live lab. A lab holds an exclusive flock
+// on <lockDir>/<runid>.lock while it runs, so Clean can tell a crashed run
+// (lock free) from a live one in another process (lock held).
+const lockDir = "/run/p2plab"
+
+// lockRun takes the run's lock; it fails if the run id is in use.
+func lockRun(id string) (*os.File, error) {
+	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+		return nil, fmt.Errorf("netlab: run lock: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(lockDir, id+".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("netlab: run lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("netlab: run id %s is in use by a live lab", id)
+		}
+		return nil, fmt.Errorf("netlab: run lock %s: %w", id, err)
+	}
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return f, nil
+}
+
+// unlockRun removes the lock file and releases the lock.
+func unlockRun(id string, f *os.File) {
+	if f == nil {
+		return
+	}
+	_ = os.Remove(filepath.Join(lockDir, id+".lock"))
+	f.Close()
+}
+
+// RunAlive reports whether a lab with this run id is running (in any
+// process on this machine): its run lock is held.
+func RunAlive(id string) bool {
+	f, err := os.OpenFile(filepath.Join(lockDir, id+".lock"), os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return errors.Is(err, unix.EWOULDBLOCK)
+	}
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
+}
