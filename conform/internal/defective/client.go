@@ -1,0 +1,322 @@
+package defective
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/p2plab/p2plab/conform"
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// ClientDefect names the one rule a defective client breaks.
+type ClientDefect string
+
+// Client defects.
+const (
+	// NoAck never sends ChatAck (over channels or through the server).
+	NoAck ClientDefect = "no-ack"
+	// NoHeartbeatAck ignores Heartbeats: it never answers them.
+	NoHeartbeatAck ClientDefect = "no-heartbeat-ack"
+	// WrongLogPhrase writes "send message through p2p channel" (singular)
+	// instead of the P2PInfo phrase "send messages through p2p channel".
+	WrongLogPhrase ClientDefect = "wrong-log-phrase"
+	// NoTeardown ignores UserStateNotify{onLine:false}: channels to peers
+	// that went offline stay up.
+	NoTeardown ClientDefect = "no-teardown"
+)
+
+// WrapClient returns a StartClientFunc that starts the client of start
+// behind proxies that break one rule: its server link and inbound P2P
+// channels pass through a frame filter, and its control API through an
+// HTTP proxy. Apart from the defect the wrapped client behaves as the
+// client it wraps.
+func WrapClient(start conform.StartClientFunc, defect ClientDefect) conform.StartClientFunc {
+	return func(ctx context.Context, run conform.ClientRun) (func(), error) {
+		w := &wrapper{defect: defect, server: run.Server, conns: map[io.Closer]struct{}{}}
+		if err := w.listen(); err != nil {
+			return nil, err
+		}
+		inner := run
+		inner.Server = w.linkAddr()
+		inner.Control = run.Control + ".real"
+		stopInner, err := start(ctx, inner)
+		if err != nil {
+			w.close()
+			return nil, err
+		}
+		if err := w.serveControl(run.Control, inner.Control); err != nil {
+			stopInner()
+			w.close()
+			return nil, err
+		}
+		return func() {
+			stopInner()
+			w.close()
+		}, nil
+	}
+}
+
+type wrapper struct {
+	defect ClientDefect
+	server netip.AddrPort // the real server
+
+	link net.Listener // the wrapped client's "server"
+	ctl  *http.Server
+	ctlL net.Listener
+
+	mu         sync.Mutex
+	conns      map[io.Closer]struct{}
+	closed     bool
+	listenReal string // the wrapped client's own endpoint
+	advertised string // the endpoint the server sees and advertises
+	wg         sync.WaitGroup
+}
+
+func reuse(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr == nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+func (w *wrapper) track(c io.Closer) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		_ = c.Close()
+		return false
+	}
+	w.conns[c] = struct{}{}
+	return true
+}
+
+func (w *wrapper) linkAddr() netip.AddrPort { return w.link.Addr().(*net.TCPAddr).AddrPort() }
+
+func (w *wrapper) listen() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("defective: listen: %w", err)
+	}
+	w.link = ln
+	w.track(ln)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !w.track(c) {
+				return
+			}
+			w.wg.Add(1)
+			go w.serveLink(c)
+		}
+	}()
+	return nil
+}
+
+func (w *wrapper) close() {
+	w.mu.Lock()
+	w.closed = true
+	for c := range w.conns {
+		_ = c.Close()
+	}
+	w.mu.Unlock()
+	if w.ctl != nil {
+		_ = w.ctl.Close()
+	}
+	w.wg.Wait()
+}
+
+// serveLink proxies one server connection of the wrapped client, and
+// listens for P2P channels on the endpoint the server advertises for it.
+func (w *wrapper) serveLink(c net.Conn) {
+	defer w.wg.Done()
+	d := net.Dialer{Control: reuse}
+	s, err := d.Dial("tcp", w.server.String())
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	if !w.track(s) {
+		_ = c.Close()
+		return
+	}
+	clientEP := c.RemoteAddr().String() // the wrapped client listens here
+	lc := net.ListenConfig{Control: reuse}
+	p2p, err := lc.Listen(context.Background(), "tcp", s.LocalAddr().String())
+	if err != nil || !w.track(p2p) {
+		_ = c.Close()
+		_ = s.Close()
+		return
+	}
+	w.mu.Lock()
+	w.listenReal, w.advertised = clientEP, s.LocalAddr().String()
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for {
+			in, err := p2p.Accept()
+			if err != nil {
+				return
+			}
+			if !w.track(in) {
+				return
+			}
+			w.wg.Add(1)
+			go w.serveChannel(in, clientEP)
+		}
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.pump(s, c, w.dropFromClient) // from the wrapped client to the server
+		_ = s.Close()
+	}()
+	w.pump(c, s, w.dropToClient)
+	_ = c.Close()
+	<-done
+	_ = p2p.Close()
+}
+
+// serveChannel proxies one inbound P2P channel to the wrapped client,
+// dialing it from the peer's own address so that the client sees the true
+// peer endpoint.
+func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
+	defer w.wg.Done()
+	d := net.Dialer{Control: reuse, LocalAddr: in.RemoteAddr()}
+	out, err := d.Dial("tcp", clientEP)
+	if err != nil {
+		d.LocalAddr = nil
+		if out, err = d.Dial("tcp", clientEP); err != nil {
+			_ = in.Close()
+			return
+		}
+	}
+	if !w.track(out) {
+		_ = in.Close()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.pump(out, in, nil)
+		_ = out.Close()
+	}()
+	w.pump(in, out, w.dropFromClient)
+	_ = in.Close()
+	<-done
+}
+
+// pump copies frames from src to dst, leaving out those drop selects.
+func (w *wrapper) pump(dst, src net.Conn, drop func(protocol.Frame) bool) {
+	r := protocol.NewReader(bufio.NewReader(src))
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			return
+		}
+		if drop != nil && drop(f) {
+			continue
+		}
+		if err := protocol.WriteFrame(dst, f); err != nil {
+			return
+		}
+	}
+}
+
+func (w *wrapper) dropFromClient(f protocol.Frame) bool {
+	switch w.defect {
+	case NoAck:
+		return f.Type == protocol.TypeChatAck
+	case NoHeartbeatAck:
+		return f.Type == protocol.TypeHeartbeatAck
+	}
+	return false
+}
+
+func (w *wrapper) dropToClient(f protocol.Frame) bool {
+	if w.defect == NoTeardown && f.Type == protocol.TypeUserStateNotify {
+		return !strings.Contains(string(f.Body), `"onLine":true`)
+	}
+	return false
+}
+
+// serveControl serves the control API at path, proxied to the wrapped
+// client's socket at real, with the wrapper's addresses translated back
+// (status) and the log phrase defect applied (log).
+func (w *wrapper) serveControl(path, real string) error {
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("defective: control socket: %w", err)
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme, r.Out.URL.Host = "http", "control"
+		},
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", real)
+		}},
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			p := resp.Request.URL.Path
+			if p != "/v1/status" && p != "/v1/log" {
+				return nil
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			s := string(b)
+			if p == "/v1/status" {
+				w.mu.Lock()
+				if w.listenReal != "" {
+					s = strings.ReplaceAll(s, `"`+w.listenReal+`"`, `"`+w.advertised+`"`)
+				}
+				w.mu.Unlock()
+				s = strings.ReplaceAll(s, `"`+w.linkAddr().String()+`"`, `"`+w.server.String()+`"`)
+			}
+			if p == "/v1/log" && w.defect == WrongLogPhrase {
+				s = strings.ReplaceAll(s, "send messages through p2p channel", "send message through p2p channel")
+			}
+			resp.Body = io.NopCloser(bytes.NewReader([]byte(s)))
+			resp.ContentLength = int64(len(s))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(s)))
+			return nil
+		},
+	}
+	w.ctlL = ln
+	w.ctl = &http.Server{Handler: rp}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		_ = w.ctl.Serve(ln)
+	}()
+	return nil
+}

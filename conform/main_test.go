@@ -1,0 +1,96 @@
+package conform_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/p2plab/p2plab/conform"
+)
+
+// p2plabBin is the p2plab binary built once for the tests: the reference
+// server and client under test, and the CLI itself.
+var p2plabBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "conform-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	p2plabBin = filepath.Join(dir, "p2plab")
+	build := exec.Command("go", "build", "-o", p2plabBin, "github.com/p2plab/p2plab/cmd/p2plab")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "conform tests: build p2plab:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Settings the reference server and clients run with in the tests.
+const (
+	testHeartbeat = 300 * time.Millisecond
+	testMisses    = 2
+)
+
+// referenceServer starts the reference server on loopback for one test.
+func referenceServer(t *testing.T) conform.ServerTarget {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, target, err := conform.StartServer(ctx, p2plabBin+" server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}", testHeartbeat, testMisses)
+	if p != nil {
+		t.Cleanup(func() { p.Stop(2 * time.Second) })
+	}
+	if err != nil {
+		t.Fatalf("reference server: %v", err)
+	}
+	return target
+}
+
+// referenceClient is the command template of the reference client.
+func referenceClient() string {
+	return p2plabBin + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
+}
+
+// notPassed returns the IDs of results that did not pass, and a text
+// describing them.
+func notPassed(results []conform.Result) (map[string]bool, string) {
+	ids := map[string]bool{}
+	text := ""
+	for _, r := range results {
+		if r.Verdict != conform.Pass {
+			ids[r.ID] = true
+			text += fmt.Sprintf("  %s %s: expected %s; actual %s; %s\n", r.Verdict, r.ID, r.Expected, r.Actual, r.Message)
+		}
+	}
+	return ids, text
+}
+
+func sameSet(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func set(ids ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}

@@ -1,0 +1,79 @@
+package conform_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/p2plab/p2plab/conform"
+	"github.com/p2plab/p2plab/conform/internal/defective"
+)
+
+func clientTarget(t *testing.T, start conform.StartClientFunc) conform.ClientTarget {
+	srv := referenceServer(t)
+	return conform.ClientTarget{Start: start, Server: srv.Addr, Heartbeat: testHeartbeat, Misses: 3, Dir: shortTempDir(t)}
+}
+
+// shortTempDir is a temporary directory with a short path (unix socket
+// paths are limited to 108 bytes).
+func shortTempDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "cft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// The reference client passes every client requirement.
+func TestReferenceClientConforms(t *testing.T) {
+	target := clientTarget(t, conform.CommandClient(referenceClient(), nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	reqs := conform.Catalogue(conform.RoleClient)
+	results, err := conform.RunClient(ctx, target, reqs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != len(reqs) {
+		t.Fatalf("%d results for %d requirements", len(results), len(reqs))
+	}
+	if bad, text := notPassed(results); len(bad) > 0 {
+		t.Fatalf("the reference client does not pass:\n%s", text)
+	}
+}
+
+// Each defective client fails exactly the requirements its defect breaks.
+func TestDefectiveClientsFailExactly(t *testing.T) {
+	cases := []struct {
+		defect defective.ClientDefect
+		fails  map[string]bool
+	}{
+		{defective.NoAck, set("client/1.9/ack", "client/1.9/ack-relay")},
+		{defective.NoHeartbeatAck, set("client/1.7/heartbeat-answer")},
+		{defective.WrongLogPhrase, set("client/3/log-send")},
+		{defective.NoTeardown, set("client/1.6/teardown-offline", "client/3/log-closed")},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.defect), func(t *testing.T) {
+			start := defective.WrapClient(conform.CommandClient(referenceClient(), nil), tc.defect)
+			target := clientTarget(t, start)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			results, err := conform.RunClient(ctx, target, conform.Catalogue(conform.RoleClient), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, text := notPassed(results)
+			if !sameSet(got, tc.fails) {
+				t.Fatalf("defect %s: failed %v, want exactly %v:\n%s", tc.defect, keys(got), keys(tc.fails), text)
+			}
+			for _, r := range results {
+				if tc.fails[r.ID] && r.Verdict != conform.Fail {
+					t.Errorf("%s: verdict %s, want fail (%s)", r.ID, r.Verdict, r.Message)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,77 @@
+package conform_test
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/p2plab/p2plab/conform"
+	"github.com/p2plab/p2plab/conform/internal/defective"
+)
+
+// The reference server passes every server requirement, with nothing
+// skipped.
+func TestReferenceServerConforms(t *testing.T) {
+	target := referenceServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results := conform.RunServer(ctx, target, conform.Catalogue(conform.RoleServer), nil)
+	if len(results) != len(conform.Catalogue(conform.RoleServer)) {
+		t.Fatalf("%d results for %d requirements", len(results), len(conform.Catalogue(conform.RoleServer)))
+	}
+	if bad, text := notPassed(results); len(bad) > 0 {
+		t.Fatalf("the reference server does not pass:\n%s", text)
+	}
+}
+
+// Each defective server fails exactly the requirements its defect breaks.
+func TestDefectiveServersFailExactly(t *testing.T) {
+	target := referenceServer(t)
+	cases := []struct {
+		defect defective.ServerDefect
+		fails  map[string]bool
+	}{
+		{defective.NoStateNotify, set("server/1.6/notify-online", "server/1.6/notify-logout", "server/1.6/notify-disconnect", "server/1.6/heartbeat-timeout")},
+		{defective.ForwardForged, set("server/2/forged-sender")},
+		{defective.IgnoreLengthLimit, set("server/2/length-limit")},
+		{defective.KeepBadConn, set("server/2/length-zero", "server/2/length-limit", "server/2/not-json", "server/2/no-type", "server/2/no-type-re", "server/2/unknown-type")},
+		{defective.DropUserOffline, set("server/2/user-offline", "server/2/user-offline-file")},
+		{defective.WrongObserved, set("server/2/login-observed")},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.defect), func(t *testing.T) {
+			p, err := defective.NewServerProxy(target.Addr, tc.defect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Close)
+			bad := target
+			bad.Addr = p.Addr()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			results := conform.RunServer(ctx, bad, conform.Catalogue(conform.RoleServer), nil)
+			got, text := notPassed(results)
+			if !sameSet(got, tc.fails) {
+				t.Fatalf("defect %s: failed %v, want exactly %v:\n%s", tc.defect, keys(got), keys(tc.fails), text)
+			}
+			for _, r := range results {
+				if tc.fails[r.ID] && r.Verdict != conform.Fail {
+					t.Errorf("%s: verdict %s, want fail (%s)", r.ID, r.Verdict, r.Message)
+				}
+				if r.Verdict == conform.Fail && (r.Expected == "" || r.Actual == "") {
+					t.Errorf("%s: failure without expected/actual: %+v", r.ID, r)
+				}
+			}
+		})
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
