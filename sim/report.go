@@ -135,7 +135,7 @@ func WriteSummary(w io.Writer, results []*Result) {
 				ok++
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", res, r.ID, r.Level, r.Backend, ok, len(r.Steps), r.Duration.Round(10*time.Millisecond), r.Artifacts)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", res, r.ID, r.Level, r.Backend, ok, r.TotalSteps, r.Duration.Round(10*time.Millisecond), r.Artifacts)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d scenarios: %d passed, %d failed\n", len(results), passed, len(results)-passed)

@@ -46,8 +46,11 @@ type Result struct {
 	Duration    time.Duration `json:"duration"`
 	Artifacts   string        `json:"artifacts"`
 	KeptLab     string        `json:"keptLab,omitempty"`
-	Steps       []StepResult  `json:"steps"`
-	Err         error         `json:"-"`
+	// TotalSteps is the number of steps in the scenario; Steps holds
+	// those that ran.
+	TotalSteps int          `json:"totalSteps"`
+	Steps      []StepResult `json:"steps"`
+	Err        error        `json:"-"`
 }
 
 // StepResult is the outcome of one step.
@@ -67,7 +70,7 @@ type StepResult struct {
 // Keep and it failed). The error of a failed scenario is in Result.Err.
 func Run(ctx context.Context, s *Scenario, o RunOptions) *Result {
 	r := &Result{ID: s.ID, File: s.File, Requirement: s.Requirement, Level: s.Level, Labels: s.Labels,
-		Backend: o.Backend, Start: time.Now()}
+		Backend: o.Backend, Start: time.Now(), TotalSteps: len(s.Steps)}
 	if r.Backend == "" {
 		r.Backend = BackendNetns
 	}
@@ -290,7 +293,14 @@ func (rn *runner) step(ctx context.Context, st *Step) (string, error) {
 		s, err := l.Chat(ctx, c.From, c.To, c.Content)
 		if c.Refused {
 			if err == nil {
-				return "", l.fail("chat "+c.From+"->"+c.To, "the send refused", fmt.Sprintf("accepted: messageID=%s via=%s", s.Response.MessageID, s.Response.Via), c.From, c.To)
+				// Refused later: the server answers user_offline and the
+				// client reports chat_failed for the message.
+				e, werr := l.Client(c.From).WaitEvent(ctx, s.mark, Match{Type: api.EventChatFailed, MessageID: s.Response.MessageID}, c.Within)
+				if werr != nil {
+					return "", l.fail("chat "+c.From+"->"+c.To, "the send refused (an error answer, or chat_failed within "+c.Within.String()+")",
+						fmt.Sprintf("accepted: messageID=%s via=%s; %v", s.Response.MessageID, s.Response.Via, werr), c.From, c.To)
+				}
+				return "refused later: chat_failed reason=" + e.Reason, nil
 			}
 			var se *api.StatusError
 			if !errors.As(err, &se) {
