@@ -97,6 +97,15 @@ func (l *link) close(reason string) {
 		l.reason = reason
 		l.mu.Unlock()
 		close(l.done)
+		// A close we decide on (not a dead or misbehaving peer) resets
+		// the connection: no TIME_WAIT is left on the shared endpoint, so
+		// a new channel between the same two endpoints can be made at
+		// once.
+		if reason != protocol.ReasonConnectionLost {
+			if tc, ok := l.conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+		}
 		l.conn.Close()
 	})
 }
