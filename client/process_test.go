@@ -1,0 +1,167 @@
+package client_test
+
+import (
+	"bufio"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/client/clienttest"
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// buildBinary builds cmd/p2plab into the test's temp dir.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the p2plab binary")
+	}
+	bin := filepath.Join(t.TempDir(), "p2plab")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/p2plab").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// proc is a `p2plab client` child process.
+type proc struct {
+	cmd    *exec.Cmd
+	api    *api.Client
+	listen netip.AddrPort
+	done   chan error
+}
+
+// startProc runs `p2plab client` and waits for its readiness line, which
+// must be exactly "p2plab client USER online, listening on IP:PORT".
+func startProc(t *testing.T, bin string, server netip.AddrPort, user string, extra ...string) *proc {
+	t.Helper()
+	sock := filepath.Join(shortDir(t), "c.sock")
+	args := append([]string{"client", "--server", server.String(), "--user", user, "--control", sock,
+		"--log", filepath.Join(t.TempDir(), "p2pinfo.log"), "--files", t.TempDir()}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	lines := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		p.done <- cmd.Wait()
+		close(p.done)
+	}()
+	re := regexp.MustCompile(`^p2plab client ` + regexp.QuoteMeta(user) + ` online, listening on (\S+)$`)
+	select {
+	case line := <-lines:
+		m := re.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("readiness line %q", line)
+		}
+		if p.listen, err = netip.ParseAddrPort(m[1]); err != nil {
+			t.Fatalf("readiness line %q: %v", line, err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("no readiness line")
+	}
+	p.api = api.NewClient(sock)
+	t.Cleanup(p.api.Close)
+	return p
+}
+
+func shortDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "p2pp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// TestProcess runs the real binary: the readiness line, a frozen client
+// (SIGSTOP: no FIN, its sockets stay open) torn down by heartbeat, and a
+// clean SIGTERM (logout, exit 0).
+func TestProcess(t *testing.T) {
+	bin := buildBinary(t)
+	srv := startServer(t)
+	a := clienttest.New(t, srv.Addr, "alice", fastHB)
+	p := startProc(t, bin, srv.Addr, "bob", "--heartbeat", "100ms", "--misses", "3")
+	waitEvent(t, a, "channel from bob", opened("bob"))
+	st, err := p.api.Status(tctx(t))
+	if err != nil || !st.Online || st.Listen != p.listen.String() || st.UserID != "bob" {
+		t.Fatalf("status %+v %v, readiness said %s", st, err, p.listen)
+	}
+	res, err := a.API.Chat(tctx(t), "bob", "to the process")
+	if err != nil || res.Via != api.ViaP2P {
+		t.Fatalf("chat %+v %v", res, err)
+	}
+	waitEvent(t, a, "ack from the process", acked(res.MessageID))
+
+	t.Run("freeze", func(t *testing.T) {
+		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		e := waitEvent(t, a, "heartbeat teardown", func(e api.Event) bool { return e.Type == api.EventChannelClosed && e.Peer == "bob" })
+		if e.Reason != protocol.ReasonHeartbeatTimeout {
+			t.Errorf("closed with %q, want heartbeat timeout", e.Reason)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("sigterm", func(t *testing.T) {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-p.done:
+			if err != nil {
+				t.Errorf("exit: %v, want 0", err)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("no exit after SIGTERM")
+		}
+		waitEvent(t, a, "bob offline", func(e api.Event) bool { return e.Type == api.EventUserOffline && e.UserID == "bob" })
+		u, _ := userStats(t, srv, "bob")
+		if u.Online {
+			t.Error("server still has bob online")
+		}
+	})
+}
+
+// TestProcessUsage: bad flags exit 2 with a message naming the flag.
+func TestProcessUsage(t *testing.T) {
+	bin := buildBinary(t)
+	for _, args := range [][]string{
+		{"client"},
+		{"client", "--server", "nowhere", "--user", "x"},
+		{"client", "--server", "127.0.0.1:1", "--user", "bad id"},
+		{"client", "--server", "127.0.0.1:1", "--user", "x", "--misses", "0"},
+	} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || !regexp.MustCompile(`--(server|user|misses)`).Match(out) {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
+}
