@@ -177,3 +177,16 @@ func newServer(t testing.TB, cfg server.Config) *servertest.Server {
 	}
 	return servertest.NewServer(t, cfg)
 }
+
+// eventually polls cond until it holds or wait passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", wait, what)
+		}
+		tm := time.NewTimer(10 * time.Millisecond)
+		<-tm.C
+	}
+}
