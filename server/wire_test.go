@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -28,9 +29,14 @@ type peer struct {
 
 func dial(t testing.TB, s *servertest.Server) *peer {
 	t.Helper()
-	nc, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(s.Addr))
+	return dialAddr(t, s.Addr)
+}
+
+func dialAddr(t testing.TB, addr netip.AddrPort) *peer {
+	t.Helper()
+	nc, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(addr))
 	if err != nil {
-		t.Fatalf("dial %s: %v", s.Addr, err)
+		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { nc.Close() })
 	return &peer{t: t, nc: nc, r: protocol.NewReader(nc)}
@@ -39,7 +45,12 @@ func dial(t testing.TB, s *servertest.Server) *peer {
 // login dials and logs in as user, expecting success.
 func login(t testing.TB, s *servertest.Server, user string) *peer {
 	t.Helper()
-	p := dial(t, s)
+	return loginAddr(t, s.Addr, user)
+}
+
+func loginAddr(t testing.TB, addr netip.AddrPort, user string) *peer {
+	t.Helper()
+	p := dialAddr(t, addr)
 	p.user = user
 	p.send(protocol.MustFrame(protocol.TypeLogin, protocol.Login{UserID: user, UserName: user}), 1)
 	f := p.expect(protocol.TypeLoginResult)
