@@ -70,6 +70,9 @@ type ClientTarget struct {
 	// 300ms and 3.
 	Heartbeat time.Duration
 	Misses    int
+	// CheckTimeout bounds each check (default DefaultTimeout); checks that
+	// wait out a heartbeat timeout get heartbeat*(misses+1) on top.
+	CheckTimeout time.Duration
 	// Dir holds the run's sockets and logs (default: a new temporary
 	// directory, removed afterwards).
 	Dir string
@@ -105,10 +108,7 @@ func RunClient(ctx context.Context, target ClientTarget, reqs []Requirement, onR
 			return out, fmt.Errorf("conform: run directory: %w", err)
 		}
 		t := &clientT{ClientTarget: target, prefix: fmt.Sprintf("cf%s-%d", run, i), dir: dir}
-		timeout := r.Timeout
-		if timeout == 0 {
-			timeout = DefaultTimeout
-		}
+		timeout := checkTimeout(r, target.CheckTimeout)
 		if r.usesHeartbeat {
 			timeout += target.Heartbeat * time.Duration(target.Misses+1)
 		}

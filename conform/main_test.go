@@ -1,7 +1,6 @@
 package conform_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/p2plab/p2plab/conform"
+	"github.com/p2plab/p2plab/server"
+	"github.com/p2plab/p2plab/server/servertest"
 )
 
 // p2plabBin is the p2plab binary built once for the tests: the reference
@@ -39,21 +40,17 @@ func TestMain(m *testing.M) {
 const (
 	testHeartbeat = 300 * time.Millisecond
 	testMisses    = 2
+	// testCheckTimeout bounds each check: the defective implementations
+	// fail many checks by never answering, so this sets the test's length.
+	testCheckTimeout = 3 * time.Second
 )
 
-// referenceServer starts the reference server on loopback for one test.
+// referenceServer starts the reference server (in this process, on
+// loopback) for one test.
 func referenceServer(t *testing.T) conform.ServerTarget {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	p, target, err := conform.StartServer(ctx, p2plabBin+" server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}", testHeartbeat, testMisses)
-	if p != nil {
-		t.Cleanup(func() { p.Stop(2 * time.Second) })
-	}
-	if err != nil {
-		t.Fatalf("reference server: %v", err)
-	}
-	return target
+	s := servertest.NewServer(t, server.Config{Heartbeat: testHeartbeat, Misses: testMisses})
+	return conform.ServerTarget{Addr: s.Addr, Admin: s.AdminAddr.String(), Heartbeat: testHeartbeat, Misses: testMisses, CheckTimeout: testCheckTimeout}
 }
 
 // referenceClient is the command template of the reference client.

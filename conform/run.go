@@ -81,3 +81,15 @@ func runOne(ctx context.Context, r Requirement, timeout time.Duration, check fun
 	}
 	return resultOf(r, err, time.Since(start).Round(time.Millisecond))
 }
+
+// checkTimeout is the deadline of r's check: its own Timeout, else the
+// run's, else DefaultTimeout.
+func checkTimeout(r Requirement, run time.Duration) time.Duration {
+	switch {
+	case r.Timeout > 0:
+		return r.Timeout
+	case run > 0:
+		return run
+	}
+	return DefaultTimeout
+}

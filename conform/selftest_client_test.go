@@ -12,7 +12,7 @@ import (
 
 func clientTarget(t *testing.T, start conform.StartClientFunc) conform.ClientTarget {
 	srv := referenceServer(t)
-	return conform.ClientTarget{Start: start, Server: srv.Addr, Heartbeat: testHeartbeat, Misses: 3, Dir: shortTempDir(t)}
+	return conform.ClientTarget{Start: start, Server: srv.Addr, Heartbeat: testHeartbeat, Misses: 3, Dir: shortTempDir(t), CheckTimeout: testCheckTimeout}
 }
 
 // shortTempDir is a temporary directory with a short path (unix socket

@@ -3,6 +3,7 @@ package conform_test
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,11 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			results := conform.RunServer(ctx, bad, conform.Catalogue(conform.RoleServer), nil)
+			if testing.Verbose() {
+				var b strings.Builder
+				conform.WriteReport(&b, results, false)
+				t.Log(b.String())
+			}
 			got, text := notPassed(results)
 			if !sameSet(got, tc.fails) {
 				t.Fatalf("defect %s: failed %v, want exactly %v:\n%s", tc.defect, keys(got), keys(tc.fails), text)

@@ -22,6 +22,9 @@ type ServerTarget struct {
 	// heartbeat timeout checks.
 	Heartbeat time.Duration
 	Misses    int
+	// CheckTimeout bounds each check (default DefaultTimeout); checks that
+	// wait out a heartbeat timeout get heartbeat*(misses+1) on top.
+	CheckTimeout time.Duration
 }
 
 // RunServer checks the server at target against reqs (server requirements;
@@ -35,10 +38,7 @@ func RunServer(ctx context.Context, target ServerTarget, reqs []Requirement, onR
 			continue
 		}
 		t := &serverT{ServerTarget: target, prefix: fmt.Sprintf("cf%s-%d", run, i)}
-		timeout := r.Timeout
-		if timeout == 0 {
-			timeout = DefaultTimeout
-		}
+		timeout := checkTimeout(r, target.CheckTimeout)
 		if r.usesHeartbeat && target.Heartbeat > 0 {
 			timeout += target.Heartbeat * time.Duration(target.Misses+1)
 		}
