@@ -50,20 +50,32 @@ func reuse(_, _ string, rc syscall.RawConn) error {
 func newRawUser(t *testing.T, server netip.AddrPort, id string, listen bool) *rawUser {
 	t.Helper()
 	d := net.Dialer{Control: reuse, Timeout: 5 * time.Second}
-	conn, err := d.Dial("tcp", server.String())
-	if err != nil {
-		t.Fatalf("raw %s: dial server: %v", id, err)
-	}
-	u := &rawUser{t: t, id: id, srv: conn, in: make(chan protocol.Frame, 1000), done: make(chan struct{}),
-		ep: conn.LocalAddr().(*net.TCPAddr).AddrPort()}
-	t.Cleanup(u.Close)
-	if listen {
-		lc := net.ListenConfig{Control: reuse}
-		u.ln, err = lc.Listen(context.Background(), "tcp", u.ep.String())
+	var conn net.Conn
+	var ln net.Listener
+	for attempt := 1; ; attempt++ {
+		var err error
+		conn, err = d.Dial("tcp", server.String())
 		if err != nil {
+			t.Fatalf("raw %s: dial server: %v", id, err)
+		}
+		if !listen {
+			break
+		}
+		// the ephemeral port may be shared with another outgoing
+		// connection: then listening fails and a new port is needed.
+		lc := net.ListenConfig{Control: reuse}
+		ln, err = lc.Listen(context.Background(), "tcp", conn.LocalAddr().String())
+		if err == nil {
+			break
+		}
+		conn.Close()
+		if attempt == 5 {
 			t.Fatalf("raw %s: listen: %v", id, err)
 		}
 	}
+	u := &rawUser{t: t, id: id, srv: conn, ln: ln, in: make(chan protocol.Frame, 1000), done: make(chan struct{}),
+		ep: conn.LocalAddr().(*net.TCPAddr).AddrPort()}
+	t.Cleanup(u.Close)
 	r := protocol.NewReader(bufio.NewReader(conn))
 	login := protocol.MustFrame(protocol.TypeLogin, protocol.Login{UserID: id})
 	login.ID = 1

@@ -128,14 +128,31 @@ func (c *Client) ensureListener(ctx context.Context, ep netip.AddrPort) error {
 // session runs one server connection: dial, listen, login, serve. It
 // reports whether the login succeeded.
 func (c *Client) session(ctx context.Context, relogin bool) (bool, error) {
-	conn, err := c.dialServer(ctx)
-	if err != nil {
-		return false, err
-	}
-	local := addrPortOf(conn.LocalAddr())
-	if err := c.ensureListener(ctx, local); err != nil {
+	// The kernel may give the connection an ephemeral port that another
+	// outgoing connection (without SO_REUSEADDR) shares; then listening on
+	// it fails with "address already in use". Dial again: a new port.
+	var conn net.Conn
+	var local netip.AddrPort
+	for attempt := 1; ; attempt++ {
+		var err error
+		conn, err = c.dialServer(ctx)
+		if err != nil {
+			return false, err
+		}
+		local = addrPortOf(conn.LocalAddr())
+		err = c.ensureListener(ctx, local)
+		if err == nil {
+			break
+		}
 		conn.Close()
-		return false, err
+		if attempt == 5 {
+			return false, err
+		}
+		c.mu.Lock()
+		if c.listen == local {
+			c.listen = netip.AddrPort{} // do not insist on that port
+		}
+		c.mu.Unlock()
 	}
 	r := protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
 	if err := c.login(conn, r); err != nil {
