@@ -640,3 +640,6 @@ func (l *Lab) WaitStats(ctx context.Context, x StatsExpect, within time.Duration
 	}
 	return nil
 }
+
+// Mark is the point just before the message was sent.
+func (s Sent) Mark() Mark { return s.mark }
