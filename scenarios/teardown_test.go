@@ -85,12 +85,12 @@ var _ = Describe("Heartbeat-driven teardown", Label("heartbeat", "teardown"), fu
 					Expect(u.Online).To(BeFalse())
 				},
 				Entry("frozen (SIGSTOP/cgroup freezer): notice or heartbeat at alice; bob closes after the thaw", Label("freeze"), teardownCase{
-					apply: func(ctx context.Context, lab *sim.Lab) (netlab.Undo, error) { return lab.Host("bob").Freeze(ctx) },
+					apply:        func(ctx context.Context, lab *sim.Lab) (netlab.Undo, error) { return lab.Host("bob").Freeze(ctx) },
 					aliceReasons: []string{protocol.ReasonPeerOffline, protocol.ReasonHeartbeatTimeout},
 					bobAfterUndo: true,
 				}, SpecTimeout(2*time.Minute)),
 				Entry("cut off (link down, silent loss): notice or heartbeat at alice; heartbeat at bob", Label("cut"), teardownCase{
-					apply: func(ctx context.Context, lab *sim.Lab) (netlab.Undo, error) { return lab.Host("bob").Cut(ctx) },
+					apply:        func(ctx context.Context, lab *sim.Lab) (netlab.Undo, error) { return lab.Host("bob").Cut(ctx) },
 					aliceReasons: []string{protocol.ReasonPeerOffline, protocol.ReasonHeartbeatTimeout},
 					bobReasons:   []string{protocol.ReasonHeartbeatTimeout},
 				}, SpecTimeout(2*time.Minute)),
