@@ -290,15 +290,19 @@ func (c *conn) readFrame() (f protocol.Frame, n int, payload []byte, err error) 
 			return f, 0, nil, err
 		}
 	}
+	// Once a frame has started it must arrive within ReadTimeout. arm sets
+	// that deadline once per frame; it reports a cut that happened before
+	// (cut's immediate deadline may have been overwritten).
 	started := false
-	arm := func() {
+	arm := func() bool {
 		if !started {
 			started = true
 			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ReadTimeout))
 		}
+		return !c.killed.Load()
 	}
-	if br.Buffered() < 4 {
-		arm()
+	if br.Buffered() < 4 && !arm() {
+		return f, 0, nil, errKilled
 	}
 	hdr, err := br.Peek(4)
 	if err != nil {
@@ -308,8 +312,7 @@ func (c *conn) readFrame() (f protocol.Frame, n int, payload []byte, err error) 
 	if size == 0 || size > protocol.MaxFrameLen || 4+size > br.Size() {
 		// Out-of-range lengths are reported by the protocol Reader right
 		// after the header; big frames grow their buffer as data arrives.
-		arm()
-		if c.killed.Load() {
+		if !arm() {
 			return f, 0, nil, errKilled
 		}
 		p, err := c.pr.ReadPayload()
@@ -319,11 +322,8 @@ func (c *conn) readFrame() (f protocol.Frame, n int, payload []byte, err error) 
 		f, err = protocol.Unmarshal(p)
 		return f, len(p), p, err
 	}
-	if br.Buffered() < 4+size {
-		arm()
-		if c.killed.Load() {
-			return f, 0, nil, errKilled
-		}
+	if br.Buffered() < 4+size && !arm() {
+		return f, 0, nil, errKilled
 	}
 	b, err := br.Peek(4 + size)
 	if err != nil {
