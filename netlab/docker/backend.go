@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/p2plab/p2plab/netlab"
@@ -89,6 +85,11 @@ func (b *Backend) Create(ctx context.Context, cfg netlab.Config) (err error) {
 	if cfg.Binary == "" {
 		return errors.New("docker: create: Config.Binary is required (a static p2plab build, see docker.BuildBinary): it holds each host's namespace")
 	}
+	topo, err := cfg.Topology.Resolve()
+	if err != nil {
+		return fmt.Errorf("docker: create: %w", err)
+	}
+	cfg.Topology = topo
 	b.mu.Lock()
 	if b.p != nil || b.destroyed {
 		b.mu.Unlock()
@@ -160,177 +161,6 @@ func forEach(ctx context.Context, n int, fn func(i int) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// createNetwork makes the internal network of one LAN, with its subnet.
-func (b *Backend) createNetwork(ctx context.Context, lan netlab.LAN) error {
-	name := networkName(b.cfg.RunID, lan.Name)
-	gw, err := gateway(lan, b.cfg.Topology)
-	if err != nil {
-		return fmt.Errorf("docker: network %s: %w", name, err)
-	}
-	//nolint:staticcheck // NetworkRequest is the only way to name a network in v0.45.
-	nw, err := b.p.CreateNetwork(ctx, testcontainers.NetworkRequest{
-		Name:     name,
-		Driver:   "bridge",
-		Internal: true,
-		Labels:   labels(b.cfg.RunID, "lan", "", b.pid),
-		IPAM: &network.IPAM{
-			Driver: "default",
-			Config: []network.IPAMConfig{{Subnet: lan.Subnet, Gateway: gw}},
-		},
-	})
-	if dn, ok := nw.(*testcontainers.DockerNetwork); ok && dn.ID != "" {
-		b.mu.Lock()
-		b.networks = append(b.networks, dn.ID)
-		b.mu.Unlock()
-	}
-	if err != nil {
-		return fmt.Errorf("docker: network %s (%s): %w", name, lan.Subnet, err)
-	}
-	return nil
-}
-
-// gateway picks the address Docker gives the LAN's bridge: the first
-// address of the subnet that no host uses.
-func gateway(lan netlab.LAN, t netlab.Topology) (netip.Addr, error) {
-	used := map[netip.Addr]bool{}
-	for _, h := range t.Hosts {
-		for _, nic := range h.NICs {
-			if nic.LAN == lan.Name {
-				used[nic.Addr] = true
-			}
-		}
-	}
-	for a := lan.Subnet.Masked().Addr().Next(); lan.Subnet.Contains(a); a = a.Next() {
-		if !used[a] {
-			return a, nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("subnet %s has no address left for the bridge", lan.Subnet)
-}
-
-// createHost starts the container that holds a host's namespace: it runs
-// "p2plab idle" with the host's addresses on each of its LANs.
-func (b *Backend) createHost(ctx context.Context, spec netlab.HostSpec) error {
-	if len(spec.NICs) == 0 {
-		return fmt.Errorf("docker: host %s has no NIC", spec.Name)
-	}
-	run := b.cfg.RunID
-	name := hostName(run, spec.Name)
-	outside, _ := b.Mount(spec.Name)
-	first := spec.NICs[0]
-	firstNet := networkName(run, first.LAN)
-	req := testcontainers.ContainerRequest{
-		Image:      b.image,
-		Name:       name,
-		Entrypoint: []string{BinaryPath, "idle"},
-		Labels:     labels(run, "host", spec.Name, b.pid),
-		Networks:   []string{firstNet},
-		ConfigModifier: func(c *container.Config) {
-			c.Hostname = sanitize(spec.Name)
-			c.WorkingDir = MountPath
-			c.Env = baseEnv()
-		},
-		HostConfigModifier: func(hc *container.HostConfig) {
-			hc.NetworkMode = container.NetworkMode(firstNet)
-			hc.Binds = []string{outside + ":" + MountPath}
-			if spec.Router {
-				hc.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
-			}
-		},
-		EndpointSettingsModifier: func(eps map[string]*network.EndpointSettings) {
-			ep := eps[firstNet]
-			if ep == nil {
-				ep = &network.EndpointSettings{}
-				eps[firstNet] = ep
-			}
-			ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: first.Addr}
-		},
-	}
-	ctr, err := b.p.CreateContainer(ctx, req)
-	if ctr != nil && ctr.GetContainerID() != "" {
-		// Track it before looking at err: Destroy removes it either way.
-		b.mu.Lock()
-		b.hosts[spec.Name] = &host{name: spec.Name, id: ctr.GetContainerID(), procs: map[string]*process{}}
-		b.mu.Unlock()
-	}
-	if err != nil {
-		return fmt.Errorf("docker: host %s: %w", spec.Name, err)
-	}
-	id := ctr.GetContainerID()
-	cli := b.p.Client()
-	for _, nic := range spec.NICs[1:] {
-		nn := networkName(run, nic.LAN)
-		_, err := cli.NetworkConnect(ctx, nn, client.NetworkConnectOptions{
-			Container:      id,
-			EndpointConfig: &network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: nic.Addr}},
-		})
-		if err != nil {
-			return fmt.Errorf("docker: host %s: connect to %s: %w", spec.Name, nn, err)
-		}
-	}
-	if err := ctr.Start(ctx); err != nil {
-		return fmt.Errorf("docker: host %s: start: %w", spec.Name, err)
-	}
-	ins, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
-	if err != nil {
-		return fmt.Errorf("docker: host %s: inspect: %w", spec.Name, err)
-	}
-	st := ins.Container.State
-	if st == nil || !st.Running || st.Pid == 0 {
-		return fmt.Errorf("docker: host %s: container %s is not running after start", spec.Name, name)
-	}
-	for _, nic := range spec.NICs {
-		ep := ins.Container.NetworkSettings.Networks[networkName(run, nic.LAN)]
-		if ep == nil || ep.IPAddress != nic.Addr {
-			return fmt.Errorf("docker: host %s: expected %s on %s, engine reports %v", spec.Name, nic.Addr, nic.LAN, ep)
-		}
-	}
-	if err := dropDefaultRoutes(st.Pid); err != nil {
-		return fmt.Errorf("docker: host %s: %w", spec.Name, err)
-	}
-	b.mu.Lock()
-	b.hosts[spec.Name].pid = st.Pid
-	b.mu.Unlock()
-	return nil
-}
-
-// dropDefaultRoutes removes the default routes Docker gives a container
-// even on an internal network, so that, as on the netns backend, a host
-// only reaches its own LANs (and what the lab routes on purpose).
-func dropDefaultRoutes(pid int) error {
-	ns, err := netns.GetFromPid(pid)
-	if err != nil {
-		return fmt.Errorf("netns of pid %d: %w", pid, err)
-	}
-	defer ns.Close()
-	nh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in pid %d: %w", pid, err)
-	}
-	defer nh.Close()
-	routes, err := nh.RouteList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		return fmt.Errorf("list routes: %w", err)
-	}
-	for _, r := range routes {
-		if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
-			if err := nh.RouteDel(&r); err != nil {
-				return fmt.Errorf("remove default route via %s: %w", r.Gw, err)
-			}
-		}
-	}
-	return nil
-}
-
-func isZeroMask(m []byte) bool {
-	for _, b := range m {
-		if b != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // baseEnv is the minimal environment of every container.

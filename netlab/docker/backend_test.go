@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,7 +116,7 @@ func TestNetNSHasTheHostAddresses(t *testing.T) {
 	topo := netlab.Topology{
 		LANs: []netlab.LAN{{Name: "a", Subnet: subs[0]}, {Name: "b", Subnet: subs[1]}},
 		Hosts: []netlab.HostSpec{
-			{Name: "r", Router: true, NICs: []netlab.NIC{{LAN: "a", Addr: subs[0].Addr().Next()}, {LAN: "b", Addr: subs[1].Addr().Next().Next().Next()}}},
+			{Name: "r", Router: true, NICs: []netlab.NIC{{LAN: "a", Addr: subs[0].Addr().Next().Next()}, {LAN: "b", Addr: subs[1].Addr().Next().Next().Next()}}},
 			{Name: "x", NICs: []netlab.NIC{{LAN: "b", Addr: subs[1].Addr().Next().Next()}}},
 		},
 	}
@@ -233,8 +234,8 @@ func TestKillKeepsTheHost(t *testing.T) {
 		t.Fatalf("kill: %v", err)
 	}
 	var ee *ExitError
-	if err := srv.Wait(ctx); !errors.As(err, &ee) || ee.Code != 137 {
-		t.Fatalf("Wait after SIGKILL = %v, want exit status 137", err)
+	if err := srv.Wait(ctx); !errors.As(err, &ee) || ee.Code != 137 || ee.Signal != syscall.SIGKILL || err.Error() != "signal: killed" {
+		t.Fatalf("Wait after SIGKILL = %v, want status 137 (SIGKILL)", err)
 	}
 	select {
 	case <-srv.Done():
@@ -276,24 +277,43 @@ func TestExitStatusAndOutput(t *testing.T) {
 
 func TestCreateFailureLeavesNothing(t *testing.T) {
 	needDocker(t)
-	sub := testSubnets(t, 1)[0]
-	topo := lanTopology(sub, 2)
-	topo.Hosts[1].NICs[0].Addr = topo.Hosts[0].NICs[0].Addr // duplicate address
-	cfg := netlab.Config{RunID: testRunID(t), Dir: t.TempDir(), Topology: topo, Binary: testBinary(t)}
-	t.Cleanup(func() { assertNoLeftovers(t, cfg.RunID) })
-	b := New()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	err := b.Create(ctx, cfg)
-	if err == nil {
-		t.Fatal("Create with a duplicate address succeeded")
+	notExecutable := filepath.Join(t.TempDir(), "p2plab")
+	if err := os.WriteFile(notExecutable, []byte("not a program\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("Create failed as expected: %v", err)
-	if left := leftovers(t, cfg.RunID); len(left) > 0 {
-		t.Fatalf("failed Create left %v", left)
+	tests := []struct {
+		name   string
+		mutate func(*netlab.Config)
+		want   string
+	}{
+		{"duplicate address", func(c *netlab.Config) {
+			c.Topology.Hosts[1].NICs[0].Addr = c.Topology.Hosts[0].NICs[0].Addr
+		}, "is taken by host"},
+		// Image and network are made, the first host container fails to
+		// start: everything made so far must go.
+		{"binary that cannot run", func(c *netlab.Config) { c.Binary = notExecutable }, "start"},
+		{"no binary", func(c *netlab.Config) { c.Binary = "" }, "Config.Binary is required"},
 	}
-	if err := b.Destroy(ctx); err != nil {
-		t.Fatalf("Destroy after failed Create: %v", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := netlab.Config{RunID: testRunID(t), Dir: t.TempDir(), Topology: lanTopology(testSubnets(t, 1)[0], 2), Binary: testBinary(t)}
+			tc.mutate(&cfg)
+			t.Cleanup(func() { assertNoLeftovers(t, cfg.RunID) })
+			b := New()
+			t.Cleanup(func() { _ = b.Destroy(context.Background()) })
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			err := b.Create(ctx, cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Create = %v, want an error containing %q", err, tc.want)
+			}
+			if left := leftovers(t, cfg.RunID); len(left) > 0 {
+				t.Fatalf("failed Create left %v", left)
+			}
+			if err := b.Destroy(ctx); err != nil {
+				t.Fatalf("Destroy after failed Create: %v", err)
+			}
+		})
 	}
 }
 

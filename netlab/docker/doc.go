@@ -1,7 +1,9 @@
 // Package docker is the docker Backend of netlab: each lab host is a set of
-// containers sharing one network namespace, each LAN an internal Docker
-// network with the LAN's subnet and fixed host addresses, all driven through
-// testcontainers-go and the Docker Engine API.
+// containers sharing one network namespace (a long-lived "idle" container
+// that holds it, plus one container per program), each LAN a Docker bridge
+// network; the backend gives every host interface its fixed lab address and
+// routes itself, through netlink in the container's namespace. It is driven
+// through testcontainers-go and the Docker Engine API. See docs/docker.md.
 //
 // The image is built once per lab FROM scratch around a static p2plab binary
 // (see BuildBinary), so nothing is ever pulled. Ryuk is disabled: the backend

@@ -26,12 +26,28 @@ import (
 const logDrain = 10 * time.Second
 
 // ExitError is the exit error of a program that exited with a non-zero
-// status (128+N when killed by signal N).
+// status. The engine reports 128+N for a program killed by signal N; Signal
+// is then N (a program that itself exits with 128+N looks the same).
 type ExitError struct {
-	Code int
+	Code   int
+	Signal syscall.Signal
 }
 
-func (e *ExitError) Error() string { return "exit status " + strconv.Itoa(e.Code) }
+func newExitError(code int) *ExitError {
+	e := &ExitError{Code: code}
+	if code > 128 && code < 128+65 {
+		e.Signal = syscall.Signal(code - 128)
+	}
+	return e
+}
+
+// Error reads like os/exec's: "signal: killed" or "exit status 2".
+func (e *ExitError) Error() string {
+	if e.Signal != 0 {
+		return "signal: " + e.Signal.String()
+	}
+	return "exit status " + strconv.Itoa(e.Code)
+}
 
 // process is a program running in its own container, which shares the
 // host's network namespace (NetworkMode container:<host>).
@@ -196,7 +212,7 @@ func (p *process) watch(h *host, stdout, stderr io.Writer, closeOut func()) {
 	case werr != nil:
 		p.err = fmt.Errorf("docker: wait %s: %w", p.name, werr)
 	case code != 0:
-		p.err = &ExitError{Code: code}
+		p.err = newExitError(code)
 	}
 	p.b.removeContainer(ctx, p.id)
 	p.b.forget(h, p.id)
