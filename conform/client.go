@@ -267,19 +267,25 @@ type fakePeer struct {
 // fake logs in a fake peer; listen makes it accept P2P channels.
 func (t *clientT) fake(ctx context.Context, name string, listen bool) (*fakePeer, error) {
 	id := t.user(name)
-	d := net.Dialer{Control: reuseControl}
+	// Reserve a port by listening on it first (an ephemeral port chosen by
+	// connect may be shared with unrelated sockets, and binding it again
+	// for a P2P dial would then fail), then dial the server from it.
+	lc := net.ListenConfig{Control: reuseControl}
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("conform: fake peer %s: listen: %w", id, err)
+	}
+	d := net.Dialer{Control: reuseControl, LocalAddr: ln.Addr()}
 	c, err := d.DialContext(ctx, "tcp", t.Server.String())
 	if err != nil {
+		_ = ln.Close()
 		return nil, fmt.Errorf("conform: fake peer %s: dial the reference server: %w", id, err)
 	}
 	p := &fakePeer{id: id, srv: newSession(id+" (server link)", c), acc: make(chan *session, 4)}
 	t.cl.add(p.srv.Close)
-	if listen {
-		lc := net.ListenConfig{Control: reuseControl}
-		ln, err := lc.Listen(ctx, "tcp", c.LocalAddr().String())
-		if err != nil {
-			return nil, fmt.Errorf("conform: fake peer %s: listen: %w", id, err)
-		}
+	if !listen {
+		_ = ln.Close() // dials to this fake are refused
+	} else {
 		p.ln = ln
 		var wg sync.WaitGroup
 		wg.Add(1)

@@ -3,6 +3,7 @@ package conform_test
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,11 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 			results, err := conform.RunClient(ctx, target, conform.Catalogue(conform.RoleClient), nil)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if testing.Verbose() {
+				var b strings.Builder
+				conform.WriteReport(&b, results, false)
+				t.Log(b.String())
 			}
 			got, text := notPassed(results)
 			if !sameSet(got, tc.fails) {

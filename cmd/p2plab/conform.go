@@ -85,6 +85,7 @@ func runConform(ctx context.Context, args []string) int {
 	cf.register(fs)
 	addr := fs.String("addr", "", "server: address of an already running server under test")
 	admin := fs.String("admin", "", "server: admin API address of the server under test (enables SHOULD-level stats checks)")
+	refServer := fs.String("server", "", "client: use this running reference server (IP:PORT) instead of starting one")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -106,13 +107,17 @@ func runConform(ctx context.Context, args []string) int {
 	}
 	switch role {
 	case conform.RoleServer:
+		if *refServer != "" {
+			fmt.Fprintln(os.Stderr, "p2plab conform server: --server is a client flag (use --addr)")
+			return 2
+		}
 		return conformServer(ctx, cf, reqs, *addr, *admin)
 	default:
 		if *addr != "" || *admin != "" {
 			fmt.Fprintln(os.Stderr, "p2plab conform client: --addr and --admin are server flags")
 			return 2
 		}
-		return conformClient(ctx, cf, reqs)
+		return conformClient(ctx, cf, reqs, *refServer)
 	}
 }
 

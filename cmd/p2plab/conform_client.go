@@ -22,7 +22,7 @@ func parseAddrPort(s string) (netip.AddrPort, error) {
 // conformClient starts the reference server (this binary's "server"
 // subcommand, on loopback) and runs the client checks, each against a fresh
 // client started from --cmd.
-func conformClient(ctx context.Context, cf conformFlags, reqs []conform.Requirement) int {
+func conformClient(ctx context.Context, cf conformFlags, reqs []conform.Requirement, refServer string) int {
 	if !exactlyOne(cf.cmd, cf.image) {
 		fmt.Fprintln(os.Stderr, "p2plab conform client: give exactly one of --cmd, --image")
 		return 2
@@ -37,23 +37,34 @@ func conformClient(ctx context.Context, cf conformFlags, reqs []conform.Requirem
 			return 2
 		}
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "p2plab conform client:", err)
-		return 2
+	var srvAddr netip.AddrPort
+	if refServer != "" {
+		ap, err := parseAddrPort(refServer)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform client: --server:", err)
+			return 2
+		}
+		srvAddr = ap
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform client:", err)
+			return 2
+		}
+		srv, target, err := conform.StartServer(ctx, shellQuote(exe)+" server --listen {listen} --heartbeat {heartbeat} --misses {misses}", 500*time.Millisecond, 2)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform client: reference server:", err)
+			return 2
+		}
+		defer srv.Stop(2 * time.Second)
+		srvAddr = target.Addr
 	}
-	srv, target, err := conform.StartServer(ctx, shellQuote(exe)+" server --listen {listen} --heartbeat {heartbeat} --misses {misses}", 500*time.Millisecond, 2)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "p2plab conform client: reference server:", err)
-		return 2
-	}
-	defer srv.Stop(2 * time.Second)
 	var out func(user, output string)
 	if cf.verbose {
 		out = func(user, output string) { fmt.Fprintf(os.Stderr, "--- client %s output ---\n%s", user, output) }
 	}
-	ct := conform.ClientTarget{Start: conform.CommandClient(cf.cmd, out), Server: target.Addr, Heartbeat: cf.heartbeat, Misses: cf.misses}
-	fmt.Printf("p2plab conform client: %d requirements, reference server on %s\n", len(reqs), target.Addr)
+	ct := conform.ClientTarget{Start: conform.CommandClient(cf.cmd, out), Server: srvAddr, Heartbeat: cf.heartbeat, Misses: cf.misses}
+	fmt.Printf("p2plab conform client: %d requirements, reference server on %s\n", len(reqs), srvAddr)
 	start := time.Now()
 	results, err := conform.RunClient(ctx, ct, reqs, func(r conform.Result) { conform.WriteLine(os.Stdout, r) })
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -283,6 +284,7 @@ func (w *wrapper) serveControl(path, real string) error {
 			return d.DialContext(ctx, "unix", real)
 		}},
 		FlushInterval: -1,
+		ErrorLog:      log.New(io.Discard, "", 0), // the wrapped client not up yet: 502, quietly
 		ModifyResponse: func(resp *http.Response) error {
 			p := resp.Request.URL.Path
 			if p != "/v1/status" && p != "/v1/log" {
