@@ -1,0 +1,101 @@
+package conform_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2plab/p2plab/conform"
+	"github.com/p2plab/p2plab/conform/internal/defective"
+)
+
+// runCLI runs the built p2plab binary and returns its exit code and output.
+func runCLI(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p2plabBin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out.String()
+	}
+	t.Fatalf("p2plab %v: %v\n%s", args, err, out.String())
+	return -1, ""
+}
+
+// The CLI's exit codes, reports and failure text, against the reference
+// server and a defective one.
+func TestCLIServer(t *testing.T) {
+	target := referenceServer(t)
+	bad, err := defective.NewServerProxy(target.Addr, defective.ForwardForged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bad.Close)
+	dir := t.TempDir()
+	jsonPath, junitPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.xml")
+	hb := []string{"--heartbeat", testHeartbeat.String(), "--misses", "2", "--admin", target.Admin}
+
+	cases := []struct {
+		name     string
+		args     []string
+		code     int
+		contains []string
+	}{
+		{"list", []string{"conform", "server", "--list"}, 0, []string{"server/2/length-limit", "MUST"}},
+		{"list client", []string{"conform", "client", "--list", "--run", "client/3"}, 0, []string{"client/3/log-send"}},
+		{"no role", []string{"conform"}, 2, []string{"usage"}},
+		{"no target", []string{"conform", "server"}, 2, []string{"exactly one of --addr"}},
+		{"bad pattern", []string{"conform", "server", "--list", "--run", "server/42/*"}, 2, []string{"matches no requirement"}},
+		{"bad addr", []string{"conform", "server", "--addr", "nowhere"}, 2, []string{"IP:PORT"}},
+		{"image", []string{"conform", "server", "--image", "x:y"}, 2, []string{"not available"}},
+		{"reference", append([]string{"conform", "server", "--addr", target.Addr.String(), "--json", jsonPath, "--junit", junitPath}, hb...), 0, []string{"CONFORMS", "PASS  MUST   server/2/forged-sender"}},
+		{"defective", append([]string{"conform", "server", "--addr", bad.Addr().String(), "--run", "server/2/forged-sender,server/2/relay-*"}, hb...), 1,
+			[]string{"FAIL server/2/forged-sender [MUST, §2]", "expected:    Error forbidden", "DOES NOT CONFORM", "5 checks: 4 passed, 1 failed"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, tc.code, out)
+			}
+			for _, c := range tc.contains {
+				if !strings.Contains(out, c) {
+					t.Errorf("output lacks %q:\n%s", c, out)
+				}
+			}
+		})
+	}
+	var rep conform.Report
+	b, err := os.ReadFile(jsonPath)
+	if err != nil || json.Unmarshal(b, &rep) != nil || !rep.Conforms || len(rep.Results) != len(conform.Catalogue(conform.RoleServer)) {
+		t.Fatalf("json report: %v\n%s", err, b)
+	}
+	if b, err := os.ReadFile(junitPath); err != nil || !bytes.Contains(b, []byte(`<testcase name="server/2/length-limit"`)) {
+		t.Fatalf("junit report: %v\n%s", err, b)
+	}
+}
+
+// conform client --cmd against the reference client, with a running
+// reference server.
+func TestCLIClient(t *testing.T) {
+	target := referenceServer(t)
+	code, out := runCLI(t, "conform", "client", "--server", target.Addr.String(), "--run", "client/1.4,client/4b/status",
+		"--cmd", p2plabBin+" client --server {server} --user {user} --control {control} --log {log} --heartbeat {heartbeat} --misses {misses}")
+	if code != 0 || !strings.Contains(out, "CONFORMS") || !strings.Contains(out, "PASS  MUST   client/1.4/setup-first") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
