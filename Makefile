@@ -1,0 +1,84 @@
+# p2plab: the two commands are `make run` and `make test`.
+# Everything needs Linux and root (or CAP_NET_ADMIN + CAP_SYS_ADMIN) for the
+# lab's namespaces; Docker is needed only for the docker backend.
+
+GO        ?= go
+BIN       := bin/p2plab
+ARTIFACTS ?= artifacts
+# Ginkgo's own limit is below go test's, so a hung spec still gets its
+# cleanup (a go test timeout panic skips every cleanup).
+SUITE_TIMEOUT ?= 12m
+GOTEST_TIMEOUT ?= 14m
+BENCHTIME ?= 1s
+FUZZTIME  ?= 20s
+# Packages with unit tests (the scenario suites run separately, per backend).
+UNIT_PKGS = $$($(GO) list ./... | grep -v '/scenarios$$')
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench fuzz clean
+
+all: build
+
+## deps: check what the lab needs (Go >= 1.26; kernel modules are loaded when modprobe is there).
+deps:
+	@command -v $(GO) >/dev/null || { echo "deps: Go is missing: install Go 1.26 or later (https://go.dev/dl/)"; exit 1; }
+	@$(GO) version
+	@if [ "$$(uname -s)" != Linux ]; then echo "deps: p2plab needs Linux (network namespaces)"; exit 1; fi
+	@if command -v modprobe >/dev/null 2>&1; then \
+		for m in veth bridge nf_tables nft_numgen sch_tbf; do $(SUDO) modprobe -q $$m 2>/dev/null || true; done; fi
+	@if [ "$$(id -u)" != 0 ]; then echo "deps: note: the lab needs root; commands below use sudo"; fi
+	@if docker version >/dev/null 2>&1; then echo "deps: Docker engine answers: the docker backend is available"; \
+		else echo "deps: no Docker engine answers: the docker backend will be skipped (netns needs nothing but Go)"; fi
+
+## build: the static p2plab binary (the same one every lab host and container runs).
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/p2plab
+
+## run: every shipped scenario on the netns backend, with a readable report.
+run: deps build
+	@mkdir -p $(ARTIFACTS)/run
+	$(SUDO) $(BIN) run --backend netns --artifacts $(ARTIFACTS)/run \
+		--junit $(ARTIFACTS)/run/junit.xml --json $(ARTIFACTS)/run/report.json
+
+## test: vet, race unit tests of every package, then every Ginkgo suite on
+## every backend this machine has (docker only when an engine answers).
+test: deps vet unit suites
+	@echo "make test: all passed"
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(SUDO) env "PATH=$$PATH" TESTCONTAINERS_RYUK_DISABLED=true $(GO) test -race -count=1 -timeout $(GOTEST_TIMEOUT) $(UNIT_PKGS)
+
+suites: suite-netns suite-docker
+
+suite-netns:
+	@mkdir -p $(ARTIFACTS)
+	@echo "== scenario suite on the netns backend"
+	$(SUDO) env "PATH=$$PATH" P2PLAB_ARTIFACTS=$(abspath $(ARTIFACTS))/suite-netns $(GO) test ./scenarios/... -count=1 -timeout $(GOTEST_TIMEOUT) \
+		-ginkgo.label-filter='!docker' -ginkgo.timeout=$(SUITE_TIMEOUT) -ginkgo.junit-report=$(abspath $(ARTIFACTS))/junit-netns.xml
+
+suite-docker:
+	@mkdir -p $(ARTIFACTS)
+	@if docker version >/dev/null 2>&1; then \
+		echo "== scenario suite on the docker backend"; \
+		$(SUDO) env "PATH=$$PATH" TESTCONTAINERS_RYUK_DISABLED=true P2PLAB_ARTIFACTS=$(abspath $(ARTIFACTS))/suite-docker \
+			$(GO) test ./scenarios/... -count=1 -timeout $(GOTEST_TIMEOUT) \
+			-ginkgo.label-filter='docker' -ginkgo.timeout=$(SUITE_TIMEOUT) -ginkgo.junit-report=$(abspath $(ARTIFACTS))/junit-docker.xml; \
+	else \
+		echo "== scenario suite on the docker backend: SKIPPED (no Docker engine answers: 'docker version' failed)"; \
+	fi
+
+## bench: every benchmark, bounded (BENCHTIME per benchmark).
+bench:
+	$(SUDO) env "PATH=$$PATH" TESTCONTAINERS_RYUK_DISABLED=true $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 10m ./...
+
+## fuzz: a short run of each fuzz target (placeholder until there are more).
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./protocol
+
+## clean: remove what crashed labs left behind, the binary and the artifacts.
+clean:
+	@if [ -x $(BIN) ] || CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/p2plab; then $(SUDO) $(BIN) clean; fi
+	rm -rf bin $(ARTIFACTS)
