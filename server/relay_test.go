@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,4 +166,22 @@ func TestRelayUserOffline(t *testing.T) {
 	if u, _ := s.S.Stats().User("alice"); u.Uploads != 0 {
 		t.Fatalf("refused frames counted as uploads: %+v", u)
 	}
+}
+
+func TestRelayMaxSizeFrame(t *testing.T) {
+	s := newServer(t, server.Config{})
+	alice := login(t, s, "alice")
+	bob := login(t, s, "bob")
+	alice.expectNotify("bob", true)
+	// A ChatMessage of exactly MaxFrameLen payload bytes is relayed whole.
+	prefix := `{"type":"ChatMessage","id":3,"body":{"messageID":"big","userID":"alice","destUserID":"bob","content":"`
+	suffix := `"}}`
+	content := strings.Repeat("q", protocol.MaxFrameLen-len(prefix)-len(suffix))
+	alice.sendPayload(prefix + content + suffix)
+	bob.expectChat("alice", "big", content)
+	// One byte more is malformed: Error, and alice's connection closes.
+	alice.sendPayload(prefix + content + "q" + suffix)
+	alice.expectError(protocol.CodeBadFrame, 0)
+	alice.expectClosed()
+	bob.expectNotify("alice", false)
 }

@@ -92,20 +92,34 @@ func (c *conn) relay(f protocol.Frame, n int) (bool, string) {
 	}
 	out := encodeRaw(f.Type, body)
 	if len(out)-4 > protocol.MaxFrameLen {
-		c.sendError(f.ID, protocol.Error{Code: protocol.CodeBadFrame, Message: f.Type + ": too large to forward"})
-		return true, "bad frame: too large to forward"
+		// Only possible when inserting the sender's userID pushed a frame
+		// of nearly the maximum size over it. Not malformed: refuse it and
+		// keep the connection.
+		c.sendError(f.ID, protocol.Error{Code: protocol.CodeBadFrame,
+			Message:   f.Type + ": too large to forward once userID is added; include \"userID\"",
+			MessageID: r.MessageID, TransferID: r.TransferID})
+		return false, ""
 	}
 	s := c.s
+	now := time.Now().UnixNano()
 	s.mu.RLock()
 	d := s.online[r.DestUserID]
-	ok := d != nil && d.enqueue(out)
-	if ok {
-		now := time.Now().UnixNano()
+	ok := false
+	if d != nil {
+		// Count before queueing, so that whoever sees the frame arrive also
+		// sees it counted; undo if the destination refuses it.
 		c.us.uploads.Add(1)
-		c.us.lastUpload.Store(now)
 		c.us.relayedBytes.Add(int64(n))
 		d.us.downloads.Add(1)
-		d.us.lastDownload.Store(now)
+		oldUp := c.us.lastUpload.Swap(now)
+		oldDown := d.us.lastDownload.Swap(now)
+		if ok = d.enqueue(out); !ok {
+			c.us.uploads.Add(-1)
+			c.us.relayedBytes.Add(-int64(n))
+			d.us.downloads.Add(-1)
+			c.us.lastUpload.CompareAndSwap(now, oldUp)
+			d.us.lastDownload.CompareAndSwap(now, oldDown)
+		}
 	}
 	s.mu.RUnlock()
 	if !ok {
