@@ -45,6 +45,8 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		{"length 0", header(0), protocol.CodeBadFrame, 0},
 		{"length over 1 MiB", header(protocol.MaxFrameLen + 1), protocol.CodeBadFrame, 0},
 		{"length 4 GiB", header(0xffffffff) + "xxxx", protocol.CodeBadFrame, 0},
+		// A bad header followed by a lot of data still gets its Error.
+		{"length over 1 MiB with the data", header(2<<20) + strings.Repeat("x", 2<<20), protocol.CodeBadFrame, 0},
 		{"not JSON", framed("hello"), protocol.CodeBadFrame, 0},
 		{"invalid UTF-8", framed("{\"type\":\"Heartbeat\",\"x\":\"\xff\"}"), protocol.CodeBadFrame, 0},
 		{"JSON array", framed(`[{"type":"Heartbeat"}]`), protocol.CodeBadFrame, 0},
