@@ -13,12 +13,20 @@ import (
 
 var envOnce sync.Once
 
+// VerboseEnv, when set to anything, keeps testcontainers' own logging
+// (its "Connected to docker" banner and lifecycle lines) on stderr.
+const VerboseEnv = "P2PLAB_DOCKER_VERBOSE"
+
 // ensureEnv disables Ryuk (it would be pulled) before the first
-// testcontainers call; testcontainers reads its configuration only once.
+// testcontainers call, as testcontainers reads its configuration only once,
+// and silences testcontainers' default logger unless VerboseEnv is set.
 func ensureEnv() {
 	envOnce.Do(func() {
 		if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 			os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+		}
+		if os.Getenv(VerboseEnv) == "" {
+			tclog.SetDefault(tclog.NewNoopLogger())
 		}
 	})
 }
