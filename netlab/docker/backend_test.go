@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -344,5 +345,45 @@ func TestCleanSparesLiveLabsAndCleanRunRemoves(t *testing.T) {
 	}
 	if left := leftovers(t, cfg.RunID); len(left) > 0 {
 		t.Fatalf("after CleanRun: %v", left)
+	}
+}
+
+func TestCleanRemovesCrashedLabs(t *testing.T) {
+	needDocker(t)
+	// A lab whose owner process is gone: label it with the pid of a
+	// process that has exited.
+	dead := exec.Command("/bin/true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := netlab.Config{RunID: testRunID(t), Dir: t.TempDir(), Topology: lanTopology(testSubnets(t, 1)[0], 2), Binary: testBinary(t)}
+	t.Cleanup(func() { assertNoLeftovers(t, cfg.RunID) })
+	b := New()
+	b.pid = dead.Process.Pid
+	t.Cleanup(func() { _ = b.Destroy(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := b.Create(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Start(ctx, "h1", netlab.Command{Argv: []string{b.Binary(), "idle"}}); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := Clean(ctx)
+	if err != nil {
+		t.Fatalf("Clean: %v", err)
+	}
+	var ours []string
+	for _, r := range removed {
+		if strings.Contains(r, runName(cfg.RunID)) {
+			ours = append(ours, r)
+		}
+	}
+	// A program container, two host containers, the network, the image.
+	if len(ours) != 5 {
+		t.Errorf("Clean removed %v of the crashed lab, want 5 objects", ours)
+	}
+	if left := leftovers(t, cfg.RunID); len(left) > 0 {
+		t.Fatalf("after Clean: %v", left)
 	}
 }
