@@ -403,13 +403,13 @@ func (c *Client) Logout(ctx context.Context) error {
 // LogText returns the P2PInfo log: from the control API while the program
 // runs, else from its log file.
 func (c *Client) LogText(ctx context.Context) (string, error) {
-	if c.Running() {
-		cctx, cancel, ac, err := c.callCtx(ctx)
+	if ac := c.API(); ac != nil && c.Running() {
+		// Short: a frozen program does not answer; its file still does.
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		s, err := ac.Log(cctx)
+		cancel()
 		if err == nil {
-			defer cancel()
-			if s, err := ac.Log(cctx); err == nil {
-				return s, nil
-			}
+			return s, nil
 		}
 	}
 	b, err := os.ReadFile(c.logPath())

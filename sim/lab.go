@@ -104,6 +104,7 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	}
 	l.server = &Server{lab: l, host: nl.Host(opts.Server)}
 	if opts.Capture {
+		os.MkdirAll(filepath.Join(art, "pcap"), 0o755)
 		for _, h := range nl.Hosts() {
 			undo, err := h.Capture(ctx, filepath.Join(art, "pcap", h.Name()+".pcap"))
 			if err != nil {
