@@ -35,6 +35,7 @@ type netnsBackend struct {
 	hosts   map[string]*nsHost
 	procs   []*nsProc
 	cg      cgroupRoot
+	nicBase []int // nicBase[i]: NICs of the hosts before host i
 }
 
 // nsHost is one host of the netns backend.
@@ -83,6 +84,12 @@ func (b *netnsBackend) Create(ctx context.Context, cfg Config) (err error) {
 		}
 	}
 
+	b.nicBase = make([]int, len(cfg.Topology.Hosts))
+	k := 0
+	for i, h := range cfg.Topology.Hosts {
+		b.nicBase[i] = k
+		k += len(h.NICs)
+	}
 	sw, err := newNamedNS(b.swName)
 	if err != nil {
 		return fmt.Errorf("netlab: netns: create switch namespace %s: %w", b.swName, err)
@@ -187,21 +194,16 @@ func (b *netnsBackend) createHost(swh *netlink.Handle, i int, bridges map[string
 func (b *netnsBackend) setupHost(swh *netlink.Handle, ns netns.NsHandle, i int, spec HostSpec, routes []Route, bridges map[string]int) error {
 	// No IPv6: its autoconfiguration chatter would only add noise to
 	// captures and loss figures.
-	for _, k := range []string{"default", "all"} {
-		if err := writeSysctl("net/ipv6/conf/"+k+"/disable_ipv6", "1"); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	// (NICs arrive after this, so "default" covers them.)
+	if err := writeSysctl("net/ipv6/conf/default/disable_ipv6", "1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	if spec.Router {
 		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
 			return err
 		}
 	}
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("lo: %w", err)
-	}
-	if err := netlink.LinkSetUp(lo); err != nil {
+	if err := netlink.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: loIndex}}); err != nil {
 		return fmt.Errorf("lo up: %w", err)
 	}
 	bits := map[string]int{}
@@ -210,28 +212,38 @@ func (b *netnsBackend) setupHost(swh *netlink.Handle, ns netns.NsHandle, i int, 
 	}
 	for j, nic := range spec.NICs {
 		eth := fmt.Sprintf("eth%d", j)
-		v := &netlink.Veth{
-			LinkAttrs: netlink.LinkAttrs{
-				Name:        fmt.Sprintf("h%dn%d", i, j),
-				MasterIndex: bridges[nic.LAN],
-				Flags:       net.FlagUp,
-			},
-			PeerName:      eth,
-			PeerNamespace: netlink.NsFd(int(ns)),
-		}
-		if err := swh.LinkAdd(v); err != nil {
-			return fmt.Errorf("LAN %s: add veth: %w", nic.LAN, err)
-		}
-		link, err := netlink.LinkByName(eth)
-		if err != nil {
-			return fmt.Errorf("LAN %s: %s: %w", nic.LAN, eth, err)
+		swName := fmt.Sprintf("h%dn%d", i, j)
+		var link netlink.Link
+		err := addVethFast(int(b.sw), swName, swIndexBase+b.nicBase[i]+j, bridges[nic.LAN], eth, hostIndexBase+j)
+		if err == nil {
+			link = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: hostIndexBase + j, Name: eth}}
+			if err := netlink.LinkSetUp(link); err != nil {
+				return fmt.Errorf("LAN %s: %s up: %w", nic.LAN, eth, err)
+			}
+		} else {
+			// Fall back to the library's way, one step at a time.
+			v := &netlink.Veth{
+				LinkAttrs: netlink.LinkAttrs{
+					Name:        swName,
+					MasterIndex: bridges[nic.LAN],
+					Flags:       net.FlagUp,
+				},
+				PeerName:      eth,
+				PeerNamespace: netlink.NsFd(int(ns)),
+			}
+			if err := swh.LinkAdd(v); err != nil {
+				return fmt.Errorf("LAN %s: add veth: %w", nic.LAN, err)
+			}
+			if link, err = netlink.LinkByName(eth); err != nil {
+				return fmt.Errorf("LAN %s: %s: %w", nic.LAN, eth, err)
+			}
+			if err := netlink.LinkSetUp(link); err != nil {
+				return fmt.Errorf("LAN %s: %s up: %w", nic.LAN, eth, err)
+			}
 		}
 		a := &netlink.Addr{IPNet: &net.IPNet{IP: nic.Addr.AsSlice(), Mask: net.CIDRMask(bits[nic.LAN], 32)}}
 		if err := netlink.AddrAdd(link, a); err != nil {
 			return fmt.Errorf("LAN %s: address %s: %w", nic.LAN, nic.Addr, err)
-		}
-		if err := netlink.LinkSetUp(link); err != nil {
-			return fmt.Errorf("LAN %s: %s up: %w", nic.LAN, eth, err)
 		}
 	}
 	for _, r := range routes {
