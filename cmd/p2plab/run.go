@@ -73,6 +73,9 @@ func runRun(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "p2plab run: no scenarios to run")
 		return 2
 	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "p2plab run: warning: not root; labs need root (or CAP_NET_ADMIN and CAP_SYS_ADMIN): try sudo")
+	}
 	root := *artifacts
 	if root == "" {
 		root = filepath.Join("artifacts", "run-"+time.Now().Format("20060102-150405"))
