@@ -74,7 +74,7 @@ func TestStateNotifyOffline(t *testing.T) {
 }
 
 func TestHeartbeatTimeout(t *testing.T) {
-	const hb, misses = 100 * time.Millisecond, 3
+	const hb, misses = 200 * time.Millisecond, 3
 	s := newServer(t, server.Config{Heartbeat: hb, Misses: misses})
 	alice := login(t, s, "alice")
 	stop := keepAlive(t, alice, hb)
