@@ -46,10 +46,21 @@ func (c *Client) acceptLoop(ln net.Listener) {
 // handleInbound reads the first frame of an accepted connection, which must
 // be SetupP2PMessage, and adds the channel.
 func (c *Client) handleInbound(conn net.Conn) {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		conn.Close()
+		return
+	}
+	c.inbound[conn] = struct{}{}
+	c.mu.Unlock()
 	r := protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
 	l := newLink(conn, r, c.cfg.Heartbeat, c.cfg.Misses)
 	_ = conn.SetReadDeadline(time.Now().Add(l.deadTime()))
 	f, err := r.ReadFrame()
+	c.mu.Lock()
+	delete(c.inbound, conn)
+	c.mu.Unlock()
 	if err != nil {
 		var fe *protocol.FrameError
 		if errors.As(err, &fe) {

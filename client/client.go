@@ -48,6 +48,7 @@ type Client struct {
 	stopped   bool // Run is shutting down: start nothing new
 	listen    netip.AddrPort
 	listeners []net.Listener
+	inbound   map[net.Conn]struct{} // accepted, first frame not read yet
 	chans     map[string]*channel
 	users     map[string]netip.AddrPort // online users' advertised endpoints
 	pending   map[string]*pendingChat   // unacknowledged messages by messageID
@@ -107,6 +108,8 @@ func New(cfg Config) (*Client, error) {
 		seen:    map[string]struct{}{},
 		sends:   map[string]*fileSend{},
 		recvs:   map[string]*fileRecv{},
+		inbound: map[net.Conn]struct{}{},
+		runCtx:  context.Background(),
 	}
 	pl, err := openP2PLog(cfg.LogPath)
 	if err != nil {
@@ -153,8 +156,9 @@ func listenControl(endpoint string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Ready is closed once the client has logged in and listens on its P2P
-// endpoint.
+// Ready is closed once the client has logged in, listens on its P2P
+// endpoint and has received the first list of online users (its dials to
+// them have started, not necessarily finished).
 func (c *Client) Ready() <-chan struct{} { return c.ready }
 
 // ControlAddr returns the control endpoint actually bound: the socket path,
@@ -220,6 +224,9 @@ func (c *Client) Run(ctx context.Context) error {
 	c.stopped = true
 	for _, ln := range c.listeners {
 		ln.Close()
+	}
+	for conn := range c.inbound {
+		conn.Close()
 	}
 	c.mu.Unlock()
 	cancel()

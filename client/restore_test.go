@@ -76,7 +76,10 @@ func TestServerRestored(t *testing.T) {
 	if before != a.C.Listen() {
 		t.Logf("alice's endpoint changed across the restart: %s -> %s", before, a.C.Listen())
 	}
-	// relay works through the new server once the channel is gone
+	// relay works through the new server once the channel is gone (no
+	// listener left, so a late re-dial after the re-login cannot rebuild it)
+	a.C.CloseListenersForTest()
+	b.C.CloseListenersForTest()
 	a.C.KillChannelForTest("bob")
 	waitEvent(t, a, "channel gone", closedWith("bob", "connection lost"))
 	res, err := a.API.Chat(tctx(t), "bob", "through the new server")

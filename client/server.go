@@ -173,9 +173,13 @@ func (c *Client) session(ctx context.Context, relogin bool) (bool, error) {
 	if relogin {
 		c.emit(api.Event{Type: api.EventServerRestored})
 	}
-	c.readyOnce.Do(func() { close(c.ready) })
 	c.log.Info("logged in", "listen", local, "server", c.cfg.Server)
 	_ = l.send(protocol.Frame{Type: protocol.TypeGetP2PInfo, ID: l.id()})
+	// Ready waits for the first ResP2pInfo (see onP2PInfo), so the users
+	// online at login are known and dialed; a server that never answers
+	// only delays it.
+	readyTimer := time.AfterFunc(c.cfg.DialTimeout, c.setReady)
+	defer readyTimer.Stop()
 	c.resendWaiting()
 
 	stop := context.AfterFunc(ctx, func() { l.close(protocol.ReasonConnectionLost) })
@@ -299,7 +303,11 @@ func (c *Client) onP2PInfo(res protocol.ResP2pInfo) {
 	for _, t := range dial {
 		c.goTracked(func() { _, _ = c.dialPeer(c.runCtx, t.id, t.ep) })
 	}
+	c.setReady()
 }
+
+// setReady closes the Ready channel (once).
+func (c *Client) setReady() { c.readyOnce.Do(func() { close(c.ready) }) }
 
 // onUserState handles UserStateNotify: a user coming online only makes an
 // event (the newcomer dials); one going offline loses its channel.
