@@ -74,6 +74,10 @@ suite-docker:
 bench:
 	$(SUDO) env "PATH=$$PATH" TESTCONTAINERS_RYUK_DISABLED=true $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 10m ./...
 
+## bench-netlab: netlab bring-up + teardown of 10/50/100/200 hosts (docs/benchmarks.md).
+bench-netlab:
+	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench BringUp -benchtime 5x -count 3 ./netlab/
+
 ## fuzz: a short run of each fuzz target (placeholder until there are more).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./protocol
