@@ -13,7 +13,7 @@ import (
 	"github.com/p2plab/p2plab/conform"
 )
 
-var idRe = regexp.MustCompile(`^(server|client)/([0-9]+(\.[0-9]+)?b?)/[a-z0-9-]+$`)
+var idRe = regexp.MustCompile(`^(server|client)/([0-9]+(\.[0-9]+)?|api)/[a-z0-9-]+$`)
 
 // Every requirement has a well-formed, unique ID whose section matches its
 // Section, a level, a sentence and at least one acceptable outcome.
@@ -56,11 +56,11 @@ func TestSelect(t *testing.T) {
 		not      []string // some IDs that must not
 		err      bool
 	}{
-		{nil, []string{"server/2/length-limit", "server/1.6/notify-online"}, nil, false},
-		{[]string{"server/2/length-*"}, []string{"server/2/length-limit", "server/2/length-zero", "server/2/length-max"}, []string{"server/2/not-json"}, false},
-		{[]string{"server/1.6"}, []string{"server/1.6/notify-online"}, []string{"server/2/length-limit"}, false},
-		{[]string{"*notify*"}, []string{"server/1.6/notify-logout"}, []string{"server/2/p2pinfo"}, false},
-		{[]string{"server/2/length-limit", "server/2/p2pinfo"}, []string{"server/2/length-limit", "server/2/p2pinfo"}, []string{"server/2/p2pinfo-offline"}, false},
+		{nil, []string{"server/2.1/length-limit", "server/5.7/notify-online"}, nil, false},
+		{[]string{"server/2.1/length-*"}, []string{"server/2.1/length-limit", "server/2.1/length-zero", "server/2.1/length-max"}, []string{"server/2.4/not-json"}, false},
+		{[]string{"server/5.7"}, []string{"server/5.7/notify-online"}, []string{"server/2.1/length-limit"}, false},
+		{[]string{"*notify*"}, []string{"server/5.7/notify-logout"}, []string{"server/5.3/p2pinfo"}, false},
+		{[]string{"server/2.1/length-limit", "server/5.3/p2pinfo"}, []string{"server/2.1/length-limit", "server/5.3/p2pinfo"}, []string{"server/5.3/p2pinfo-offline"}, false},
 		{[]string{"server/9/nothing"}, nil, nil, true},
 	}
 	for _, tc := range cases {

@@ -55,16 +55,16 @@ func TestCLIServer(t *testing.T) {
 		code     int
 		contains []string
 	}{
-		{"list", []string{"conform", "server", "--list"}, 0, []string{"server/2/length-limit", "MUST"}},
-		{"list client", []string{"conform", "client", "--list", "--run", "client/3"}, 0, []string{"client/3/log-send"}},
+		{"list", []string{"conform", "server", "--list"}, 0, []string{"server/2.1/length-limit", "MUST"}},
+		{"list client", []string{"conform", "client", "--list", "--run", "client/3"}, 0, []string{"client/7.2/log-send"}},
 		{"no role", []string{"conform"}, 2, []string{"usage"}},
 		{"no target", []string{"conform", "server"}, 2, []string{"exactly one of --addr"}},
 		{"bad pattern", []string{"conform", "server", "--list", "--run", "server/42/*"}, 2, []string{"matches no requirement"}},
 		{"bad addr", []string{"conform", "server", "--addr", "nowhere"}, 2, []string{"IP:PORT"}},
 		{"image", []string{"conform", "server", "--image", "x:y"}, 2, []string{"not available"}},
-		{"reference", append([]string{"conform", "server", "--addr", target.Addr.String(), "--json", jsonPath, "--junit", junitPath}, hb...), 0, []string{"CONFORMS", "PASS  MUST   server/2/forged-sender"}},
-		{"defective", append([]string{"conform", "server", "--addr", bad.Addr().String(), "--run", "server/2/forged-sender,server/2/relay-*"}, hb...), 1,
-			[]string{"FAIL server/2/forged-sender [MUST, §2]", "expected:    Error forbidden", "DOES NOT CONFORM", "5 checks: 4 passed, 1 failed"}},
+		{"reference", append([]string{"conform", "server", "--addr", target.Addr.String(), "--json", jsonPath, "--junit", junitPath}, hb...), 0, []string{"CONFORMS", "PASS  MUST   server/5.5/forged-sender"}},
+		{"defective", append([]string{"conform", "server", "--addr", bad.Addr().String(), "--run", "server/5.5/forged-sender,server/5.4/relay-*"}, hb...), 1,
+			[]string{"FAIL server/5.5/forged-sender [MUST, docs/protocol.md §5.5]", "expected:    Error forbidden", "DOES NOT CONFORM", "5 checks: 4 passed, 1 failed"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,7 +84,7 @@ func TestCLIServer(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &rep) != nil || !rep.Conforms || len(rep.Results) != len(conform.Catalogue(conform.RoleServer)) {
 		t.Fatalf("json report: %v\n%s", err, b)
 	}
-	if b, err := os.ReadFile(junitPath); err != nil || !bytes.Contains(b, []byte(`<testcase name="server/2/length-limit"`)) {
+	if b, err := os.ReadFile(junitPath); err != nil || !bytes.Contains(b, []byte(`<testcase name="server/2.1/length-limit"`)) {
 		t.Fatalf("junit report: %v\n%s", err, b)
 	}
 }
@@ -93,9 +93,9 @@ func TestCLIServer(t *testing.T) {
 // reference server.
 func TestCLIClient(t *testing.T) {
 	target := referenceServer(t)
-	code, out := runCLI(t, "conform", "client", "--server", target.Addr.String(), "--run", "client/1.4,client/4b/status",
+	code, out := runCLI(t, "conform", "client", "--server", target.Addr.String(), "--run", "client/6.3,client/api/status",
 		"--cmd", p2plabBin+" client --server {server} --user {user} --control {control} --log {log} --heartbeat {heartbeat} --misses {misses}")
-	if code != 0 || !strings.Contains(out, "CONFORMS") || !strings.Contains(out, "PASS  MUST   client/1.4/setup-first") {
+	if code != 0 || !strings.Contains(out, "CONFORMS") || !strings.Contains(out, "PASS  MUST   client/6.3/setup-first") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }

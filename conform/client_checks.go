@@ -111,7 +111,7 @@ func hasEntry(entries []protocol.LogEntry, want protocol.LogEntry) int {
 func channelRequirements() []Requirement {
 	return []Requirement{
 		{
-			ID: "client/1.4/setup-first", Level: Must, Section: "1.4",
+			ID: "client/6.3/setup-first", Level: Must, Section: "6.3",
 			Sentence: "On a channel it initiates, the client's first frame is SetupP2PMessage{userID: its own userID}.",
 			Outcomes: []string{"the first frame on the connection the client opens to an online peer is SetupP2PMessage with its userID"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -130,7 +130,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.4/initiate", Level: Must, Section: "1.4",
+			ID: "client/6.2/initiate", Level: Must, Section: "6.2",
 			Sentence: "After login the client opens a channel to every user already online and lists it as initiated by itself.",
 			Outcomes: []string{"the fake peer online before the client receives a connection; GET /v1/channels lists it with initiator = the client; a channel_opened event names it"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -153,7 +153,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.4/accept", Level: Must, Section: "1.4",
+			ID: "client/6.3/accept", Level: Must, Section: "6.3",
 			Sentence: "The client accepts channels on its advertised endpoint and adds the peer named by SetupP2PMessage to its channel table.",
 			Outcomes: []string{"GET /v1/channels lists the peer with initiator = the peer; a channel_opened event names it; a Heartbeat on the channel is answered"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -177,7 +177,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.5/p2p-send", Level: Must, Section: "1.5",
+			ID: "client/6.5/p2p-send", Level: Must, Section: "6.5",
 			Sentence: "A chat message to a peer with a channel goes over the channel as ClientChatMessage.",
 			Outcomes: []string{"POST /v1/chat answers via=p2p; the peer receives ClientChatMessage with the content and userID = the client on the channel; its ChatAck gives a chat_acked event"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -207,7 +207,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.5/relay-fallback", Level: Must, Section: "1.5",
+			ID: "client/6.5/relay-fallback", Level: Must, Section: "6.5",
 			Sentence: "A chat message to a peer without a channel is sent to the server as ChatMessage.",
 			Outcomes: []string{"POST /v1/chat answers via=relay; the peer receives the ChatMessage from the server; its relayed ChatAck gives a chat_acked event"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -241,7 +241,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.9/ack", Level: Must, Section: "1.9",
+			ID: "client/6.6/ack", Level: Must, Section: "6.6",
 			Sentence: "The receiver answers every chat message, duplicates included, with ChatAck over the path it came by.",
 			Outcomes: []string{"ChatAck{messageID, userID: client, destUserID: peer} on the channel for a ClientChatMessage, and again for its duplicate"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -266,7 +266,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.9/ack-relay", Level: Must, Section: "1.9",
+			ID: "client/6.6/ack-relay", Level: Must, Section: "6.6",
 			Sentence: "A chat message that came through the server is acknowledged through the server.",
 			Outcomes: []string{"the peer receives ChatAck{messageID} from the server; a chat_received event with via=relay"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -292,7 +292,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.9/dedupe", Level: Must, Section: "1.9",
+			ID: "client/6.6/dedupe", Level: Must, Section: "6.6",
 			Sentence: "The receiver drops duplicate chat messages (same sender and messageID).",
 			Outcomes: []string{"a message sent twice gives exactly one chat_received event (counted once a later message's event has arrived)"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -317,7 +317,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.7/heartbeat-answer", Level: Must, Section: "1.7",
+			ID: "client/6.7/heartbeat-answer", Level: Must, Section: "6.7",
 			Sentence: "The client answers a Heartbeat on a channel with HeartbeatAck, re = its id.",
 			Outcomes: []string{"HeartbeatAck re=id on the channel"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -329,7 +329,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.7/heartbeat-send", Level: Must, Section: "1.7",
+			ID: "client/6.7/heartbeat-send", Level: Must, Section: "6.7",
 			Sentence:      "The client sends Heartbeats on its channels, so a silent peer can be noticed.",
 			Outcomes:      []string{"a Heartbeat from the client on the channel within heartbeat*misses"},
 			usesHeartbeat: true,
@@ -346,7 +346,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.7/channel-timeout", Level: Must, Section: "1.7",
+			ID: "client/6.7/channel-timeout", Level: Must, Section: "6.7",
 			Sentence:      "A channel silent for misses heartbeat intervals is torn down, with reason heartbeat timeout.",
 			Outcomes:      []string{"the client closes the silent channel within heartbeat*(misses+1), with a channel_closed event reason=heartbeat timeout"},
 			usesHeartbeat: true,
@@ -381,7 +381,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.6/teardown-offline", Level: Must, Section: "1.6",
+			ID: "client/6.2/teardown-offline", Level: Must, Section: "6.2",
 			Sentence: "On UserStateNotify{onLine:false} for a peer the client tears down that peer's channel.",
 			Outcomes: []string{"after the peer's Logout the client closes the channel, no longer lists it, and reports channel_closed reason=peer offline"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -406,7 +406,7 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/1.8/file-receive", Level: Should, Section: "1.8",
+			ID: "client/3.9/file-receive", Level: Should, Section: "3.9",
 			Sentence: "A file offered and sent over a channel is stored and answered with FileResult ok:true.",
 			Outcomes: []string{"FileResult{transferID, ok:true} on the channel and a file_received event with the sha256"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -451,7 +451,7 @@ func channelRequirements() []Requirement {
 func logRequirements() []Requirement {
 	return []Requirement{
 		{
-			ID: "client/3/log-create", Level: Must, Section: "3",
+			ID: "client/7.2/log-create", Level: Must, Section: "7.2",
 			Sentence: "A channel the client opens is logged as 'prepare to create <peer>:<ip>:<port>' then 'created <peer>:<ip>:<port>', with the peer's advertised endpoint.",
 			Outcomes: []string{"GET /v1/log parses line by line and holds the two phrases, in that order"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -470,7 +470,7 @@ func logRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/3/log-accept", Level: Must, Section: "3",
+			ID: "client/7.2/log-accept", Level: Must, Section: "7.2",
 			Sentence: "A channel the client accepts is logged as 'accepted <peer>:<ip>:<port>'.",
 			Outcomes: []string{"GET /v1/log parses line by line and holds 'accepted <peer>:<ip>:<port>' with the peer's endpoint"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -484,7 +484,7 @@ func logRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/3/log-send", Level: Must, Section: "3",
+			ID: "client/7.2/log-send", Level: Must, Section: "7.2",
 			Sentence: "A message sent over a channel is logged as 'send messages through p2p channel, current user ID is <me>'; one sent through the server as 'server Forwarding Message'.",
 			Outcomes: []string{"after one P2P send and one relayed send, GET /v1/log holds both phrases in that order"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -515,7 +515,7 @@ func logRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/3/log-closed", Level: Must, Section: "3",
+			ID: "client/7.2/log-closed", Level: Must, Section: "7.2",
 			Sentence: "A channel torn down because its peer went offline is logged as 'closed <peer>: peer offline'.",
 			Outcomes: []string{"GET /v1/log holds 'closed <peer>: peer offline' after the peer's Logout"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -533,7 +533,7 @@ func logRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/3/log-file", Level: Should, Section: "3",
+			ID: "client/7.1/log-file", Level: Should, Section: "7.1",
 			Sentence: "The client writes its P2PInfo log to the file given at start ({log}), in the same phrases.",
 			Outcomes: []string{"the {log} file parses line by line and holds the 'accepted' line of an accepted channel"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -570,7 +570,7 @@ func logRequirements() []Requirement {
 func controlRequirements() []Requirement {
 	return []Requirement{
 		{
-			ID: "client/4b/status", Level: Must, Section: "4b",
+			ID: "client/api/status", Level: Must, Section: "api",
 			Sentence: "GET /v1/status reports the userID, online:true once logged in, the server address and the listen endpoint, which is the endpoint the server advertises.",
 			Outcomes: []string{"status {userID, online:true, server, listen} with listen equal to the endpoint in ResP2pInfo"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -597,7 +597,7 @@ func controlRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/4b/bad-requests", Level: Must, Section: "4b",
+			ID: "client/api/bad-requests", Level: Must, Section: "api",
 			Sentence: "The control API answers bad requests with a 4xx status and a JSON body {\"error\": \"...\"}.",
 			Outcomes: []string{"400 for malformed JSON, 4xx for a chat without a valid recipient, 404 for an unknown path, 4xx for a bad events query; each with a non-empty error field"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -629,7 +629,7 @@ func controlRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/4b/events", Level: Must, Section: "4b",
+			ID: "client/api/events", Level: Must, Section: "api",
 			Sentence: "GET /v1/events?after=SEQ&wait=DUR long-polls: it returns as soon as an event after SEQ exists, with increasing seq.",
 			Outcomes: []string{"a long-poll started before a peer logs in returns a user_online event for it; seqs are above SEQ and increasing"},
 			client: func(ctx context.Context, t *clientT) error {
@@ -677,7 +677,7 @@ func controlRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/4b/logout", Level: Must, Section: "4b",
+			ID: "client/api/logout", Level: Must, Section: "api",
 			Sentence: "POST /v1/logout leaves the server: the other users are told the client is offline and its status says online:false.",
 			Outcomes: []string{"a peer receives UserStateNotify{userID: client, onLine:false}; GET /v1/status has online:false"},
 			client: func(ctx context.Context, t *clientT) error {

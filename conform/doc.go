@@ -1,5 +1,5 @@
 // Package conform is p2plab's conformance checker: a catalogue of protocol
-// requirements with stable IDs (for example server/2/length-limit), each with
+// requirements with stable IDs (for example server/2.1/length-limit), each with
 // its level (MUST or SHOULD), the requirement sentence, the section of the
 // protocol documentation it comes from, the outcomes that count as a pass,
 // and a check that exercises an implementation under test.

@@ -13,7 +13,7 @@ import (
 // WriteList prints the catalogue: ID, level, section and sentence.
 func WriteList(w io.Writer, reqs []Requirement) {
 	for _, r := range reqs {
-		fmt.Fprintf(w, "%-40s %-6s §%-5s %s\n", r.ID, r.Level, r.Section, r.Sentence)
+		fmt.Fprintf(w, "%-34s %-6s §%-5s %s\n", r.ID, r.Level, r.Section, r.Sentence)
 	}
 }
 
@@ -36,7 +36,7 @@ func WriteReport(w io.Writer, results []Result, strict bool) {
 		fmt.Fprintln(w)
 	}
 	for _, r := range bad {
-		fmt.Fprintf(w, "%s %s [%s, §%s]\n", strings.ToUpper(string(r.Verdict)), r.ID, r.Level, r.Section)
+		fmt.Fprintf(w, "%s %s [%s, %s]\n", strings.ToUpper(string(r.Verdict)), r.ID, r.Level, r.Doc)
 		fmt.Fprintf(w, "    requirement: %s\n", r.Sentence)
 		if r.Verdict == Fail {
 			fmt.Fprintf(w, "    expected:    %s\n", r.Expected)
@@ -118,7 +118,7 @@ func WriteJUnit(path string, rep Report) error {
 	for _, r := range rep.Results {
 		total += r.Duration
 		c := junitCase{Name: r.ID, Classname: "conform." + string(rep.Role), Time: fmt.Sprintf("%.3f", r.Duration.Seconds())}
-		text := fmt.Sprintf("[%s §%s] %s\nexpected: %s\nactual: %s\n%s", r.Level, r.Section, r.Sentence, r.Expected, r.Actual, r.Message)
+		text := fmt.Sprintf("[%s %s] %s\nexpected: %s\nactual: %s\n%s", r.Level, r.Doc, r.Sentence, r.Expected, r.Actual, r.Message)
 		counts := r.Level == Must || rep.Strict
 		switch {
 		case r.Verdict == Fail && counts:

@@ -32,12 +32,12 @@ const DefaultTimeout = 10 * time.Second
 
 // Requirement is one entry of the catalogue.
 type Requirement struct {
-	// ID is stable: ROLE/SECTION/NAME, e.g. "server/2/length-limit".
+	// ID is stable: ROLE/SECTION/NAME, e.g. "server/2.1/length-limit".
 	ID string
 	// Level is MUST or SHOULD.
 	Level Level
-	// Section names the section of docs/protocol.md (or docs/control-api.md
-	// for the control API) the requirement comes from.
+	// Section is the section of docs/protocol.md the requirement comes
+	// from (e.g. "2.1"), or "api" for the control API (docs/control-api.md).
 	Section string
 	// Sentence is the requirement in one sentence.
 	Sentence string
@@ -51,6 +51,16 @@ type Requirement struct {
 
 	server func(ctx context.Context, t *serverT) error
 	client func(ctx context.Context, t *clientT) error
+}
+
+// Doc names the document section the requirement comes from:
+// docs/protocol.md for the protocol, docs/control-api.md (DESIGN 4b) for the
+// control API.
+func (r Requirement) Doc() string {
+	if r.Section == "api" {
+		return "docs/control-api.md"
+	}
+	return "docs/protocol.md §" + r.Section
 }
 
 // Role reports whether the requirement is a server or a client requirement.

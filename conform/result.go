@@ -27,6 +27,7 @@ type Result struct {
 	ID       string        `json:"id"`
 	Level    Level         `json:"level"`
 	Section  string        `json:"section"`
+	Doc      string        `json:"doc"`
 	Sentence string        `json:"sentence"`
 	Verdict  Verdict       `json:"verdict"`
 	Expected string        `json:"expected,omitempty"`
@@ -60,7 +61,7 @@ func skipf(format string, args ...any) error {
 
 // resultOf classifies a check's error into a verdict.
 func resultOf(r Requirement, err error, d time.Duration) Result {
-	res := Result{ID: r.ID, Level: r.Level, Section: r.Section, Sentence: r.Sentence, Duration: d, Verdict: Pass}
+	res := Result{ID: r.ID, Level: r.Level, Section: r.Section, Doc: r.Doc(), Sentence: r.Sentence, Duration: d, Verdict: Pass}
 	var f *Failure
 	var s *skipError
 	switch {

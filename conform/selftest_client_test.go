@@ -51,10 +51,10 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		defect defective.ClientDefect
 		fails  map[string]bool
 	}{
-		{defective.NoAck, set("client/1.9/ack", "client/1.9/ack-relay")},
-		{defective.NoHeartbeatAck, set("client/1.7/heartbeat-answer")},
-		{defective.WrongLogPhrase, set("client/3/log-send")},
-		{defective.NoTeardown, set("client/1.6/teardown-offline", "client/3/log-closed")},
+		{defective.NoAck, set("client/6.6/ack", "client/6.6/ack-relay")},
+		{defective.NoHeartbeatAck, set("client/6.7/heartbeat-answer")},
+		{defective.WrongLogPhrase, set("client/7.2/log-send")},
+		{defective.NoTeardown, set("client/6.2/teardown-offline", "client/7.2/log-closed")},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.defect), func(t *testing.T) {

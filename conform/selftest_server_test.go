@@ -33,12 +33,14 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		defect defective.ServerDefect
 		fails  map[string]bool
 	}{
-		{defective.NoStateNotify, set("server/1.6/notify-online", "server/1.6/notify-logout", "server/1.6/notify-disconnect", "server/1.6/heartbeat-timeout")},
-		{defective.ForwardForged, set("server/2/forged-sender")},
-		{defective.IgnoreLengthLimit, set("server/2/length-limit")},
-		{defective.KeepBadConn, set("server/2/length-zero", "server/2/length-limit", "server/2/not-json", "server/2/no-type", "server/2/no-type-re", "server/2/unknown-type")},
-		{defective.DropUserOffline, set("server/2/user-offline", "server/2/user-offline-file")},
-		{defective.WrongObserved, set("server/2/login-observed")},
+		{defective.NoStateNotify, set("server/5.7/notify-online", "server/5.7/notify-logout", "server/5.7/notify-disconnect", "server/5.8/heartbeat-timeout")},
+		{defective.ForwardForged, set("server/5.5/forged-sender")},
+		{defective.IgnoreLengthLimit, set("server/2.1/length-limit")},
+		{defective.KeepBadConn, set("server/2.1/length-zero", "server/2.1/length-limit", "server/2.4/not-json", "server/2.4/no-type",
+			"server/3.11/malformed-re", "server/4.2/unknown-type", "server/2.2/bad-id", "server/2.2/case-sensitive", "server/2.4/body-not-object",
+			"server/4.2/client-type", "server/5.4/no-dest", "server/5.5/sender-not-string")},
+		{defective.DropUserOffline, set("server/5.4/user-offline", "server/5.4/user-offline-file")},
+		{defective.WrongObserved, set("server/5.1/observed")},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.defect), func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/p2plab/p2plab/protocol"
 )
@@ -53,7 +54,7 @@ func hasUser(users []protocol.UserInfo, id string, s *session) bool {
 func loginRequirements() []Requirement {
 	return []Requirement{
 		{
-			ID: "server/2/login-reply", Level: Must, Section: "2",
+			ID: "server/5.1/login-reply", Level: Must, Section: "5.1",
 			Sentence: "A Login for a fresh valid userID is answered with LoginResult ok:true whose re is the Login's id.",
 			Outcomes: []string{"LoginResult{ok:true} re=id"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -76,7 +77,7 @@ func loginRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/2/login-observed", Level: Must, Section: "2",
+			ID: "server/5.1/observed", Level: Must, Section: "5.1",
 			Sentence: "LoginResult.observed is the client's endpoint as the server observes it (the remote address of the connection).",
 			Outcomes: []string{"observed{ip,port} equals the checker's local address of the connection"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -100,9 +101,9 @@ func loginRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/2/login-first", Level: Must, Section: "2",
-			Sentence: "Login must be the first frame: any other frame before it is refused with Error not_logged_in carrying re = its id.",
-			Outcomes: []string{"GetP2PInfo id=5 before Login gets Error{code:not_logged_in} re=5 and no ResP2pInfo"},
+			ID: "server/5.1/login-first", Level: Must, Section: "5.1",
+			Sentence: "Login must be the first frame: any other frame before it is refused with Error not_logged_in carrying re = its id, and the connection is closed.",
+			Outcomes: []string{"GetP2PInfo id=5 before Login gets Error{code:not_logged_in} re=5 and no ResP2pInfo, then close"},
 			server: func(ctx context.Context, t *serverT) error {
 				s, err := t.dial(ctx, "early")
 				if err != nil {
@@ -117,13 +118,13 @@ func loginRequirements() []Requirement {
 				if got := s.find(isType(protocol.TypeResP2pInfo)); len(got) > 0 {
 					return failf("no ResP2pInfo before Login", "%s", describe(got[0]))
 				}
-				return nil
+				return s.expectClosed(ctx, "after not_logged_in")
 			},
 		},
 		{
-			ID: "server/2/bad-user-id", Level: Must, Section: "2",
-			Sentence: "A Login whose userID is not 1-64 characters of A-Za-z0-9._- is refused with bad_user_id.",
-			Outcomes: []string{"LoginResult{ok:false, error:bad_user_id}", "Error{code:bad_user_id}"},
+			ID: "server/5.1/bad-user-id", Level: Must, Section: "5.1",
+			Sentence: "A Login whose userID is not 1-64 characters of A-Za-z0-9._- is refused with bad_user_id and the connection is closed.",
+			Outcomes: []string{"LoginResult{ok:false, error:bad_user_id} (then Error bad_user_id), then close", "Error{code:bad_user_id}, then close"},
 			server: func(ctx context.Context, t *serverT) error {
 				bad := []string{"", "has space", strings.Repeat("a", protocol.MaxUserIDLen+1), "na\u00efve", "a/b", "semi;colon"}
 				for i, id := range bad {
@@ -142,12 +143,15 @@ func loginRequirements() []Requirement {
 					if !refused(f, protocol.CodeBadUserID) {
 						return failf(want, "%s", describe(f))
 					}
+					if err := s.expectClosed(ctx, fmt.Sprintf("after refusing %q", id)); err != nil {
+						return err
+					}
 				}
 				return nil
 			},
 		},
 		{
-			ID: "server/2/user-id-64", Level: Must, Section: "2",
+			ID: "server/2.5/user-id-64", Level: Must, Section: "2.5",
 			Sentence: "A userID of 64 characters using every allowed character class is accepted.",
 			Outcomes: []string{"LoginResult ok:true"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -158,8 +162,8 @@ func loginRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/2/already-online", Level: Must, Section: "2",
-			Sentence: "A second Login for a userID that is online is refused with already_online, and the first session stays.",
+			ID: "server/5.1/already-online", Level: Must, Section: "5.1",
+			Sentence: "A Login for a userID that is online on another connection is refused with already_online and that new connection is closed; the first session stays.",
 			Outcomes: []string{"LoginResult{ok:false, error:already_online} or Error{code:already_online} on the second connection; the first still gets HeartbeatAck and is still listed at its endpoint"},
 			server: func(ctx context.Context, t *serverT) error {
 				u := t.user("dup")
@@ -181,6 +185,9 @@ func loginRequirements() []Requirement {
 				if !refused(f, protocol.CodeAlreadyOnline) {
 					return failf("second Login refused with already_online", "%s", describe(f))
 				}
+				if err := second.expectClosed(ctx, "the refused connection"); err != nil {
+					return err
+				}
 				if err := roundTrip(ctx, first, "the first session stays"); err != nil {
 					return err
 				}
@@ -195,7 +202,48 @@ func loginRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/2/p2pinfo", Level: Must, Section: "2",
+			ID: "server/5.1/second-login", Level: Must, Section: "5.1",
+			Sentence: "A second Login on a logged-in connection is refused with already_online and the session continues unchanged.",
+			Outcomes: []string{"LoginResult{ok:false, error:already_online} or Error{code:already_online}; the connection stays open and gets HeartbeatAck"},
+			server: func(ctx context.Context, t *serverT) error {
+				s, err := t.login(ctx, t.user("a"))
+				if err != nil {
+					return err
+				}
+				if _, err := s.request(protocol.TypeLogin, protocol.Login{UserID: t.user("other")}); err != nil {
+					return err
+				}
+				f, err := s.expect(ctx, "the second Login refused with already_online", isLoginAnswer)
+				if err != nil {
+					return err
+				}
+				if !refused(f, protocol.CodeAlreadyOnline) {
+					return failf("the second Login refused with already_online", "%s", describe(f))
+				}
+				return roundTrip(ctx, s, "the session continues")
+			},
+		},
+		{
+			ID: "server/5.1/idle-before-login", Level: Must, Section: "5.1",
+			Sentence:      "A connection that sends nothing for the liveness period before logging in is closed.",
+			Outcomes:      []string{"a connection that never sends a frame is closed within heartbeat*(misses+1)"},
+			usesHeartbeat: true,
+			server: func(ctx context.Context, t *serverT) error {
+				if t.Heartbeat <= 0 || t.Misses <= 0 {
+					return skipf("the server's heartbeat settings are unknown (give --heartbeat and --misses)")
+				}
+				s, err := t.dial(ctx, "idle")
+				if err != nil {
+					return err
+				}
+				limit := t.Heartbeat*time.Duration(t.Misses+1) + 250*time.Millisecond
+				dctx, cancel := context.WithTimeout(ctx, limit)
+				defer cancel()
+				return s.expectClosed(dctx, "silent before login for "+limit.String())
+			},
+		},
+		{
+			ID: "server/5.3/p2pinfo", Level: Must, Section: "5.3",
 			Sentence: "GetP2PInfo is answered with ResP2pInfo (re = its id) listing every online user, the requester included, at its observed endpoint.",
 			Outcomes: []string{"ResP2pInfo re=id whose users include both logged-in users with their connections' endpoints"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -216,7 +264,7 @@ func loginRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/2/p2pinfo-offline", Level: Must, Section: "2",
+			ID: "server/5.3/p2pinfo-offline", Level: Must, Section: "5.3",
 			Sentence: "A user who logged out is no longer listed by ResP2pInfo.",
 			Outcomes: []string{"after b's Logout, a GetP2PInfo (repeated until the deadline) stops listing b"},
 			server: func(ctx context.Context, t *serverT) error {

@@ -24,7 +24,11 @@ func relayOne(ctx context.Context, t *serverT, from, to *session, typ string, v 
 	if err != nil {
 		return err
 	}
-	// Every field sent must arrive unchanged.
+	return sameBody(f, v, want)
+}
+
+// sameBody checks that every member of v arrived unchanged in f's body.
+func sameBody(f protocol.Frame, v any, want string) error {
 	var sent, got map[string]any
 	b, _ := json.Marshal(v)
 	_ = json.Unmarshal(b, &sent)
@@ -42,20 +46,76 @@ func relayOne(ctx context.Context, t *serverT, from, to *session, typ string, v 
 func relayRequirements() []Requirement {
 	return []Requirement{
 		{
-			ID: "server/2/relay-chat", Level: Must, Section: "2",
-			Sentence: "A ChatMessage sent to the server is forwarded to destUserID with its body intact and userID = the sender's logged-in ID.",
-			Outcomes: []string{"b receives ChatMessage with the same messageID, content, sendTime and userID=a"},
+			ID: "server/5.4/relay-chat", Level: Must, Section: "5.4",
+			Sentence: "A ChatMessage sent to the server is forwarded to destUserID with its body intact, userID = the sender's logged-in ID, no id or re, and nothing is sent back to the sender.",
+			Outcomes: []string{"b receives ChatMessage with the same members (userID=a) and no id/re; a receives nothing but its HeartbeatAck"},
 			server: func(ctx context.Context, t *serverT) error {
 				ss, err := t.logins(ctx, "a", "b")
 				if err != nil {
 					return err
 				}
 				c := chat(t.user("m1"), t.user("a"), t.user("b"), "hello \u00e9\u00e8 \"quoted\" <b>")
-				return relayOne(ctx, t, ss[0], ss[1], protocol.TypeChatMessage, c, c.MessageID)
+				a, b := ss[0], ss[1]
+				if _, err := a.request(protocol.TypeChatMessage, c); err != nil {
+					return err
+				}
+				f, err := b.expect(ctx, "ChatMessage "+c.MessageID+" relayed to b", isChat(protocol.TypeChatMessage, c.MessageID))
+				if err != nil {
+					return err
+				}
+				if err := sameBody(f, c, "ChatMessage relayed to b"); err != nil {
+					return err
+				}
+				if f.ID != 0 || f.Re != 0 {
+					return failf("the forwarded frame without id and re", "%s", describe(f))
+				}
+				if err := roundTrip(ctx, a, "the sender's connection stays open"); err != nil {
+					return err
+				}
+				if got := a.find(func(f protocol.Frame) bool {
+					return f.Type != protocol.TypeHeartbeat && f.Type != protocol.TypeUserStateNotify
+				}); len(got) > 0 {
+					return failf("nothing sent back to the sender on success", "%s", describe(got[0]))
+				}
+				return nil
 			},
 		},
 		{
-			ID: "server/2/relay-sender-set", Level: Should, Section: "2",
+			ID: "server/5.4/relay-order", Level: Must, Section: "5.4",
+			Sentence: "Frames relayed from one sender to one destination arrive in the order they were sent.",
+			Outcomes: []string{"50 ChatMessages from a arrive at b in the order sent"},
+			server: func(ctx context.Context, t *serverT) error {
+				ss, err := t.logins(ctx, "a", "b")
+				if err != nil {
+					return err
+				}
+				const n = 50
+				for i := range n {
+					if err := ss[0].notice(protocol.TypeChatMessage, chat(fmt.Sprintf("%s-%03d", t.user("m"), i), t.user("a"), t.user("b"), "x")); err != nil {
+						return err
+					}
+				}
+				for i := range n {
+					want := fmt.Sprintf("%s-%03d", t.user("m"), i)
+					f, err := ss[1].expect(ctx, "ChatMessage "+want, isType(protocol.TypeChatMessage))
+					if err != nil {
+						return err
+					}
+					if got := body[protocol.Chat](f).MessageID; got != want {
+						return failf("ChatMessage "+want+" next", "%s", got)
+					}
+				}
+				return nil
+			},
+		},
+		{
+			ID: "server/5.4/no-dest", Level: Must, Section: "5.4",
+			Sentence: "A relayable frame without a non-empty string destUserID is malformed: Error bad_frame and the connection is closed.",
+			Outcomes: []string{"a ChatMessage without destUserID gets Error{code:bad_frame}, then close; another session still gets HeartbeatAck"},
+			server:   badFrameCheck(rawFrame(`{"type":"ChatMessage","body":{"messageID":"x","content":"nowhere"}}`), protocol.CodeBadFrame, 0),
+		},
+		{
+			ID: "server/5.5/sender-inserted", Level: Must, Section: "5.5",
 			Sentence: "A relayed frame that omits userID is forwarded with userID set to the sender's logged-in ID.",
 			Outcomes: []string{"b receives the ChatMessage with userID=a"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -78,9 +138,9 @@ func relayRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/2/forged-sender", Level: Must, Section: "2",
+			ID: "server/5.5/forged-sender", Level: Must, Section: "5.5",
 			Sentence: "A relayable frame that claims another sender is refused with Error forbidden (re = its id) and is not forwarded.",
-			Outcomes: []string{"a gets Error{code:forbidden} re=id; b never receives the forged message (checked by a later message from c arriving first)"},
+			Outcomes: []string{"a gets Error{code:forbidden} re=id and its connection stays open; b never receives the forged message (checked by a later message from c arriving first)"},
 			server: func(ctx context.Context, t *serverT) error {
 				ss, err := t.logins(ctx, "a", "b", "c")
 				if err != nil {
@@ -93,6 +153,9 @@ func relayRequirements() []Requirement {
 					return err
 				}
 				if _, err := expectError(ctx, a, protocol.CodeForbidden, id); err != nil {
+					return err
+				}
+				if err := roundTrip(ctx, a, "the connection stays open after forbidden"); err != nil {
 					return err
 				}
 				marker := chat(t.user("marker"), t.user("c"), t.user("b"), "marker")
@@ -109,8 +172,58 @@ func relayRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/2/user-offline", Level: Must, Section: "2",
-			Sentence: "A ChatMessage to a user who is not online is refused with Error user_offline carrying re = its id and its messageID.",
+			ID: "server/5.5/forged-sender-case", Level: Must, Section: "5.5",
+			Sentence: "A sender named in a case variant of userID (e.g. UserID) that is another user is refused with forbidden and not forwarded.",
+			Outcomes: []string{"a gets Error{code:forbidden}; b never receives the message (checked by a later message from c arriving first)"},
+			server: func(ctx context.Context, t *serverT) error {
+				ss, err := t.logins(ctx, "a", "b", "c")
+				if err != nil {
+					return err
+				}
+				a, b, c := ss[0], ss[1], ss[2]
+				mid := t.user("forged")
+				payload := fmt.Sprintf(`{"type":"ChatMessage","id":31,"body":{"messageID":%q,"UserID":%q,"destUserID":%q,"content":"forged","sendTime":"2026-01-01T00:00:00Z"}}`, mid, t.user("c"), t.user("b"))
+				if err := a.sendRaw(rawFrame(payload)); err != nil {
+					return err
+				}
+				if _, err := expectError(ctx, a, protocol.CodeForbidden, 31); err != nil {
+					return err
+				}
+				marker := chat(t.user("marker"), t.user("c"), t.user("b"), "marker")
+				if err := c.notice(protocol.TypeChatMessage, marker); err != nil {
+					return err
+				}
+				if _, err := b.expect(ctx, "the marker message from c", isChat(protocol.TypeChatMessage, marker.MessageID)); err != nil {
+					return err
+				}
+				if got := b.find(isChat(protocol.TypeChatMessage, mid)); len(got) > 0 {
+					return failf("the forged message not forwarded to b", "b received %s", describe(got[0]))
+				}
+				return nil
+			},
+		},
+		{
+			ID: "server/5.5/sender-not-string", Level: Must, Section: "5.5",
+			Sentence: "A relayable frame whose userID is not a string is malformed: Error bad_frame and the connection is closed.",
+			Outcomes: []string{`a ChatMessage with "userID":42 gets Error{code:bad_frame}, then close`},
+			server: func(ctx context.Context, t *serverT) error {
+				ss, err := t.logins(ctx, "b")
+				if err != nil {
+					return err
+				}
+				payload := fmt.Sprintf(`{"type":"ChatMessage","body":{"messageID":"x","userID":42,"destUserID":%q,"content":"x"}}`, t.user("b"))
+				if err := badFrameCheck(rawFrame(payload), protocol.CodeBadFrame, 0)(ctx, t); err != nil {
+					return err
+				}
+				if got := ss[0].find(isType(protocol.TypeChatMessage)); len(got) > 0 {
+					return failf("nothing forwarded to b", "%s", describe(got[0]))
+				}
+				return nil
+			},
+		},
+		{
+			ID: "server/5.4/user-offline", Level: Must, Section: "5.4",
+			Sentence: "A ChatMessage to a user who is not online is refused with Error user_offline carrying re = its id and its messageID; the connection stays open.",
 			Outcomes: []string{"Error{code:user_offline, messageID:M} re=id"},
 			server: func(ctx context.Context, t *serverT) error {
 				a, err := t.login(ctx, t.user("a"))
@@ -129,11 +242,11 @@ func relayRequirements() []Requirement {
 				if body[protocol.Error](f).MessageID != c.MessageID {
 					return failf("Error user_offline with messageID="+c.MessageID, "%s", describe(f))
 				}
-				return nil
+				return roundTrip(ctx, a, "the connection stays open after user_offline")
 			},
 		},
 		{
-			ID: "server/2/user-offline-file", Level: Must, Section: "2",
+			ID: "server/5.4/user-offline-file", Level: Must, Section: "5.4",
 			Sentence: "A FileOffer to a user who is not online is refused with Error user_offline carrying re = its id and its transferID.",
 			Outcomes: []string{"Error{code:user_offline, transferID:T} re=id"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -157,7 +270,7 @@ func relayRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/2/relay-ack", Level: Must, Section: "2",
+			ID: "server/5.4/relay-ack", Level: Must, Section: "5.4",
 			Sentence: "A ChatAck sent to the server is forwarded to its destUserID.",
 			Outcomes: []string{"a receives the ChatAck from b with the same messageID and userID=b"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -170,7 +283,7 @@ func relayRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/2/relay-file", Level: Must, Section: "2",
+			ID: "server/5.4/relay-file", Level: Must, Section: "5.4",
 			Sentence: "FileOffer, FileChunk, FileDone and FileResult sent to the server are forwarded to destUserID with their bodies intact.",
 			Outcomes: []string{"b receives the FileOffer, FileChunk (same offset and data) and FileDone from a; a receives b's FileResult"},
 			server: func(ctx context.Context, t *serverT) error {

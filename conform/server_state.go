@@ -17,7 +17,7 @@ func expectNotify(ctx context.Context, s *session, user string, online bool) (pr
 func stateRequirements() []Requirement {
 	return []Requirement{
 		{
-			ID: "server/1.6/notify-online", Level: Must, Section: "1.6",
+			ID: "server/5.7/notify-online", Level: Must, Section: "5.7",
 			Sentence: "When a user logs in, every other online user receives UserStateNotify{userID, onLine:true}; ip and port, when present, are its observed endpoint.",
 			Outcomes: []string{"a receives UserStateNotify{userID:b, onLine:true} (ip/port absent or equal to b's endpoint)"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -42,7 +42,7 @@ func stateRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/1.6/notify-logout", Level: Must, Section: "1.6",
+			ID: "server/5.7/notify-logout", Level: Must, Section: "5.7",
 			Sentence: "When a user sends Logout, every other online user receives UserStateNotify{userID, onLine:false}.",
 			Outcomes: []string{"a receives UserStateNotify{userID:b, onLine:false}"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -58,7 +58,7 @@ func stateRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/2/logout-closes", Level: Must, Section: "2",
+			ID: "server/5.11/logout-closes", Level: Must, Section: "5.11",
 			Sentence: "After a Logout the server closes the connection.",
 			Outcomes: []string{"the server closes b's connection after its Logout"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -73,7 +73,7 @@ func stateRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/1.6/notify-disconnect", Level: Must, Section: "1.6",
+			ID: "server/5.7/notify-disconnect", Level: Must, Section: "5.7",
 			Sentence: "When a user's connection closes, every other online user receives UserStateNotify{userID, onLine:false}.",
 			Outcomes: []string{"a receives UserStateNotify{userID:b, onLine:false} after b's connection is closed"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -87,7 +87,7 @@ func stateRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/1.6/heartbeat-timeout", Level: Must, Section: "1.6",
+			ID: "server/5.8/heartbeat-timeout", Level: Must, Section: "5.8",
 			Sentence:      "A connection silent for misses heartbeat intervals is dead: the server closes it and every other online user receives UserStateNotify{userID, onLine:false} within heartbeat*(misses+1), while a user that keeps sending frames stays online.",
 			Outcomes:      []string{"a (sending Heartbeats) receives UserStateNotify{userID:b, onLine:false} and b's connection is closed, both within heartbeat*(misses+1) of b's last frame; a still gets HeartbeatAck"},
 			usesHeartbeat: true,
@@ -125,7 +125,36 @@ func stateRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/1.11/stats-relay", Level: Should, Section: "1.11",
+			ID: "server/5.8/server-heartbeat", Level: Must, Section: "5.8",
+			Sentence:      "The server sends its own Heartbeat, with an id, to every logged-in connection every heartbeat interval.",
+			Outcomes:      []string{"two Heartbeats with increasing ids within 3 heartbeat intervals of login"},
+			usesHeartbeat: true,
+			server: func(ctx context.Context, t *serverT) error {
+				if t.Heartbeat <= 0 || t.Misses <= 0 {
+					return skipf("the server's heartbeat settings are unknown (give --heartbeat and --misses)")
+				}
+				a, err := t.login(ctx, t.user("a"))
+				if err != nil {
+					return err
+				}
+				dctx, cancel := context.WithTimeout(ctx, 3*t.Heartbeat+250*time.Millisecond)
+				defer cancel()
+				var last int64
+				for i := range 2 {
+					f, err := a.expect(dctx, fmt.Sprintf("Heartbeat #%d from the server with an id", i+1), isType(protocol.TypeHeartbeat))
+					if err != nil {
+						return err
+					}
+					if f.ID <= last {
+						return failf("Heartbeat ids >= 1 and increasing", "%s after id %d", describe(f), last)
+					}
+					last = f.ID
+				}
+				return nil
+			},
+		},
+		{
+			ID: "server/5.6/counters", Level: Should, Section: "5.6",
 			Sentence: "The admin stats count, per user, the frames relayed from it (uploads) and delivered to it (downloads).",
 			Outcomes: []string{"after a relays one ChatMessage to b, GET /v1/stats shows a online with uploads >= 1 and b online with downloads >= 1"},
 			server: func(ctx context.Context, t *serverT) error {
@@ -161,7 +190,7 @@ func stateRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/4b/healthz", Level: Should, Section: "4b",
+			ID: "server/8.2/healthz", Level: Should, Section: "8.2",
 			Sentence: "The admin endpoint answers GET /healthz with a 2xx status.",
 			Outcomes: []string{"GET /healthz 200"},
 			server: func(ctx context.Context, t *serverT) error {
