@@ -42,8 +42,13 @@ run: deps build
 
 ## test: vet, race unit tests of every package, then every Ginkgo suite on
 ## every backend this machine has (docker only when an engine answers).
-test: deps vet unit suites
-	@echo "make test: all passed"
+test: deps
+	@status=0; \
+	$(MAKE) --no-print-directory vet || status=1; \
+	$(MAKE) --no-print-directory unit || status=1; \
+	$(MAKE) --no-print-directory suites || status=1; \
+	if [ $$status = 0 ]; then echo "make test: all passed"; else echo "make test: FAILED (see above)"; fi; \
+	exit $$status
 
 vet:
 	$(GO) vet ./...
