@@ -228,6 +228,7 @@ func (c *Client) channelClosed(ch *channel, reason string) {
 	c.logEntry(protocol.LogEntry{Kind: protocol.LogClosed, Peer: ch.peer, Reason: reason})
 	c.emit(api.Event{Type: api.EventChannelClosed, Peer: ch.peer, Reason: reason})
 	c.recvAbort(ch)
+	c.sendAbortLink(ch.l)
 	c.resendFrom(ch)
 }
 

@@ -285,6 +285,9 @@ func (c *Client) logout() {
 		return
 	}
 	c.loggedOut = true
+	for _, ln := range c.listeners {
+		ln.Close()
+	}
 	srv := c.srv
 	chans := make([]*channel, 0, len(c.chans))
 	for _, ch := range c.chans {

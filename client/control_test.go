@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/client"
 	"github.com/p2plab/p2plab/client/clienttest"
 	"github.com/p2plab/p2plab/protocol"
 )
@@ -194,5 +195,27 @@ func TestLogoutAndQuit(t *testing.T) {
 		}
 	case <-time.After(waitTimeout):
 		t.Fatal("Run did not return after quit")
+	}
+}
+
+// TestLoginRefused: a second client with a userID already online is refused
+// by the server (already_online); Run returns the LoginError and the first
+// session stays.
+func TestLoginRefused(t *testing.T) {
+	srv := startServer(t)
+	a := clienttest.New(t, srv.Addr, "alice")
+	c, err := client.New(client.Config{Server: srv.Addr, UserID: "alice", FilesDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	err = c.Run(ctx)
+	var le *client.LoginError
+	if !errors.As(err, &le) || le.Code != protocol.CodeAlreadyOnline {
+		t.Fatalf("Run = %v, want a LoginError already_online", err)
+	}
+	if st, _ := a.API.Status(tctx(t)); !st.Online {
+		t.Error("the first session went offline")
 	}
 }

@@ -25,6 +25,7 @@ type fileSend struct {
 	id, to, name, sha string
 	size              int64
 	via               string
+	l                 *link // the link the transfer goes over
 	cancel            context.CancelFunc
 }
 
@@ -96,7 +97,7 @@ func (c *Client) SendFile(to, path string) (string, string, error) {
 		return "", "", ErrNoPath
 	}
 	ctx, cancel := context.WithCancel(c.runCtx)
-	s.cancel = cancel
+	s.cancel, s.l = cancel, l
 	c.sends[s.id] = s
 	c.mu.Unlock()
 	if s.via == api.ViaP2P {
@@ -424,5 +425,21 @@ func (c *Client) abortTransfers() {
 			_ = os.Remove(r.tmp.Name())
 		}
 		r.mu.Unlock()
+	}
+}
+
+// sendAbortLink fails the outgoing transfers that went over the dead link
+// l and are still waiting for their FileResult.
+func (c *Client) sendAbortLink(l *link) {
+	c.mu.Lock()
+	var ids []string
+	for id, s := range c.sends {
+		if s.l == l {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.sendFailed(id, protocol.ReasonConnectionLost)
 	}
 }
