@@ -205,7 +205,13 @@ func udpCount(t *testing.T, h *netlab.Host, port uint16, marker string) func() i
 	if err != nil {
 		t.Fatalf("%s: listen udp %s: %v", h.Name(), ap, err)
 	}
-	_ = pc.SetReadBuffer(1 << 20)
+	// A large buffer (root may exceed rmem_max) so that a receiver starved
+	// of CPU on a busy machine does not add its own losses.
+	if rc, err := pc.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 8<<20)
+		})
+	}
 	res := make(chan int, 1)
 	go func() {
 		defer pc.Close()
