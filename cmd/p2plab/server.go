@@ -40,13 +40,13 @@ func runServer(ctx context.Context, args []string) int {
 	if fs.NArg() != 0 {
 		return usage("unexpected arguments %q", fs.Args())
 	}
-	laddr, err := netip.ParseAddrPort(*listen)
+	laddr, err := parseListen(*listen)
 	if err != nil {
 		return usage("--listen: %q is not IP:PORT", *listen)
 	}
 	var aaddr netip.AddrPort
 	if *admin != "" {
-		if aaddr, err = netip.ParseAddrPort(*admin); err != nil {
+		if aaddr, err = parseListen(*admin); err != nil {
 			return usage("--admin: %q is not IP:PORT", *admin)
 		}
 	}
@@ -108,4 +108,12 @@ func runServer(ctx context.Context, args []string) int {
 func printable(a net.Addr) string {
 	ap := a.(*net.TCPAddr).AddrPort()
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+}
+
+// parseListen parses IP:PORT; ":PORT" means 0.0.0.0:PORT.
+func parseListen(s string) (netip.AddrPort, error) {
+	if len(s) > 0 && s[0] == ':' {
+		s = "0.0.0.0" + s
+	}
+	return netip.ParseAddrPort(s)
 }
