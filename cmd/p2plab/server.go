@@ -66,7 +66,7 @@ func runServer(ctx context.Context, args []string) int {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	srv := server.New(server.Config{Heartbeat: *hb, Misses: *misses, QueueLen: *queue, Logger: logger})
 
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(laddr))
+	ln, err := net.ListenTCP(network(laddr), net.TCPAddrFromAddrPort(laddr))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "p2plab server: listen %s: %v\n", laddr, err)
 		return 1
@@ -75,7 +75,7 @@ func runServer(ctx context.Context, args []string) int {
 	adminLine := ""
 	adminDone := make(chan error, 1)
 	if aaddr.IsValid() {
-		aln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(aaddr))
+		aln, err := net.ListenTCP(network(aaddr), net.TCPAddrFromAddrPort(aaddr))
 		if err != nil {
 			ln.Close()
 			fmt.Fprintf(os.Stderr, "p2plab server: listen admin %s: %v\n", aaddr, err)
@@ -116,4 +116,13 @@ func parseListen(s string) (netip.AddrPort, error) {
 		s = "0.0.0.0" + s
 	}
 	return netip.ParseAddrPort(s)
+}
+
+// network picks tcp4 for IPv4 addresses, so that 0.0.0.0 listens on IPv4
+// only and prints as 0.0.0.0 (plain "tcp" would listen dual-stack on [::]).
+func network(ap netip.AddrPort) string {
+	if ap.Addr().Is4() {
+		return "tcp4"
+	}
+	return "tcp6"
 }
