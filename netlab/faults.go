@@ -58,6 +58,16 @@ func (h *Host) nicLinks(ctx context.Context) (netns.NsHandle, *netlink.Handle, [
 	return ns, nh, links, nil
 }
 
+// netlinkHandle opens a netlink handle in the host's namespace.
+func (h *Host) netlinkHandle(ctx context.Context) (*netlink.Handle, error) {
+	ns, err := h.lab.b.NetNS(ctx, h.spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	return netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+}
+
 // Cut takes the host's links down (silent loss); the Undo restores them.
 // Packets to and from the host vanish without any error; established
 // connections see nothing until the link is back. Restore brings the
@@ -93,12 +103,7 @@ func (h *Host) Cut(ctx context.Context) (Undo, error) {
 	}
 	h.lab.event(h.Name(), "cut", "")
 	return h.lab.addFault(h.Name(), "restore", "", func(ctx context.Context) error {
-		ns, err := h.lab.b.NetNS(ctx, h.spec.Name)
-		if err != nil {
-			return fmt.Errorf("netlab: restore %s: %w", h.Name(), err)
-		}
-		defer ns.Close()
-		nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+		nh, err := h.netlinkHandle(ctx)
 		if err != nil {
 			return fmt.Errorf("netlab: restore %s: %w", h.Name(), err)
 		}
@@ -257,12 +262,7 @@ func (h *Host) Rate(ctx context.Context, bitsPerSecond uint64) (Undo, error) {
 	detail := fmt.Sprintf("%d bit/s", bitsPerSecond)
 	h.lab.event(h.Name(), "rate", detail)
 	return h.lab.addFault(h.Name(), "rate-end", detail, func(ctx context.Context) error {
-		ns, err := h.lab.b.NetNS(ctx, h.spec.Name)
-		if err != nil {
-			return fmt.Errorf("netlab: rate end %s: %w", h.Name(), err)
-		}
-		defer ns.Close()
-		nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+		nh, err := h.netlinkHandle(ctx)
 		if err != nil {
 			return fmt.Errorf("netlab: rate end %s: %w", h.Name(), err)
 		}

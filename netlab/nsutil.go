@@ -9,35 +9,12 @@ import (
 )
 
 // inNS runs fn on a locked OS thread switched into ns, then switches the
-// thread back. If switching back fails the thread stays locked, so it dies
-// with its goroutine instead of carrying the namespace elsewhere. fn runs on
-// its own goroutine so the caller's thread is never touched.
+// thread back. fn runs on its own goroutine so the caller's thread is never
+// touched.
 func inNS(ns netns.NsHandle, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the thread exits with this goroutine.
-			errc <- fmt.Errorf("return to original netns: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	_, err := onThreadIn(func() (netns.NsHandle, error) { return ns, netns.Set(ns) },
+		func(netns.NsHandle) error { return fn() })
+	return err
 }
 
 // newNamedNS creates a named network namespace (a bind mount under
@@ -50,6 +27,14 @@ func newNamedNS(name string) (netns.NsHandle, error) { return newNamedNSDo(name,
 // The handle is returned (open) even when fn fails, so the caller can
 // record and later remove the namespace.
 func newNamedNSDo(name string, fn func(netns.NsHandle) error) (netns.NsHandle, error) {
+	return onThreadIn(func() (netns.NsHandle, error) { return netns.NewNamed(name) }, fn)
+}
+
+// onThreadIn locks a fresh goroutine's OS thread, moves it into a
+// namespace with enter, runs fn (if enter worked and fn is not nil) and
+// moves the thread back. If moving back fails the thread stays locked, so
+// it dies with its goroutine instead of carrying the namespace elsewhere.
+func onThreadIn(enter func() (netns.NsHandle, error), fn func(netns.NsHandle) error) (netns.NsHandle, error) {
 	type res struct {
 		h   netns.NsHandle
 		err error
@@ -60,11 +45,11 @@ func newNamedNSDo(name string, fn func(netns.NsHandle) error) (netns.NsHandle, e
 		orig, err := netns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
-			rc <- res{netns.None(), err}
+			rc <- res{netns.None(), fmt.Errorf("get current netns: %w", err)}
 			return
 		}
 		defer orig.Close()
-		h, err := netns.NewNamed(name)
+		h, err := enter()
 		if err == nil && fn != nil {
 			err = fn(h)
 		}
