@@ -56,7 +56,7 @@ func TestCLIServer(t *testing.T) {
 		contains []string
 	}{
 		{"list", []string{"conform", "server", "--list"}, 0, []string{"server/2.1/length-limit", "MUST"}},
-		{"list client", []string{"conform", "client", "--list", "--run", "client/3"}, 0, []string{"client/7.2/log-send"}},
+		{"list client", []string{"conform", "client", "--list", "--run", "client/7.2"}, 0, []string{"client/7.2/log-send"}},
 		{"no role", []string{"conform"}, 2, []string{"usage"}},
 		{"no target", []string{"conform", "server"}, 2, []string{"exactly one of --addr"}},
 		{"bad pattern", []string{"conform", "server", "--list", "--run", "server/42/*"}, 2, []string{"matches no requirement"}},

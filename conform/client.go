@@ -337,23 +337,36 @@ func (p *fakePeer) endpointOf(ctx context.Context, user string) (netip.AddrPort,
 	return netip.AddrPort{}, fmt.Errorf("conform: the reference server does not list %s: %s", user, listOf(users))
 }
 
-// dial opens a P2P channel from the fake peer to the client under test (from
-// the fake's own endpoint) and sends SetupP2PMessage.
+// dialChannel opens a P2P channel from the fake peer to the client under
+// test (from the fake's own endpoint) and sends SetupP2PMessage.
 func (t *clientT) dialChannel(ctx context.Context, p *fakePeer, c *cut) (*session, error) {
+	s, err := t.rawDial(ctx, p, c, p.srv.local())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.notice(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: p.id}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// rawDial connects from local (zero: any port) to the client under test's
+// advertised endpoint, and sends nothing.
+func (t *clientT) rawDial(ctx context.Context, p *fakePeer, c *cut, local netip.AddrPort) (*session, error) {
 	ep, err := p.endpointOf(ctx, c.user)
 	if err != nil {
 		return nil, err
 	}
-	d := net.Dialer{Control: reuseControl, LocalAddr: net.TCPAddrFromAddrPort(p.srv.local())}
+	d := net.Dialer{Control: reuseControl}
+	if local.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(local)
+	}
 	conn, err := d.DialContext(ctx, "tcp", ep.String())
 	if err != nil {
 		return nil, failf("the client under test accepts a P2P connection at its advertised endpoint "+ep.String(), "dial: %v", err)
 	}
 	s := newSession(p.id+" (channel to the client)", conn)
 	t.cl.add(s.Close)
-	if err := s.notice(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: p.id}); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -177,6 +179,110 @@ func channelRequirements() []Requirement {
 			},
 		},
 		{
+			ID: "client/6.3/setup-required", Level: Must, Section: "6.3",
+			Sentence: "An accepted connection whose first frame is not SetupP2PMessage is answered with Error bad_frame and closed.",
+			Outcomes: []string{"a ClientChatMessage as the first frame gets Error{code:bad_frame}, then close; no chat_received event"},
+			client: func(ctx context.Context, t *clientT) error {
+				c, err := t.startCUT(ctx)
+				if err != nil {
+					return err
+				}
+				p, err := t.fake(ctx, "peer", false)
+				if err != nil {
+					return err
+				}
+				s, err := t.rawDial(ctx, p, c, netip.AddrPort{})
+				if err != nil {
+					return err
+				}
+				m := chatFrom(p, c, 1)
+				if err := s.notice(protocol.TypeClientChatMessage, m); err != nil {
+					return err
+				}
+				if _, err := expectError(ctx, s, protocol.CodeBadFrame, 0); err != nil {
+					return err
+				}
+				if err := s.expectClosed(ctx, "after the Error"); err != nil {
+					return err
+				}
+				if n := c.countEvents(evType(api.EventChatReceived, func(e api.Event) bool { return e.MessageID == m.MessageID })); n > 0 {
+					return failf("the message not delivered", "%d chat_received events", n)
+				}
+				return nil
+			},
+		},
+		{
+			ID: "client/6.4/tie-break", Level: Must, Section: "6.4",
+			Sentence: "With two channels to one peer initiated by different sides, the client keeps the one initiated by the lexicographically smaller userID and closes the other.",
+			Outcomes: []string{"to a peer whose userID is smaller the client keeps the peer's channel and closes its own; to a larger one it keeps its own and closes the peer's; GET /v1/channels shows the kept initiators; both kept channels deliver messages"},
+			client: func(ctx context.Context, t *clientT) error {
+				lo, err := t.fake(ctx, "a", true) // "<prefix>-a" < "<prefix>-cut"
+				if err != nil {
+					return err
+				}
+				hi, err := t.fake(ctx, "zz", true) // "<prefix>-zz" > "<prefix>-cut"
+				if err != nil {
+					return err
+				}
+				c, err := t.startCUT(ctx)
+				if err != nil {
+					return err
+				}
+				own := map[*fakePeer]*session{}
+				for _, p := range []*fakePeer{lo, hi} {
+					ch, err := p.accepted(ctx)
+					if err != nil {
+						return err
+					}
+					if _, err := ch.expect(ctx, "SetupP2PMessage from the client", isType(protocol.TypeSetupP2PMessage)); err != nil {
+						return err
+					}
+					own[p] = ch
+				}
+				if _, err := c.waitChannels(ctx, "lists both peers", func(chs []api.Channel) bool { return hasPeer(chs, lo.id) && hasPeer(chs, hi.id) }); err != nil {
+					return err
+				}
+				theirs := map[*fakePeer]*session{}
+				for _, p := range []*fakePeer{lo, hi} {
+					s, err := t.rawDial(ctx, p, c, netip.AddrPort{})
+					if err != nil {
+						return err
+					}
+					if err := s.notice(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: p.id}); err != nil {
+						return err
+					}
+					theirs[p] = s
+				}
+				if err := own[lo].expectClosed(ctx, "the client's own channel to "+lo.id+", whose userID is smaller"); err != nil {
+					return err
+				}
+				if err := theirs[hi].expectClosed(ctx, "the channel opened by "+hi.id+", whose userID is larger"); err != nil {
+					return err
+				}
+				if _, err := c.waitChannels(ctx, fmt.Sprintf("%s initiated by %s and %s initiated by %s", lo.id, lo.id, hi.id, c.user), func(chs []api.Channel) bool {
+					ok := 0
+					for _, ch := range chs {
+						if (ch.Peer == lo.id && ch.Initiator == lo.id) || (ch.Peer == hi.id && ch.Initiator == c.user) {
+							ok++
+						}
+					}
+					return ok == 2
+				}); err != nil {
+					return err
+				}
+				for p, kept := range map[*fakePeer]*session{lo: theirs[lo], hi: own[hi]} {
+					m := chatFrom(p, c, 1)
+					if err := kept.notice(protocol.TypeClientChatMessage, m); err != nil {
+						return err
+					}
+					if _, err := c.waitEvent(ctx, "chat_received over the kept channel to "+p.id, evType(api.EventChatReceived, func(e api.Event) bool { return e.MessageID == m.MessageID })); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		},
+		{
 			ID: "client/6.5/p2p-send", Level: Must, Section: "6.5",
 			Sentence: "A chat message to a peer with a channel goes over the channel as ClientChatMessage.",
 			Outcomes: []string{"POST /v1/chat answers via=p2p; the peer receives ClientChatMessage with the content and userID = the client on the channel; its ChatAck gives a chat_acked event"},
@@ -288,6 +394,48 @@ func channelRequirements() []Requirement {
 				_, err = c.waitEvent(ctx, "chat_received via=relay", evType(api.EventChatReceived, func(e api.Event) bool {
 					return e.MessageID == m.MessageID && e.Via == api.ViaRelay && e.From == p.id
 				}))
+				return err
+			},
+		},
+		{
+			ID: "client/6.6/resend", Level: Must, Section: "6.6",
+			Sentence: "A message not yet acknowledged when its channel is torn down is sent again as ChatMessage through the server.",
+			Outcomes: []string{"a ClientChatMessage left unacknowledged on a channel the peer then closes arrives again, same messageID, as ChatMessage from the server"},
+			client: func(ctx context.Context, t *clientT) error {
+				c, p, ch, err := t.acceptedChannel(ctx)
+				if err != nil {
+					return err
+				}
+				resp, err := c.ctl.Chat(ctx, p.id, "resend me")
+				if err != nil {
+					return failf("POST /v1/chat accepted", "%v", err)
+				}
+				if _, err := ch.expect(ctx, "ClientChatMessage "+resp.MessageID, isChat(protocol.TypeClientChatMessage, resp.MessageID)); err != nil {
+					return err
+				}
+				ch.Close() // no ChatAck: the channel is lost with the message unacknowledged
+				_, err = p.srv.expect(ctx, "ChatMessage "+resp.MessageID+" again, through the server", isChat(protocol.TypeChatMessage, resp.MessageID))
+				return err
+			},
+		},
+		{
+			ID: "client/6.6/offline-refused", Level: Must, Section: "6.6",
+			Sentence: "A message to an offline user is reported as failed, never silently dropped.",
+			Outcomes: []string{"POST /v1/chat to an offline user answers 4xx", "POST /v1/chat answers a messageID and a chat_failed event for it follows"},
+			client: func(ctx context.Context, t *clientT) error {
+				c, err := t.startCUT(ctx)
+				if err != nil {
+					return err
+				}
+				resp, err := c.ctl.Chat(ctx, t.user("nobody"), "anyone?")
+				var se *api.StatusError
+				if errors.As(err, &se) && se.Status >= 400 && se.Status < 500 {
+					return nil
+				}
+				if err != nil {
+					return failf("4xx, or a messageID and then chat_failed", "%v", err)
+				}
+				_, err = c.waitEvent(ctx, "chat_failed "+resp.MessageID, evType(api.EventChatFailed, func(e api.Event) bool { return e.MessageID == resp.MessageID }))
 				return err
 			},
 		},
