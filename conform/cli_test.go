@@ -99,3 +99,22 @@ func TestCLIClient(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
+
+// conform server --cmd starts the server under test itself (here the
+// reference server binary) and fills in the placeholders.
+func TestCLIServerCmd(t *testing.T) {
+	code, out := runCLI(t, "conform", "server", "--heartbeat", "300ms", "--misses", "2",
+		"--cmd", p2plabBin+" server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}")
+	if code != 0 || !strings.Contains(out, "CONFORMS") || strings.Contains(out, "SKIP") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+// conform client without --server starts the reference server itself.
+func TestCLIClientStartsServer(t *testing.T) {
+	code, out := runCLI(t, "conform", "client", "--run", "client/6.5",
+		"--cmd", p2plabBin+" client --server {server} --user {user} --control {control} --log {log} --heartbeat {heartbeat} --misses {misses}")
+	if code != 0 || !strings.Contains(out, "CONFORMS") || !strings.Contains(out, "PASS  MUST   client/6.5/relay-fallback") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
