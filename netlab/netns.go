@@ -119,8 +119,10 @@ func (b *netnsBackend) Create(ctx context.Context, cfg Config) (err error) {
 	}
 	swh.Close()
 
-	// Bring hosts up with a bounded pool of workers, each with its own
-	// netlink handle in the switch namespace.
+	// Bring hosts up with a bounded pool of workers; the first error stops
+	// the feeding.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	jobs := make(chan int)
 	errs := make(chan error, len(cfg.Topology.Hosts))
 	var wg sync.WaitGroup
@@ -128,28 +130,19 @@ func (b *netnsBackend) Create(ctx context.Context, cfg Config) (err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h, err := netlink.NewHandleAt(sw, unix.NETLINK_ROUTE)
-			if err != nil {
-				errs <- fmt.Errorf("netlab: netns: switch namespace: %w", err)
-				for range jobs {
-				}
-				return
-			}
-			defer h.Close()
 			for i := range jobs {
-				if err := b.createHost(h, i, bridges); err != nil {
+				if err := b.createHost(i, bridges); err != nil {
 					errs <- err
+					cancel()
 				}
 			}
 		}()
 	}
-	var ctxErr error
 feed:
 	for i := range cfg.Topology.Hosts {
 		select {
 		case jobs <- i:
-		case <-ctx.Done():
-			ctxErr = fmt.Errorf("netlab: netns: create: %w", ctx.Err())
+		case <-wctx.Done():
 			break feed
 		}
 	}
@@ -160,15 +153,15 @@ feed:
 	for e := range errs {
 		all = append(all, e)
 	}
-	if ctxErr != nil {
-		all = append(all, ctxErr)
+	if ctx.Err() != nil {
+		all = append(all, fmt.Errorf("netlab: netns: create: %w", ctx.Err()))
 	}
 	return errors.Join(all...)
 }
 
 // createHost makes host i's namespace and its NICs. It runs on a locked
 // thread inside the new namespace for the sysctls, addresses and routes.
-func (b *netnsBackend) createHost(swh *netlink.Handle, i int, bridges map[string]int) error {
+func (b *netnsBackend) createHost(i int, bridges map[string]int) error {
 	spec := b.cfg.Topology.Hosts[i]
 	name := b.cfg.RunID + "-" + spec.Name
 	routes := b.cfg.Topology.Routes(spec.Name)
@@ -177,7 +170,7 @@ func (b *netnsBackend) createHost(swh *netlink.Handle, i int, bridges map[string
 		b.created = append(b.created, name)
 		b.hosts[spec.Name] = &nsHost{name: spec.Name, nsName: name, ns: h}
 		b.mu.Unlock()
-		return b.setupHost(swh, h, i, spec, routes, bridges)
+		return b.setupHost(h, i, spec, routes, bridges)
 	})
 	if err != nil {
 		if h < 0 {
@@ -191,7 +184,7 @@ func (b *netnsBackend) createHost(swh *netlink.Handle, i int, bridges map[string
 }
 
 // setupHost runs on a thread inside the host's new namespace.
-func (b *netnsBackend) setupHost(swh *netlink.Handle, ns netns.NsHandle, i int, spec HostSpec, routes []Route, bridges map[string]int) error {
+func (b *netnsBackend) setupHost(ns netns.NsHandle, i int, spec HostSpec, routes []Route, bridges map[string]int) error {
 	// No IPv6: its autoconfiguration chatter would only add noise to
 	// captures and loss figures.
 	// (NICs arrive after this, so "default" covers them.)
@@ -214,7 +207,10 @@ func (b *netnsBackend) setupHost(swh *netlink.Handle, ns netns.NsHandle, i int, 
 		eth := fmt.Sprintf("eth%d", j)
 		swName := fmt.Sprintf("h%dn%d", i, j)
 		var link netlink.Link
-		err := addVethFast(int(b.sw), swName, swIndexBase+b.nicBase[i]+j, bridges[nic.LAN], eth, hostIndexBase+j)
+		err := errSlowVeth
+		if vethFast {
+			err = addVethFast(int(b.sw), swName, swIndexBase+b.nicBase[i]+j, bridges[nic.LAN], eth, hostIndexBase+j)
+		}
 		if err == nil {
 			link = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: hostIndexBase + j, Name: eth}}
 			if err := netlink.LinkSetUp(link); err != nil {
@@ -231,7 +227,13 @@ func (b *netnsBackend) setupHost(swh *netlink.Handle, ns netns.NsHandle, i int, 
 				PeerName:      eth,
 				PeerNamespace: netlink.NsFd(int(ns)),
 			}
-			if err := swh.LinkAdd(v); err != nil {
+			swh, err := netlink.NewHandleAt(b.sw, unix.NETLINK_ROUTE)
+			if err != nil {
+				return fmt.Errorf("LAN %s: switch namespace: %w", nic.LAN, err)
+			}
+			err = swh.LinkAdd(v)
+			swh.Close()
+			if err != nil {
 				return fmt.Errorf("LAN %s: add veth: %w", nic.LAN, err)
 			}
 			if link, err = netlink.LinkByName(eth); err != nil {

@@ -1,6 +1,8 @@
 package netlab
 
 import (
+	"errors"
+
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
@@ -44,3 +46,8 @@ func addVethFast(swFd int, swName string, swIndex, master int, eth string, ethIn
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
 }
+
+// vethFast selects addVethFast; tests turn it off to run the fallback.
+var vethFast = true
+
+var errSlowVeth = errors.New("one-request veth creation is off")
