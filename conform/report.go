@@ -144,3 +144,18 @@ func WriteJUnit(path string, rep Report) error {
 	}
 	return nil
 }
+
+// WriteMarkdown prints the catalogue as a Markdown table (ID, level,
+// section, requirement, acceptable outcomes), as in docs/conformance.md.
+func WriteMarkdown(w io.Writer, reqs []Requirement) {
+	fmt.Fprintln(w, "| ID | level | section | requirement | passes when |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
+	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	for _, r := range reqs {
+		sec := "§" + r.Section
+		if r.Section == "api" {
+			sec = "control API"
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s |\n", r.ID, r.Level, sec, esc(r.Sentence), esc(strings.Join(r.Outcomes, "; or ")))
+	}
+}

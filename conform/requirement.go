@@ -80,8 +80,36 @@ func Catalogue(role Role) []Requirement {
 	case RoleClient:
 		all = clientCatalogue()
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	sort.SliceStable(all, func(i, j int) bool { return idLess(all[i].ID, all[j].ID) })
 	return all
+}
+
+// idLess orders IDs by role, then section numerically (5.3 before 5.11,
+// "api" last), then name.
+func idLess(a, b string) bool {
+	pa, pb := strings.SplitN(a, "/", 3), strings.SplitN(b, "/", 3)
+	if len(pa) != 3 || len(pb) != 3 {
+		return a < b
+	}
+	if pa[0] != pb[0] {
+		return pa[0] > pb[0] // server before client
+	}
+	if pa[1] != pb[1] {
+		return sectionKey(pa[1]) < sectionKey(pb[1])
+	}
+	return pa[2] < pb[2]
+}
+
+// sectionKey makes "5.3" sort before "5.11".
+func sectionKey(s string) string {
+	if s == "api" {
+		return "~"
+	}
+	var b strings.Builder
+	for _, part := range strings.Split(s, ".") {
+		fmt.Fprintf(&b, "%04s.", part)
+	}
+	return b.String()
 }
 
 // Select returns the requirements whose ID matches one of the glob patterns:

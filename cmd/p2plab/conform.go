@@ -49,6 +49,7 @@ implementation and prints expected vs actual for each failure. Exit status:
 // conformFlags are the flags both roles share.
 type conformFlags struct {
 	list, strict    bool
+	markdown        bool
 	run             stringList
 	junit, jsonPath string
 	cmd, image      string
@@ -59,6 +60,7 @@ type conformFlags struct {
 
 func (c *conformFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.list, "list", false, "print the catalogue (ID, level, section, sentence) and exit")
+	fs.BoolVar(&c.markdown, "markdown", false, "with --list: print a Markdown table")
 	fs.Var(&c.run, "run", "run only requirements matching these globs (repeatable, comma-separated; '*' matches across '/')")
 	fs.BoolVar(&c.strict, "strict", false, "SHOULD failures count too")
 	fs.StringVar(&c.junit, "junit", "", "write a JUnit XML report to FILE")
@@ -102,7 +104,11 @@ func runConform(ctx context.Context, args []string) int {
 		return 2
 	}
 	if cf.list {
-		conform.WriteList(os.Stdout, reqs)
+		if cf.markdown {
+			conform.WriteMarkdown(os.Stdout, reqs)
+		} else {
+			conform.WriteList(os.Stdout, reqs)
+		}
 		return 0
 	}
 	switch role {
