@@ -297,10 +297,15 @@ func (h *Host) Start(ctx context.Context, cmd Command) (Process, error) {
 	}
 	lp := &labProc{Process: p, h: h}
 	l.mu.Lock()
+	if l.closed { // Close began while the program started
+		l.mu.Unlock()
+		_ = p.Kill(ctx)
+		return nil, fmt.Errorf("netlab: start on %s: lab is closed", h.Name())
+	}
 	l.procs = append(l.procs, lp)
+	l.wg.Add(1)
 	l.mu.Unlock()
 	l.event(h.Name(), "start", fmt.Sprintf("pid %d: %s", p.Pid(), strings.Join(cmd.Argv, " ")))
-	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
 		<-p.Done()

@@ -85,6 +85,15 @@ func (b *netnsBackend) Start(ctx context.Context, host string, c Command) (Proce
 	err = inNS(h.ns, cmd.Start)
 	if cgfd >= 0 {
 		unix.Close(cgfd)
+		if err != nil && cmd.Process == nil {
+			// clone3 into a cgroup can be refused (seccomp, old kernel):
+			// start plainly and move the process after.
+			cmd.SysProcAttr.UseCgroupFD = false
+			cmd.SysProcAttr.CgroupFD = 0
+			if err = inNS(h.ns, cmd.Start); err == nil {
+				_ = b.cg.add(cg, cmd.Process.Pid)
+			}
+		}
 	}
 	closeFiles() // the child has its own copies
 	if err != nil {
