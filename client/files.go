@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/protocol"
@@ -109,6 +110,17 @@ func (c *Client) SendFile(to, path string) (string, string, error) {
 		defer f.Close()
 		if err := c.stream(ctx, l, s, f); err != nil {
 			c.sendFailed(s.id, err.Error())
+			return
+		}
+		// everything is queued: wait for the receiver's FileResult, but
+		// not forever (it may be lost with a relay connection).
+		wait := max(10*time.Second, 20*l.deadTime())
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			c.sendFailed(s.id, fmt.Sprintf("no FileResult within %s", wait))
 		}
 	})
 	if !started {

@@ -104,7 +104,7 @@ func TestProcess(t *testing.T) {
 	bin := buildBinary(t)
 	srv := startServer(t)
 	a := clienttest.New(t, srv.Addr, "alice", fastHB)
-	p := startProc(t, bin, srv.Addr, "bob", "--heartbeat", "100ms", "--misses", "3")
+	p := startProc(t, bin, srv.Addr, "bob", "--heartbeat", "100ms", "--misses", "5")
 	waitEvent(t, a, "channel from bob", opened("bob"))
 	st, err := p.api.Status(tctx(t))
 	if err != nil || !st.Online || st.Listen != p.listen.String() || st.UserID != "bob" {

@@ -25,7 +25,7 @@ func restartServer(t *testing.T, addr netip.AddrPort) *api.Admin {
 		ln, err = net.Listen("tcp", addr.String())
 		return err == nil
 	})
-	s := server.New(server.Config{Heartbeat: 200 * time.Millisecond, Misses: 5})
+	s := server.New(server.Config{Heartbeat: time.Second, Misses: 5})
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ctx, ln) }()
