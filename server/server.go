@@ -23,7 +23,8 @@ type Config struct {
 	// the connection is cut with Error slow_consumer. Default 1024.
 	QueueLen int
 	// ReadTimeout is the longest a started frame may take to arrive in
-	// full. Default max(5s, Heartbeat*Misses).
+	// full. Default Heartbeat*(Misses+1), so a stalled half frame is cut on
+	// about the same clock as a silent connection.
 	ReadTimeout time.Duration
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
@@ -40,7 +41,7 @@ func (c Config) withDefaults() Config {
 		c.QueueLen = 1024
 	}
 	if c.ReadTimeout <= 0 {
-		c.ReadTimeout = max(5*time.Second, c.Heartbeat*time.Duration(c.Misses))
+		c.ReadTimeout = c.Heartbeat * time.Duration(c.Misses+1)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
