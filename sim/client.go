@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/p2plab/p2plab/api"
@@ -121,7 +122,16 @@ func (c *Client) Start(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sim: client %s not ready: %w\n%s", c.user, err, tailFiles(dir, 10))
+		// A Go program dumps its goroutines on SIGQUIT: keep that in the
+		// artifacts for whoever debugs the client.
+		if running(p) {
+			p.Signal(syscall.SIGQUIT)
+			select {
+			case <-p.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+		return fmt.Errorf("sim: client %s not ready: %w (its stderr holds a goroutine dump if it is a Go program)\n%s", c.user, err, tailFiles(dir, 10))
 	}
 	ap, _ := netip.ParseAddrPort(st.Listen)
 	fctx, fcancel := context.WithCancel(l.ctx)
