@@ -1,0 +1,202 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/sim"
+)
+
+// BenchmarkMesh measures full-mesh establishment of n reference clients on
+// one LAN (netns): the server runs, then all n clients are started at once
+// (at most meshStartPar spawns in flight); every newcomer dials every user
+// already online. The figure is the time from the start of the last client
+// (and, stricter, of the first) to the last channel_opened event of the
+// mesh, taken from the clients' own event times; the mesh is then checked
+// through GET /v1/channels at every client (n-1 distinct peers each).
+// It also reports the RSS of the client processes and of the server with
+// the mesh up (read from /proc/PID/status).
+func BenchmarkMesh(b *testing.B) {
+	for _, n := range meshSizes() {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			var fromLast, fromFirst time.Duration
+			var rssClientAvg, rssClientMax, rssServer, srvCPU float64
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				r := meshOnce(b, n)
+				fromLast += r.fromLast
+				fromFirst += r.fromFirst
+				rssClientAvg += r.rssClientAvg
+				rssClientMax = max(rssClientMax, r.rssClientMax)
+				rssServer = max(rssServer, r.rssServer)
+				srvCPU += r.serverCPU.Seconds()
+			}
+			nb := float64(b.N)
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(fromLast.Seconds()/nb, "s-mesh-from-last-start")
+			b.ReportMetric(fromFirst.Seconds()/nb, "s-mesh-from-first-start")
+			b.ReportMetric(float64(n*(n-1)/2), "channels")
+			b.ReportMetric(rssClientAvg/nb, "MB-rss-client-avg")
+			b.ReportMetric(rssClientMax, "MB-rss-client-max")
+			b.ReportMetric(rssServer, "MB-rss-server")
+			b.ReportMetric(srvCPU/nb, "s-cpu-server")
+			b.ReportMetric(Load1(), "load1")
+		})
+	}
+}
+
+// meshSizes is 10, 50, 100, 200 (P2PLAB_BENCH_SMALL=1: 10 and 50 only).
+func meshSizes() []int {
+	if small() {
+		return []int{10, 50}
+	}
+	return []int{10, 50, 100, 200}
+}
+
+// meshStartPar bounds client spawns in flight.
+const meshStartPar = 32
+
+type meshResult struct {
+	fromLast, fromFirst        time.Duration
+	rssClientAvg, rssClientMax float64 // MB
+	rssServer                  float64 // MB
+	serverCPU                  time.Duration
+}
+
+func meshOnce(b *testing.B, n int) meshResult {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lab, users := startLab(b, ctx, labOpts{clients: n, clientCmd: os.Getenv("P2PLAB_BENCH_CLIENT_CMD")})
+	if err := lab.Server().Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex
+	var first, last time.Time
+	sem := make(chan struct{}, meshStartPar)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for _, u := range users {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t := time.Now()
+			mu.Lock()
+			if first.IsZero() {
+				first = t
+			}
+			last = t
+			mu.Unlock()
+			if err := lab.Client(u).Start(ctx); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	done, err := waitMesh(ctx, lab, users, 3*time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := meshResult{fromLast: done.Sub(last), fromFirst: done.Sub(first)}
+	var sum float64
+	for _, u := range users {
+		pid, err := clientPID(lab, u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rss, err := RSS(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mb := float64(rss) / (1 << 20)
+		sum += mb
+		r.rssClientMax = max(r.rssClientMax, mb)
+	}
+	r.rssClientAvg = sum / float64(n)
+	spid, err := serverPID(lab)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rss, err := RSS(spid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.rssServer = float64(rss) / (1 << 20)
+	ut, st, err := CPUTime(spid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.serverCPU = ut + st
+	b.Logf("clients=%d: mesh %.3fs after the last start, %.3fs after the first; client RSS avg %.1f MB max %.1f MB; server RSS %.1f MB, CPU %s; load %s",
+		n, r.fromLast.Seconds(), r.fromFirst.Seconds(), r.rssClientAvg, r.rssClientMax, r.rssServer, r.serverCPU, LoadAvg())
+	return r
+}
+
+// waitMesh waits (bounded by limit) until every client has seen a
+// channel_opened event for every other user, then checks GET /v1/channels
+// everywhere; it returns the time of the last channel_opened event.
+func waitMesh(ctx context.Context, lab *sim.Lab, users []string, limit time.Duration) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	n := len(users)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var lastErr error
+	for {
+		var latest time.Time
+		missing := 0
+		for _, u := range users {
+			peers := map[string]bool{}
+			for _, e := range lab.Client(u).Events(sim.Mark{}) {
+				if e.Type == api.EventChannelOpened {
+					peers[e.Peer] = true
+					if e.Time.After(latest) {
+						latest = e.Time
+					}
+				}
+			}
+			missing += n - 1 - len(peers)
+		}
+		if missing == 0 {
+			lastErr = checkChannels(ctx, lab, users)
+			if lastErr == nil {
+				return latest, nil
+			}
+		} else {
+			lastErr = fmt.Errorf("%d channel ends not opened yet", missing)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("bench: no full mesh of %d clients within %s: %v", n, limit, lastErr)
+		case <-tick.C:
+		}
+	}
+}
+
+// checkChannels asks every client for its channels: n-1 distinct peers.
+func checkChannels(ctx context.Context, lab *sim.Lab, users []string) error {
+	for _, u := range users {
+		chs, err := lab.Client(u).Channels(ctx)
+		if err != nil {
+			return err
+		}
+		peers := map[string]bool{}
+		for _, c := range chs {
+			peers[c.Peer] = true
+		}
+		if len(peers) != len(users)-1 || len(chs) != len(users)-1 {
+			return fmt.Errorf("%s has %d channels to %d peers, want %d", u, len(chs), len(peers), len(users)-1)
+		}
+	}
+	return nil
+}
