@@ -418,8 +418,14 @@ func describeStep(st *Step) string {
 	case StepHeal:
 		return fmt.Sprintf("heal %s | %s", st.Host, st.Peer)
 	case StepLoss:
+		if st.Percent == 0 {
+			return "loss " + st.Host + " removed"
+		}
 		return fmt.Sprintf("loss %s %d%%", st.Host, st.Percent)
 	case StepRate:
+		if st.Rate == 0 {
+			return "rate " + st.Host + " unlimited"
+		}
 		return fmt.Sprintf("rate %s %d bit/s", st.Host, st.Rate)
 	case StepChat:
 		c := st.Chat
