@@ -101,12 +101,25 @@ func TestCLIClient(t *testing.T) {
 }
 
 // conform server --cmd starts the server under test itself (here the
-// reference server binary) and fills in the placeholders.
+// reference server binary), on a netns lab host when root, or on loopback.
 func TestCLIServerCmd(t *testing.T) {
-	code, out := runCLI(t, "conform", "server", "--heartbeat", "300ms", "--misses", "2",
-		"--cmd", p2plabBin+" server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}")
-	if code != 0 || !strings.Contains(out, "CONFORMS") || strings.Contains(out, "SKIP") {
-		t.Fatalf("exit %d:\n%s", code, out)
+	cmd := p2plabBin + " server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}"
+	cases := []struct {
+		lab, where string
+	}{
+		{"loopback", "against 127.0.0.1:"},
+		{"auto", "against 198.18."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.lab, func(t *testing.T) {
+			if tc.lab == "auto" && os.Geteuid() != 0 {
+				t.Skip("the netns lab needs root")
+			}
+			code, out := runCLI(t, "conform", "server", "--lab", tc.lab, "--heartbeat", "300ms", "--misses", "2", "--cmd", cmd)
+			if code != 0 || !strings.Contains(out, "CONFORMS") || strings.Contains(out, "SKIP") || !strings.Contains(out, tc.where) {
+				t.Fatalf("exit %d:\n%s", code, out)
+			}
+		})
 	}
 }
 

@@ -197,3 +197,8 @@ func StartServer(ctx context.Context, template string, hb time.Duration, misses 
 	t.Addr, _ = netipParse(listen)
 	return p, t, nil
 }
+
+// containsPlaceholder reports whether template uses {name}.
+func containsPlaceholder(template, name string) bool {
+	return strings.Contains(template, "{"+name+"}")
+}

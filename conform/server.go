@@ -3,6 +3,8 @@ package conform
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -25,6 +27,11 @@ type ServerTarget struct {
 	// CheckTimeout bounds each check (default DefaultTimeout); checks that
 	// wait out a heartbeat timeout get heartbeat*(misses+1) on top.
 	CheckTimeout time.Duration
+	// Dial, if set, opens the checker's connections (e.g. from inside a lab
+	// host's network namespace); nil dials from this process's namespace.
+	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+	// AdminHTTP, if set, is the HTTP client for the admin API.
+	AdminHTTP *http.Client
 }
 
 // RunServer checks the server at target against reqs (server requirements;
@@ -67,9 +74,18 @@ func (t *serverT) user(name string) string { return t.prefix + "-" + name }
 
 // dial opens a raw connection to the server, closed when the check ends.
 func (t *serverT) dial(ctx context.Context, name string) (*session, error) {
-	s, err := dialSession(ctx, name, t.Addr)
-	if err != nil {
-		return nil, err
+	var s *session
+	if t.Dial != nil {
+		c, err := t.Dial(ctx, t.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("conform: %s: dial %s: %w", name, t.Addr, err)
+		}
+		s = newSession(name, c)
+	} else {
+		var err error
+		if s, err = dialSession(ctx, name, t.Addr); err != nil {
+			return nil, err
+		}
 	}
 	t.cl.add(s.Close)
 	return s, nil
@@ -151,7 +167,12 @@ func (t *serverT) admin() (*api.Admin, error) {
 	if t.Admin == "" {
 		return nil, skipf("no admin address given (--admin)")
 	}
-	a := api.NewAdmin(t.Admin)
+	var a *api.Admin
+	if t.AdminHTTP != nil {
+		a = api.NewAdminWithClient(t.Admin, t.AdminHTTP)
+	} else {
+		a = api.NewAdmin(t.Admin)
+	}
 	t.cl.add(a.Close)
 	return a, nil
 }

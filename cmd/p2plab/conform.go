@@ -56,6 +56,7 @@ type conformFlags struct {
 	heartbeat       time.Duration
 	misses          int
 	verbose         bool
+	lab             string
 }
 
 func (c *conformFlags) register(fs *flag.FlagSet) {
@@ -70,6 +71,7 @@ func (c *conformFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the implementation's heartbeat interval ({heartbeat}; default 500ms with --cmd)")
 	fs.IntVar(&c.misses, "misses", 0, "the implementation's heartbeat misses before timeout ({misses}; default 2 with --cmd)")
 	fs.BoolVar(&c.verbose, "v", false, "print the target's output after the run")
+	fs.StringVar(&c.lab, "lab", "auto", "server --cmd: where to run it: netns (a lab host, root only), loopback, or auto (netns when root, falling back to loopback)")
 }
 
 func runConform(ctx context.Context, args []string) int {
@@ -172,17 +174,48 @@ func conformServer(ctx context.Context, cf conformFlags, reqs []conform.Requirem
 			fmt.Fprintln(os.Stderr, "p2plab conform server: --cmd needs a {listen} placeholder")
 			return 2
 		}
-		p, t, err := conform.StartServer(ctx, cf.cmd, hb, misses)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
+		var t conform.ServerTarget
+		useLab := cf.lab == "netns" || (cf.lab == "auto" && os.Geteuid() == 0)
+		if cf.lab != "auto" && cf.lab != "netns" && cf.lab != "loopback" {
+			fmt.Fprintf(os.Stderr, "p2plab conform server: --lab %q: want netns, loopback or auto\n", cf.lab)
 			return 2
 		}
-		defer func() {
-			p.Stop(2 * time.Second)
-			if cf.verbose {
-				fmt.Fprintf(os.Stderr, "--- server output ---\n%s", p.Output())
+		started := false
+		if useLab {
+			ls, lt, err := conform.StartServerInLab(ctx, cf.cmd, hb, misses)
+			switch {
+			case err == nil:
+				defer func() {
+					if cf.verbose {
+						fmt.Fprintf(os.Stderr, "--- server output ---\n%s", ls.Output())
+					}
+					if err := ls.Close(); err != nil {
+						fmt.Fprintln(os.Stderr, "p2plab conform server: lab close:", err)
+					}
+				}()
+				t, started = lt, true
+				fmt.Printf("p2plab conform server: the server runs on a netns lab host at %s\n", t.Addr)
+			case cf.lab == "netns":
+				fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
+				return 2
+			default:
+				fmt.Fprintf(os.Stderr, "p2plab conform server: lab not available (%v); running the server on loopback\n", err)
 			}
-		}()
+		}
+		if !started {
+			p, lt, err := conform.StartServer(ctx, cf.cmd, hb, misses)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
+				return 2
+			}
+			defer func() {
+				p.Stop(2 * time.Second)
+				if cf.verbose {
+					fmt.Fprintf(os.Stderr, "--- server output ---\n%s", p.Output())
+				}
+			}()
+			t = lt
+		}
 		if !strings.Contains(cf.cmd, "{heartbeat}") && cf.heartbeat == 0 {
 			t.Heartbeat, t.Misses = 0, 0 // the checker cannot know them
 		}
