@@ -41,7 +41,7 @@ type Config struct {
 	// between attempts to reach the server (defaults 100ms and 5s).
 	ReconnectMin, ReconnectMax time.Duration
 	// DialTimeout bounds one dial, to the server or to a peer (default
-	// Heartbeat*Misses, at least 1s).
+	// Heartbeat*Misses, at least 3s).
 	DialTimeout time.Duration
 }
 
@@ -65,9 +65,8 @@ func (cfg *Config) setDefaults() {
 		cfg.ReconnectMax = cfg.ReconnectMin
 	}
 	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = cfg.Heartbeat * time.Duration(cfg.Misses)
-		if cfg.DialTimeout < time.Second {
-			cfg.DialTimeout = time.Second
-		}
+		// at least 3s: the kernel's first SYN retransmission comes after
+		// 1s, so a shorter dial dies of a single lost SYN.
+		cfg.DialTimeout = max(3*time.Second, cfg.Heartbeat*time.Duration(cfg.Misses))
 	}
 }

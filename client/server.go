@@ -46,7 +46,7 @@ func (c *Client) serverLoop(ctx context.Context) error {
 			return err
 		}
 		if err != nil {
-			c.log.Debug("server session", "err", err)
+			c.log.Info("server session ended", "err", err)
 		}
 		if loggedIn {
 			everIn = true
