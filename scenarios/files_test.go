@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -29,7 +30,9 @@ var _ = Describe("Shipped scenario files", func() {
 						Artifacts: filepath.Join(artifactsRoot, backend), Progress: GinkgoWriter,
 					})
 					AddReportEntry("artifacts", r.Artifacts)
-					Expect(r.Err).NotTo(HaveOccurred(), "scenario %s failed; artifacts in %s", s.File, r.Artifacts)
+					if r.Err != nil {
+						Fail(fmt.Sprintf("scenario %s failed:\n%s", s.File, r.Error))
+					}
 				}, SpecTimeout(s.Timeout+time.Minute))
 			}
 		})

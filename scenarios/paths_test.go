@@ -19,7 +19,7 @@ var _ = Describe("P2P without the server", Label("p2p", "server-loss"), func() {
 				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, 5*time.Second)).To(Succeed())
 				mark := lab.Mark()
 				Expect(lab.Server().Kill(ctx)).To(Succeed())
-				_, err := lab.Client("alice").WaitEvent(ctx, mark, sim.Match{Type: api.EventServerLost}, lab.Teardown())
+				_, err := lab.Client("alice").WaitEvent(ctx, mark, sim.Match{Type: api.EventServerLost}, lab.TeardownBound())
 				Expect(err).NotTo(HaveOccurred())
 				for i, p := range [][2]string{{"alice", "bob"}, {"bob", "alice"}, {"alice", "bob"}} {
 					s, err := lab.Chat(ctx, p[0], p[1], "no server needed "+string(rune('a'+i)))
@@ -147,7 +147,7 @@ var _ = Describe("Exactly-once delivery", Label("exactly-once"), func() {
 				s, err := lab.Chat(ctx, "alice", "bob", "into the dead channel")
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Response.Via).To(Equal(api.ViaP2P))
-				_, err = lab.Client("alice").WaitEvent(ctx, s.Mark(), sim.Match{Type: api.EventChannelClosed, Peer: "bob", Reasons: []string{protocol.ReasonHeartbeatTimeout}}, lab.Teardown())
+				_, err = lab.Client("alice").WaitEvent(ctx, s.Mark(), sim.Match{Type: api.EventChannelClosed, Peer: "bob", Reasons: []string{protocol.ReasonHeartbeatTimeout}}, lab.TeardownBound())
 				Expect(err).NotTo(HaveOccurred())
 				Expect(lab.Delivered(ctx, s, 1, 5*time.Second, time.Second)).To(Succeed())
 				_, err = lab.Client("bob").WaitEvent(ctx, s.Mark(), sim.Match{Type: api.EventChatReceived, MessageID: s.Response.MessageID, Via: api.ViaRelay}, 5*time.Second)

@@ -45,7 +45,7 @@ var _ = Describe("Heartbeat-driven teardown", Label("heartbeat", "teardown"), fu
 			DescribeTable("when a client is hit, the server tells the others and both ends close the channel within heartbeat x (misses+1)",
 				func(ctx SpecContext, tc teardownCase) {
 					lab := startLab(ctx, backend, labConfig{clients: users[:2], heartbeat: hb, misses: misses})
-					bound := lab.Teardown()
+					bound := lab.TeardownBound()
 					Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, 5*time.Second)).To(Succeed())
 					alice, bob := lab.Client("alice"), lab.Client("bob")
 

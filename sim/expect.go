@@ -28,6 +28,9 @@ type ExpectError struct {
 	Logs      string
 }
 
+// GomegaString lets Gomega print the message instead of the struct.
+func (e *ExpectError) GomegaString() string { return e.Error() }
+
 func (e *ExpectError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n  expected: %s\n  seen:     %s\n  artifacts: %s", e.What, e.Expected, e.Seen, e.Artifacts)

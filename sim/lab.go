@@ -170,10 +170,16 @@ func (l *Lab) Clients() []*Client {
 	return out
 }
 
-// Teardown is heartbeat x (misses+1).
+// Teardown is heartbeat x (misses+1): how long a dead peer may take to be
+// noticed and its channel closed.
 func (l *Lab) Teardown() time.Duration {
 	return l.opts.Heartbeat * time.Duration(l.opts.Misses+1)
 }
+
+// TeardownBound is Teardown plus the scheduling slack (Options.Slack): the
+// deadline specs hold teardown events to, measured by the events' own
+// timestamps from the fault.
+func (l *Lab) TeardownBound() time.Duration { return l.Teardown() + l.opts.Slack }
 
 // Note writes a free-form line to the timeline.
 func (l *Lab) Note(format string, args ...any) { l.note(format, args...) }

@@ -91,7 +91,7 @@ func ParseScenario(file string, data []byte, topologies TopologyFunc) (*Scenario
 		return nil, e.err()
 	}
 	m, ok := root.asMap("id", "requirement", "level", "labels", "topology", "server", "clients",
-		"heartbeat", "misses", "timeout", "steps")
+		"heartbeat", "misses", "slack", "timeout", "steps")
 	if !ok {
 		return nil, e.err()
 	}
@@ -114,6 +114,7 @@ func ParseScenario(file string, data []byte, topologies TopologyFunc) (*Scenario
 		e.add(m.get("heartbeat"), "%s is too short (at least 10ms)", s.Heartbeat)
 	}
 	s.Misses = int(m.get("misses").integer(DefaultMisses, 1, 100))
+	s.Slack = m.get("slack").duration(s.Heartbeat / 2)
 	s.Timeout = m.get("timeout").duration(DefaultTimeout)
 
 	// Topology: a name or inline.
@@ -244,9 +245,10 @@ func (v *validator) within(n node, def time.Duration) time.Duration {
 	if !ok {
 		return def
 	}
-	// "teardown" (+ or - a duration) stands for heartbeat x (misses+1).
+	// "teardown" (+ or - a duration) stands for heartbeat x (misses+1)
+	// plus the scheduling slack.
 	if rest, ok := strings.CutPrefix(s, "teardown"); ok {
-		d := v.s.Teardown()
+		d := v.s.TeardownBound()
 		if rest == "" {
 			return d
 		}

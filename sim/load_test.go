@@ -94,8 +94,8 @@ steps:
 	if s.Steps[1].Percent != 20 || s.Steps[2].Rate != 2_000_000 {
 		t.Errorf("loss %d rate %d", s.Steps[1].Percent, s.Steps[2].Rate)
 	}
-	if w := s.Steps[4].Expect.Within; w != 1100*1e6 {
-		t.Errorf("within %v, want 1.1s (200ms x 5 + 100ms)", w)
+	if w := s.Steps[4].Expect.Within; w != 1200*1e6 {
+		t.Errorf("within %v, want 1.2s (200ms x 5 + 100ms slack + 100ms)", w)
 	}
 	if d := s.Steps[4].Expect.Delivered; d.Count != 1 {
 		t.Errorf("count %d", d.Count)

@@ -52,6 +52,9 @@ type Options struct {
 	// Heartbeat and Misses are given to every program (defaults 1s, 3).
 	Heartbeat time.Duration
 	Misses    int
+	// Slack is the scheduling allowance TeardownBound adds (default
+	// heartbeat/2; negative means none).
+	Slack time.Duration
 	// Binary is the p2plab binary the default commands run (it is made
 	// available in every host). Default: this program's own executable.
 	Binary string
@@ -92,6 +95,12 @@ func (o *Options) defaults() {
 	}
 	if o.Misses == 0 {
 		o.Misses = DefaultMisses
+	}
+	switch {
+	case o.Slack == 0:
+		o.Slack = o.Heartbeat / 2
+	case o.Slack < 0:
+		o.Slack = 0
 	}
 	if o.ServerCommand == "" {
 		o.ServerCommand = DefaultServerCommand

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -93,9 +94,10 @@ func Run(ctx context.Context, s *Scenario, o RunOptions) *Result {
 		art = filepath.Join(tempDir(), "p2plab-artifacts-"+time.Now().Format("20060102-150405"))
 	}
 	r.Artifacts = filepath.Join(art, s.ID)
+	os.RemoveAll(r.Artifacts) // a rerun into the same root starts clean
 	lab, err := Start(ctx, Options{
 		Backend: o.Backend, NewBackend: o.NewBackend, Topology: s.Topology, Server: s.Server, Clients: s.Clients,
-		Heartbeat: s.Heartbeat, Misses: s.Misses, Binary: o.Binary, ServerCommand: o.ServerCommand,
+		Heartbeat: s.Heartbeat, Misses: s.Misses, Slack: noneIfZero(s.Slack), Binary: o.Binary, ServerCommand: o.ServerCommand,
 		ClientCommand: o.ClientCommand, Artifacts: r.Artifacts, Capture: o.Capture, Manual: true,
 	})
 	if err != nil {
@@ -494,4 +496,12 @@ func matchOf(e *EventMatch) string {
 	}
 	m := Match{Type: e.Type, Peer: e.Peer, From: e.From, To: e.To, UserID: e.UserID, Via: e.Via, Content: e.Content, Reasons: e.Reasons}
 	return m.String()
+}
+
+// noneIfZero maps an explicit zero to Options' "none" (negative).
+func noneIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

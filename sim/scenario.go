@@ -32,6 +32,9 @@ type Scenario struct {
 	// Heartbeat and Misses are passed to every program.
 	Heartbeat time.Duration `json:"heartbeat"`
 	Misses    int           `json:"misses"`
+	// Slack is the scheduling allowance added to the teardown bound
+	// (default heartbeat/2): programs and the lab share a busy machine.
+	Slack time.Duration `json:"slack"`
 	// Timeout bounds the whole scenario.
 	Timeout time.Duration `json:"timeout"`
 	Steps   []Step        `json:"steps"`
@@ -42,6 +45,9 @@ type Scenario struct {
 func (s *Scenario) Teardown() time.Duration {
 	return s.Heartbeat * time.Duration(s.Misses+1)
 }
+
+// TeardownBound is Teardown plus Slack: what `within: teardown` means.
+func (s *Scenario) TeardownBound() time.Duration { return s.Teardown() + s.Slack }
 
 // Step kinds.
 const (
