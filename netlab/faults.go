@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -113,6 +114,9 @@ func (h *Host) Cut(ctx context.Context) (Undo, error) {
 			if err := nh.LinkSetUp(l); err != nil {
 				errs = append(errs, fmt.Errorf("netlab: restore %s: %s up: %w", h.Name(), l.Attrs().Name, err))
 			}
+		}
+		if err := waitOperUp(ctx, nh, links); err != nil {
+			errs = append(errs, fmt.Errorf("netlab: restore %s: %w", h.Name(), err))
 		}
 		for _, r := range saved {
 			if err := nh.RouteReplace(&r); err != nil {
@@ -288,4 +292,31 @@ func tbf(link int, bitsPerSecond uint64) *netlink.Tbf {
 		Limit:      uint32(rate/20) + burst,
 		Buffer:     netlink.Xmittime(rate, burst),
 	}
+}
+
+// waitOperUp waits (at most a minute) until the kernel's link watcher has
+// brought links operationally up: until then a veth still drops what it
+// should send, and a busy machine can take seconds.
+func waitOperUp(ctx context.Context, nh *netlink.Handle, links []netlink.Link) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, l := range links {
+		delay := 500 * time.Microsecond
+		for {
+			cur, err := nh.LinkByIndex(l.Attrs().Index)
+			if err != nil {
+				return err
+			}
+			if cur.Attrs().OperState == netlink.OperUp {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s not up: %w", l.Attrs().Name, ctx.Err())
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 50*time.Millisecond)
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -156,7 +157,41 @@ feed:
 	if ctx.Err() != nil {
 		all = append(all, fmt.Errorf("netlab: netns: create: %w", ctx.Err()))
 	}
-	return errors.Join(all...)
+	if len(all) > 0 {
+		return errors.Join(all...)
+	}
+	return b.waitForwarding(ctx, k)
+}
+
+// portWait bounds how long Create waits for the bridges to forward.
+const portWait = time.Minute
+
+// waitForwarding waits until all n bridge ports of the switch forward, so
+// that the first packets a host sends are not dropped.
+func (b *netnsBackend) waitForwarding(ctx context.Context, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, portWait)
+	defer cancel()
+	delay := 500 * time.Microsecond
+	for {
+		var got int
+		err := inNS(b.sw, func() error {
+			var err error
+			got, err = forwardingPorts()
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("netlab: netns: bridge ports: %w", err)
+		}
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("netlab: netns: %d of %d bridge ports forwarding: %w", got, n, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
 }
 
 // createHost makes host i's namespace and its NICs. It runs on a locked

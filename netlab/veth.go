@@ -51,3 +51,52 @@ func addVethFast(swFd int, swName string, swIndex, master int, eth string, ethIn
 var vethFast = true
 
 var errSlowVeth = errors.New("one-request veth creation is off")
+
+// brStateForwarding is BR_STATE_FORWARDING (linux/if_bridge.h).
+const brStateForwarding = 3
+
+// ifOperUp is IF_OPER_UP (RFC 2863 operational state, linux/if.h).
+const ifOperUp = 6
+
+// forwardingPorts counts the bridge ports of the calling thread's namespace
+// that are operationally up and in forwarding state. Both happen only once
+// the kernel's link watcher has handled the port's carrier (it also gives
+// the device its real qdisc: until then it drops what it should send), and
+// a busy machine can delay that by seconds.
+func forwardingPorts() (int, error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
+	req.AddData(nl.NewIfInfomsg(unix.AF_BRIDGE))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range msgs {
+		ifi := nl.DeserializeIfInfomsg(m)
+		attrs, err := nl.ParseRouteAttr(m[ifi.Len():])
+		if err != nil {
+			return 0, err
+		}
+		up, forwarding := false, false
+		for _, a := range attrs {
+			switch a.Attr.Type &^ unix.NLA_F_NESTED {
+			case unix.IFLA_OPERSTATE:
+				up = len(a.Value) > 0 && a.Value[0] == ifOperUp
+			case unix.IFLA_PROTINFO:
+				infos, err := nl.ParseRouteAttr(a.Value)
+				if err != nil {
+					return 0, err
+				}
+				for _, in := range infos {
+					if in.Attr.Type&^unix.NLA_F_NESTED == nl.IFLA_BRPORT_STATE && len(in.Value) > 0 {
+						forwarding = in.Value[0] == brStateForwarding
+					}
+				}
+			}
+		}
+		if up && forwarding {
+			n++
+		}
+	}
+	return n, nil
+}
