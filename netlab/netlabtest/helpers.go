@@ -97,7 +97,7 @@ func waitAnswer(t *testing.T, h *netlab.Host, ap netip.AddrPort, d time.Duration
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		r, err := ask(h, ap, "hello", 500*time.Millisecond)
+		r, err := ask(h, ap, "hello", time.Second)
 		if err == nil && strings.HasPrefix(r, "echo hello from ") {
 			return
 		}
@@ -192,7 +192,7 @@ func echoOnce(c net.Conn, msg string, d time.Duration) error {
 
 // udpCount receives UDP datagrams on h:port carrying marker and returns a
 // function, to call once the sender is done, that reports how many arrived
-// by the time none came for 400 ms.
+// by the time none came for a second.
 func udpCount(t *testing.T, h *netlab.Host, port uint16, marker string) func() int {
 	t.Helper()
 	ap := netip.AddrPortFrom(h.Addr(), port)
@@ -227,14 +227,14 @@ func udpCount(t *testing.T, h *netlab.Host, port uint16, marker string) func() i
 			if strings.HasPrefix(string(buf[:m]), marker) {
 				n++
 			}
-			_ = pc.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
+			_ = pc.SetReadDeadline(time.Now().Add(time.Second))
 		}
 	}()
 	var once sync.Once
 	var n int
 	get := func() int {
 		once.Do(func() {
-			_ = pc.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
+			_ = pc.SetReadDeadline(time.Now().Add(time.Second))
 			n = <-res
 		})
 		return n

@@ -29,6 +29,10 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
+// okWait bounds every step that is expected to succeed: generous, since
+// shared CI machines can be very busy, and a success returns at once.
+const okWait = 10 * time.Second
+
 // TestBackend runs the suite on labs made with backends from newBackend
 // (one call per lab).
 func TestBackend(t *testing.T, newBackend func() netlab.Backend) {
@@ -152,12 +156,12 @@ func snapshot(t *testing.T, run string) []string {
 
 func testEcho(t *testing.T, a, b *netlab.Host) {
 	ap := serveEcho(t, b, 7000)
-	c, err := dial(a, ap, 2*time.Second)
+	c, err := dial(a, ap, okWait)
 	if err != nil {
 		t.Fatalf("dial %s from %s: %v", ap, a.Name(), err)
 	}
 	defer c.Close()
-	if err := echoOnce(c, "hello from "+a.Name(), 2*time.Second); err != nil {
+	if err := echoOnce(c, "hello from "+a.Name(), okWait); err != nil {
 		t.Fatalf("echo %s -> %s: %v", a.Name(), b.Name(), err)
 	}
 	if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != a.Addr() {
@@ -174,7 +178,7 @@ func testEcho(t *testing.T, a, b *netlab.Host) {
 
 func testNoRouteOut(t *testing.T, h *netlab.Host) {
 	for _, dst := range []string{"192.0.2.1:80", "1.1.1.1:443", "198.20.0.1:80"} {
-		_, err := dial(h, netip.MustParseAddrPort(dst), 2*time.Second)
+		_, err := dial(h, netip.MustParseAddrPort(dst), okWait)
 		if !errors.Is(err, syscall.ENETUNREACH) {
 			t.Errorf("%s: dial %s: %v, want network unreachable (no route out of the lab)", h.Name(), dst, err)
 		}
@@ -184,12 +188,12 @@ func testNoRouteOut(t *testing.T, h *netlab.Host) {
 func testCut(t *testing.T, a, b *netlab.Host) {
 	ctx := context.Background()
 	ap := serveEcho(t, b, 7010)
-	c, err := dial(a, ap, 2*time.Second)
+	c, err := dial(a, ap, okWait)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := echoOnce(c, "before", 2*time.Second); err != nil {
+	if err := echoOnce(c, "before", okWait); err != nil {
 		t.Fatalf("echo before cut: %v", err)
 	}
 	undo, err := b.Cut(ctx)
@@ -231,12 +235,12 @@ func testBlock(t *testing.T, a, b *netlab.Host, reject bool) {
 	ap := serveEcho(t, b, port)
 	other := serveEcho(t, b, port+5)
 	back := serveEcho(t, a, port+6)
-	est, err := dial(a, ap, 2*time.Second)
+	est, err := dial(a, ap, okWait)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer est.Close()
-	if err := echoOnce(est, "established", 2*time.Second); err != nil {
+	if err := echoOnce(est, "established", okWait); err != nil {
 		t.Fatal(err)
 	}
 	undo, err := b.Block(ctx, netlab.Block{First: port, Last: port + 1, Reject: reject})
@@ -244,45 +248,42 @@ func testBlock(t *testing.T, a, b *netlab.Host, reject bool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = undo(ctx) })
-	start := time.Now()
 	_, err = dial(a, ap, 700*time.Millisecond)
 	switch {
 	case reject && !errors.Is(err, syscall.ECONNREFUSED):
-		t.Errorf("new connection to blocked port (reject): %v, want connection refused", err)
-	case reject && time.Since(start) > 500*time.Millisecond:
-		t.Errorf("reject took %v, want an immediate refusal", time.Since(start))
+		t.Errorf("new connection to blocked port (reject): %v, want connection refused (a TCP reset, not a timeout)", err)
 	case !reject && !isTimeout(err):
 		t.Errorf("new connection to blocked port (drop): %v, want a timeout", err)
 	}
-	if err := echoOnce(est, "still", 2*time.Second); err != nil {
+	if err := echoOnce(est, "still", okWait); err != nil {
 		t.Errorf("established connection after block: %v", err)
 	}
-	c, err := dial(a, other, 2*time.Second)
+	c, err := dial(a, other, okWait)
 	if err != nil {
 		t.Fatalf("port %d outside the block: %v", other.Port(), err)
 	}
 	defer c.Close()
-	if err := echoOnce(c, "other port", 2*time.Second); err != nil {
+	if err := echoOnce(c, "other port", okWait); err != nil {
 		t.Errorf("port outside the block: %v", err)
 	}
 	// The blocked host's own outbound connections keep working.
-	out, err := dial(b, back, 2*time.Second)
+	out, err := dial(b, back, okWait)
 	if err != nil {
 		t.Fatalf("outbound from blocked host: %v", err)
 	}
 	defer out.Close()
-	if err := echoOnce(out, "outbound", 2*time.Second); err != nil {
+	if err := echoOnce(out, "outbound", okWait); err != nil {
 		t.Errorf("outbound from blocked host: %v", err)
 	}
 	if err := undo(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c2, err := dial(a, ap, 2*time.Second)
+	c2, err := dial(a, ap, okWait)
 	if err != nil {
 		t.Fatalf("dial after unblock: %v", err)
 	}
 	defer c2.Close()
-	if err := echoOnce(c2, "unblocked", 2*time.Second); err != nil {
+	if err := echoOnce(c2, "unblocked", okWait); err != nil {
 		t.Errorf("after unblock: %v", err)
 	}
 }
@@ -392,7 +393,7 @@ func transfer(t *testing.T, a, b *netlab.Host, port uint16, size int) time.Durat
 		}
 		got <- err
 	}()
-	c, err := dial(a, ap, 2*time.Second)
+	c, err := dial(a, ap, okWait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +486,7 @@ func testProcess(t *testing.T, l *netlab.Lab, a, b *netlab.Host) {
 	}
 	t.Cleanup(func() { _ = p.Kill(ctx) })
 	waitAnswer(t, a, ap, 10*time.Second)
-	if r, err := ask(a, ap, "who", 2*time.Second); err != nil || r != "echo who from "+ap.String() {
+	if r, err := ask(a, ap, "who", okWait); err != nil || r != "echo who from "+ap.String() {
 		t.Errorf("reply %q, %v; want %q", r, err, "echo who from "+ap.String())
 	}
 	if err := p.Stop(ctx, 5*time.Second); err != nil {
@@ -496,7 +497,7 @@ func testProcess(t *testing.T, l *netlab.Lab, a, b *netlab.Host) {
 	default:
 		t.Fatal("Done not closed after Stop")
 	}
-	if _, err := ask(a, ap, "gone", time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+	if _, err := ask(a, ap, "gone", okWait); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("after stop: %v, want connection refused", err)
 	}
 	out, _ := os.ReadFile(filepath.Join(b.Dir(), "echo.out"))
@@ -536,7 +537,7 @@ func testFreeze(t *testing.T, l *netlab.Lab, a, b *netlab.Host) {
 	}
 	t.Cleanup(func() { _ = undo(ctx) })
 	// The kernel still completes the handshake; the program does not answer.
-	c, err := dial(a, ap, 2*time.Second)
+	c, err := dial(a, ap, okWait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -636,12 +637,12 @@ func testRouter(t *testing.T, newBackend func() netlab.Backend, opts netlab.Opti
 	ap := serveEcho(t, b, 7200)
 	check := func(when string) {
 		t.Helper()
-		c, err := dial(a, ap, 2*time.Second)
+		c, err := dial(a, ap, okWait)
 		if err != nil {
 			t.Fatalf("%s: a -> b through r: %v", when, err)
 		}
 		defer c.Close()
-		if err := echoOnce(c, when, 2*time.Second); err != nil {
+		if err := echoOnce(c, when, okWait); err != nil {
 			t.Fatalf("%s: a -> b through r: %v", when, err)
 		}
 		if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != a.Addr() {
