@@ -218,6 +218,13 @@ func (c *Client) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-c.quit:
 	case err = <-errc:
+		if err == nil {
+			// logged out: keep serving the control API until told to stop
+			select {
+			case <-ctx.Done():
+			case <-c.quit:
+			}
+		}
 	}
 	c.logout()
 	c.mu.Lock()

@@ -17,6 +17,16 @@ import (
 // linkQueue is the number of frames a link buffers for its writer.
 const linkQueue = 256
 
+// bulkSlots is how many of those may be bulk frames (file chunks), so
+// heartbeats, acks and chat always find room behind a file transfer.
+const bulkSlots = 16
+
+// outFrame is one marshalled frame waiting for the writer.
+type outFrame struct {
+	b    []byte
+	bulk bool
+}
+
 // errLinkClosed is returned by sends on a closed link.
 var errLinkClosed = errors.New("client: link closed")
 
@@ -30,7 +40,8 @@ type link struct {
 	hb     time.Duration
 	misses int
 
-	out    chan []byte
+	out    chan outFrame
+	bulk   chan struct{} // one token per queued bulk frame
 	done   chan struct{}
 	once   sync.Once
 	mu     sync.Mutex
@@ -42,7 +53,8 @@ func newLink(conn net.Conn, r *protocol.Reader, hb time.Duration, misses int) *l
 	if r == nil {
 		r = protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
 	}
-	return &link{conn: conn, r: r, hb: hb, misses: misses, out: make(chan []byte, linkQueue), done: make(chan struct{})}
+	return &link{conn: conn, r: r, hb: hb, misses: misses, out: make(chan outFrame, linkQueue),
+		bulk: make(chan struct{}, bulkSlots), done: make(chan struct{})}
 }
 
 // deadTime is how long a link may stay silent.
@@ -64,7 +76,7 @@ func (l *link) send(f protocol.Frame) error {
 	default:
 	}
 	select {
-	case l.out <- b:
+	case l.out <- outFrame{b: b}:
 		return nil
 	case <-l.done:
 		return errLinkClosed
@@ -74,18 +86,28 @@ func (l *link) send(f protocol.Frame) error {
 	}
 }
 
-// sendWait queues f, waiting for room (used for file chunks).
+// sendWait queues f as a bulk frame, waiting for one of the few bulk
+// slots (used for file transfers).
 func (l *link) sendWait(ctx context.Context, f protocol.Frame) error {
 	b, err := protocol.Marshal(f)
 	if err != nil {
 		return err
 	}
 	select {
-	case l.out <- b:
-		return nil
+	case l.bulk <- struct{}{}:
 	case <-l.done:
 		return errLinkClosed
 	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case l.out <- outFrame{b: b, bulk: true}:
+		return nil
+	case <-l.done:
+		<-l.bulk
+		return errLinkClosed
+	case <-ctx.Done():
+		<-l.bulk
 		return ctx.Err()
 	}
 }
@@ -194,12 +216,15 @@ func (l *link) writer() {
 	}
 	for {
 		select {
-		case b := <-l.out:
+		case of := <-l.out:
+			if of.bulk {
+				<-l.bulk
+			}
 			if err := l.conn.SetWriteDeadline(time.Now().Add(wd)); err != nil {
 				l.close(protocol.ReasonConnectionLost)
 				return
 			}
-			if _, err := l.conn.Write(b); err != nil {
+			if _, err := l.conn.Write(of.b); err != nil {
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
 					l.close(protocol.ReasonHeartbeatTimeout)

@@ -9,8 +9,13 @@ import (
 	"github.com/p2plab/p2plab/protocol"
 )
 
-// fastHB makes heartbeats quick: 100ms, dead after 5 misses.
+// fastHB makes heartbeats quick: 100ms, dead after 5 misses (for tests
+// that expect a teardown).
 var fastHB = clienttest.WithHeartbeat(100*time.Millisecond, 5)
+
+// idleHB is for tests that expect no teardown: 200ms, dead after 10
+// misses, so a loaded machine does not fake a dead peer.
+var idleHB = clienttest.WithHeartbeat(200*time.Millisecond, 10)
 
 // TestPeerOfflineClosesChannel covers DESIGN 1.6: when a user logs out,
 // the server tells the others (UserStateNotify offline) and they remove
@@ -113,9 +118,9 @@ func TestHeartbeatTeardown(t *testing.T) {
 // for many intervals, because both ends heartbeat.
 func TestHeartbeatKeepsIdleChannel(t *testing.T) {
 	srv := startServer(t)
-	a, b := pair(t, srv, fastHB)
+	a, b := pair(t, srv, idleHB)
 	// 20 intervals; any teardown would show as a channel_closed event.
-	evs, err := a.API.Events(tctx(t), lastSeq(t, a), 2*time.Second)
+	evs, err := a.API.Events(tctx(t), lastSeq(t, a), 4*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +139,7 @@ func TestHeartbeatKeepsIdleChannel(t *testing.T) {
 // chatting over it.
 func TestChatSurvivesServerDeath(t *testing.T) {
 	srv := startServer(t)
-	a, b := pair(t, srv, fastHB)
+	a, b := pair(t, srv, idleHB)
 	srv.Close()
 	waitEvent(t, a, "server_lost", isType(api.EventServerLost))
 	waitEvent(t, b, "server_lost", isType(api.EventServerLost))

@@ -2,8 +2,8 @@ package client_test
 
 import (
 	"net/netip"
+	"os"
 	"testing"
-	"time"
 
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/client/clienttest"
@@ -97,7 +97,17 @@ func TestFullMesh(t *testing.T) {
 			t.Errorf("alice accepted %s from %s, want its listen endpoint %s", e.Peer, e.Addr, hs[e.Peer].C.Listen())
 		}
 	}
+	// the log file on disk holds the same lines the API serves
+	for id, h := range hs {
+		text, err := h.API.Log(tctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		disk, err := os.ReadFile(h.LogPath)
+		if err != nil || string(disk) != text {
+			t.Errorf("%s: log file (%v) differs from GET /v1/log:\n%s\n---\n%s", id, err, disk, text)
+		}
+	}
 	// user_online: alice saw bob and carol come online
 	waitEvent(t, a, "user_online carol", func(e api.Event) bool { return e.Type == api.EventUserOnline && e.UserID == "carol" })
-	_ = time.Second
 }
