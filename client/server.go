@@ -160,6 +160,7 @@ func (c *Client) session(ctx context.Context, relogin bool) (bool, error) {
 		return false, err
 	}
 	l := newLink(conn, r, c.cfg.Heartbeat, c.cfg.Misses)
+	l.nextID.Store(1) // Login used id 1
 	c.mu.Lock()
 	if c.loggedOut || c.stopped {
 		c.mu.Unlock()
