@@ -190,7 +190,9 @@ func (l *Lab) nextSeq() int {
 }
 
 // Close undoes every fault in force, stops every process and removes
-// everything the lab made. It is safe to call more than once.
+// everything the lab made. It is safe to call more than once. Programs get
+// StopGrace to handle SIGTERM (none if ctx is already done); removal goes on
+// past ctx. The run directory is kept: it holds the evidence.
 func (l *Lab) Close(ctx context.Context) error {
 	l.mu.Lock()
 	if l.closed {
