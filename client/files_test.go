@@ -37,6 +37,7 @@ func TestFiles(t *testing.T) {
 	}{
 		{"p2p-empty", false, 0},
 		{"p2p-multi-chunk", false, 3*protocol.MaxChunkData + 17},
+		{"p2p-more-chunks-than-bulk-slots", false, (bulkSlots+4)*protocol.MaxChunkData + 3},
 		{"relay-one-chunk", true, 1000},
 		{"relay-multi-chunk", true, 2*protocol.MaxChunkData + 1},
 	} {
@@ -139,3 +140,48 @@ func TestFileRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestFileToOfflineUser: a file to a user who is not online goes to the
+// server, which refuses it (user_offline): the sender reports file_failed.
+func TestFileToOfflineUser(t *testing.T) {
+	srv := startServer(t)
+	a := clienttest.New(t, srv.Addr, "alice")
+	path, _ := writeRandom(t, t.TempDir(), "x.bin", 100)
+	res, err := a.API.SendFile(tctx(t), "nobody", path)
+	if err != nil || res.Via != api.ViaRelay {
+		t.Fatalf("answer %+v %v", res, err)
+	}
+	e := waitEvent(t, a, "file_failed", func(e api.Event) bool { return e.Type == api.EventFileFailed && e.TransferID == res.TransferID })
+	if e.Reason != protocol.CodeUserOffline || e.To != "nobody" {
+		t.Errorf("file_failed %+v", e)
+	}
+}
+
+// TestFileChannelLostMidTransfer: the channel dies after the offer and one
+// chunk; the receiver reports file_failed (connection lost) and keeps no
+// partial file.
+func TestFileChannelLostMidTransfer(t *testing.T) {
+	srv := startServer(t)
+	b := clienttest.New(t, srv.Addr, "bob")
+	rc := dialRaw(t, b.C.Listen(), netipZero)
+	rc.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"}))
+	sum := sha256.Sum256(make([]byte, 200))
+	rc.send(protocol.MustFrame(protocol.TypeFileOffer, protocol.FileOffer{TransferID: "t9", UserID: "zed", DestUserID: "bob", FileName: "half.bin", Size: 200, SHA256: hex.EncodeToString(sum[:])}))
+	rc.send(protocol.MustFrame(protocol.TypeFileChunk, protocol.FileChunk{TransferID: "t9", UserID: "zed", DestUserID: "bob", Offset: 0, Data: make([]byte, 100)}))
+	// a chat after the chunk: once it is in, bob has the chunk too
+	rc.send(protocol.MustFrame(protocol.TypeClientChatMessage, protocol.Chat{MessageID: "c1", UserID: "zed", DestUserID: "bob"}))
+	waitEvent(t, b, "chat after the chunk", received("c1"))
+	rc.reset()
+	e := waitEvent(t, b, "file_failed", isType(api.EventFileFailed))
+	if e.TransferID != "t9" || e.From != "zed" || e.Reason != protocol.ReasonConnectionLost {
+		t.Errorf("file_failed %+v", e)
+	}
+	ents, _ := os.ReadDir(b.FilesDir)
+	if len(ents) != 0 {
+		t.Errorf("files dir holds %d entries after a cut transfer", len(ents))
+	}
+}
+
+// bulkSlots mirrors the client's limit of queued file chunks per
+// connection: a transfer with more chunks must wait for the writer.
+const bulkSlots = 16
