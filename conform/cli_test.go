@@ -115,7 +115,7 @@ func TestCLIServerCmd(t *testing.T) {
 			if tc.lab == "auto" && os.Geteuid() != 0 {
 				t.Skip("the netns lab needs root")
 			}
-			code, out := runCLI(t, "conform", "server", "--lab", tc.lab, "--heartbeat", "300ms", "--misses", "2", "--cmd", cmd)
+			code, out := runCLI(t, "conform", "server", "--lab", tc.lab, "--heartbeat", "1s", "--misses", "2", "--cmd", cmd)
 			if code != 0 || !strings.Contains(out, "CONFORMS") || strings.Contains(out, "SKIP") || !strings.Contains(out, tc.where) {
 				t.Fatalf("exit %d:\n%s", code, out)
 			}

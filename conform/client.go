@@ -67,12 +67,15 @@ type ClientTarget struct {
 	// Server is the running reference server.
 	Server netip.AddrPort
 	// Heartbeat and Misses are given to each client started; zero means
-	// 300ms and 3.
+	// 500ms and 3.
 	Heartbeat time.Duration
 	Misses    int
 	// CheckTimeout bounds each check (default DefaultTimeout); checks that
 	// wait out a heartbeat timeout get heartbeat*(misses+1) on top.
 	CheckTimeout time.Duration
+	// Net is where fake peers listen and dial from (default: loopback on
+	// this machine).
+	Net Network
 	// Dir holds the run's sockets and logs (default: a new temporary
 	// directory, removed afterwards).
 	Dir string
@@ -83,10 +86,13 @@ type ClientTarget struct {
 // client for each check.
 func RunClient(ctx context.Context, target ClientTarget, reqs []Requirement, onResult func(Result)) ([]Result, error) {
 	if target.Heartbeat <= 0 {
-		target.Heartbeat = 300 * time.Millisecond
+		target.Heartbeat = 500 * time.Millisecond
 	}
 	if target.Misses <= 0 {
 		target.Misses = 3
+	}
+	if target.Net == nil {
+		target.Net = Loopback{}
 	}
 	if target.Dir == "" {
 		// Unix socket paths are short: keep the directory name short too.
@@ -270,13 +276,11 @@ func (t *clientT) fake(ctx context.Context, name string, listen bool) (*fakePeer
 	// Reserve a port by listening on it first (an ephemeral port chosen by
 	// connect may be shared with unrelated sockets, and binding it again
 	// for a P2P dial would then fail), then dial the server from it.
-	lc := net.ListenConfig{Control: reuseControl}
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	ln, err := t.Net.Listen(ctx, netip.AddrPortFrom(t.Net.Addr(), 0))
 	if err != nil {
 		return nil, fmt.Errorf("conform: fake peer %s: listen: %w", id, err)
 	}
-	d := net.Dialer{Control: reuseControl, LocalAddr: ln.Addr()}
-	c, err := d.DialContext(ctx, "tcp", t.Server.String())
+	c, err := t.Net.Dial(ctx, addrPortOf(ln.Addr()), t.Server)
 	if err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("conform: fake peer %s: dial the reference server: %w", id, err)
@@ -357,11 +361,7 @@ func (t *clientT) rawDial(ctx context.Context, p *fakePeer, c *cut, local netip.
 	if err != nil {
 		return nil, err
 	}
-	d := net.Dialer{Control: reuseControl}
-	if local.IsValid() {
-		d.LocalAddr = net.TCPAddrFromAddrPort(local)
-	}
-	conn, err := d.DialContext(ctx, "tcp", ep.String())
+	conn, err := t.Net.Dial(ctx, local, ep)
 	if err != nil {
 		return nil, failf("the client under test accepts a P2P connection at its advertised endpoint "+ep.String(), "dial: %v", err)
 	}

@@ -516,7 +516,7 @@ func channelRequirements() []Requirement {
 				if _, err := c.waitChannels(ctx, "lists "+p.id, func(chs []api.Channel) bool { return hasPeer(chs, p.id) }); err != nil {
 					return err
 				}
-				limit := t.Heartbeat*time.Duration(t.Misses+1) + 250*time.Millisecond
+				limit := t.Heartbeat*time.Duration(t.Misses+1) + slack(t.Heartbeat)
 				dctx, cancel := context.WithDeadline(ctx, start.Add(limit))
 				defer cancel()
 				if err := ch.expectClosed(dctx, "silent for heartbeat*(misses+1) = "+limit.String()); err != nil {

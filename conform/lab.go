@@ -129,3 +129,91 @@ func (ls *LabServer) Close() error {
 	}
 	return ls.lab.Close(ctx)
 }
+
+// LabClient is the lab a client under test is checked in: the reference
+// server on host "server", each client under test on host "cut", and the
+// fake peers on host "checker", all on one LAN.
+type LabClient struct {
+	lab    *netlab.Lab
+	server netlab.Process
+	out    string
+}
+
+// StartClientLab brings up a netns lab, starts the reference server
+// (refServer is its command template, with {listen}, {heartbeat} and
+// {misses}) on host "server", and returns a ClientTarget whose clients run
+// from template on host "cut" and whose fake peers live on host "checker".
+// Close the LabClient to remove the lab. It needs root.
+func StartClientLab(ctx context.Context, refServer, template string, hb time.Duration, misses int) (*LabClient, ClientTarget, error) {
+	if hb <= 0 {
+		hb = 500 * time.Millisecond
+	}
+	if misses <= 0 {
+		misses = 3
+	}
+	topo := netlab.Topology{
+		LANs: []netlab.LAN{{Name: "lan", Subnet: netip.MustParsePrefix("198.18.1.0/24")}},
+		Hosts: []netlab.HostSpec{
+			{Name: "server", NICs: []netlab.NIC{{LAN: "lan"}}},
+			{Name: "cut", NICs: []netlab.NIC{{LAN: "lan"}}},
+			{Name: "checker", NICs: []netlab.NIC{{LAN: "lan"}}},
+		},
+	}
+	lab, err := netlab.New(ctx, netlab.NewNetns(), topo, netlab.Options{})
+	if err != nil {
+		return nil, ClientTarget{}, fmt.Errorf("conform: lab: %w", err)
+	}
+	lc := &LabClient{lab: lab, out: filepath.Join(lab.Dir(), "server.out")}
+	srv, cutHost, checker := lab.Host("server"), lab.Host("cut"), lab.Host("checker")
+	listen := netip.AddrPortFrom(srv.Addr(), labListenPort)
+	vars := map[string]string{"listen": listen.String(), "heartbeat": "1s", "misses": "3"}
+	lc.server, err = srv.Start(ctx, netlab.Command{Argv: []string{"/bin/sh", "-c", Expand(refServer, vars)}, Stdout: lc.out, Stderr: lc.out})
+	if err != nil {
+		lc.Close()
+		return nil, ClientTarget{}, fmt.Errorf("conform: start the reference server on lab host server: %w", err)
+	}
+	fakes := inHost{addr: checker.Addr(), do: checker.Do}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var lastErr error
+	if err := poll(wctx, func() (bool, error) {
+		c, err := fakes.Dial(wctx, netip.AddrPort{}, listen)
+		if err != nil {
+			lastErr = err
+			return false, nil
+		}
+		_ = c.Close()
+		return true, nil
+	}); err != nil {
+		b, _ := os.ReadFile(lc.out)
+		lc.Close()
+		return nil, ClientTarget{}, fmt.Errorf("conform: the reference server did not accept connections on %s (last: %v); its output:\n%s", listen, lastErr, b)
+	}
+	start := func(ctx context.Context, run ClientRun) (func(), error) {
+		vars := map[string]string{
+			"server": run.Server.String(), "user": run.User, "control": run.Control, "log": run.Log,
+			"files": run.Files, "heartbeat": run.Heartbeat.String(), "misses": fmt.Sprint(run.Misses),
+		}
+		out := run.Control + ".out"
+		p, err := cutHost.Start(ctx, netlab.Command{Argv: []string{"/bin/sh", "-c", Expand(template, vars)}, Stdout: out, Stderr: out})
+		if err != nil {
+			return nil, fmt.Errorf("conform: start the client on lab host cut: %w", err)
+		}
+		return func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = p.Stop(sctx, 2*time.Second)
+		}, nil
+	}
+	return lc, ClientTarget{Start: start, Server: listen, Heartbeat: hb, Misses: misses, Net: fakes}, nil
+}
+
+// Close stops the reference server and removes the lab.
+func (lc *LabClient) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if lc.server != nil {
+		_ = lc.server.Stop(ctx, 2*time.Second)
+	}
+	return lc.lab.Close(ctx)
+}

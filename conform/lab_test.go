@@ -37,3 +37,34 @@ func TestReferenceServerInLab(t *testing.T) {
 		t.Fatalf("the reference server in the lab does not pass:\n%s\nserver output:\n%s", text, ls.Output())
 	}
 }
+
+// The reference client started on a netns lab host, with the reference
+// server and the fake peers on two other hosts, passes every client
+// requirement.
+func TestReferenceClientInLab(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the netns lab needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	lc, target, err := conform.StartClientLab(ctx, p2plabBin+" server --listen {listen} --heartbeat {heartbeat} --misses {misses}", referenceClient(), testClientHeartbeat, 3)
+	if lc != nil {
+		t.Cleanup(func() {
+			if err := lc.Close(); err != nil {
+				t.Errorf("lab close: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.CheckTimeout = testCheckTimeout
+	target.Dir = shortTempDir(t)
+	results, err := conform.RunClient(ctx, target, conform.Catalogue(conform.RoleClient), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad, text := notPassed(results); len(bad) > 0 {
+		t.Fatalf("the reference client in the lab does not pass:\n%s", text)
+	}
+}

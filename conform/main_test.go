@@ -38,11 +38,15 @@ func TestMain(m *testing.M) {
 
 // Settings the reference server and clients run with in the tests.
 const (
-	testHeartbeat = 300 * time.Millisecond
+	// Generous settings: the machine the tests run on may be loaded, and a
+	// reference program that misses its heartbeats would fail checks.
+	testHeartbeat = time.Second
 	testMisses    = 2
 	// testCheckTimeout bounds each check: the defective implementations
 	// fail many checks by never answering, so this sets the test's length.
-	testCheckTimeout = 3 * time.Second
+	testCheckTimeout = 8 * time.Second
+	// testClientHeartbeat is the clients' heartbeat (misses: 3).
+	testClientHeartbeat = 500 * time.Millisecond
 )
 
 // referenceServer starts the reference server (in this process, on

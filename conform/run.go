@@ -93,3 +93,9 @@ func checkTimeout(r Requirement, run time.Duration) time.Duration {
 	}
 	return DefaultTimeout
 }
+
+// slack is the scheduling delay allowed on top of a timing requirement
+// ("within heartbeat*(misses+1)"): a quarter interval plus 250ms.
+func slack(heartbeat time.Duration) time.Duration {
+	return heartbeat/4 + 250*time.Millisecond
+}

@@ -13,7 +13,7 @@ import (
 
 func clientTarget(t *testing.T, start conform.StartClientFunc) conform.ClientTarget {
 	srv := referenceServer(t)
-	return conform.ClientTarget{Start: start, Server: srv.Addr, Heartbeat: testHeartbeat, Misses: 3, Dir: shortTempDir(t), CheckTimeout: testCheckTimeout}
+	return conform.ClientTarget{Start: start, Server: srv.Addr, Heartbeat: testClientHeartbeat, Misses: 3, Dir: shortTempDir(t), CheckTimeout: testCheckTimeout}
 }
 
 // shortTempDir is a temporary directory with a short path (unix socket
@@ -58,6 +58,7 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.defect), func(t *testing.T) {
+			t.Parallel()
 			start := defective.WrapClient(conform.CommandClient(referenceClient(), nil), tc.defect)
 			target := clientTarget(t, start)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -44,6 +44,7 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.defect), func(t *testing.T) {
+			t.Parallel()
 			p, err := defective.NewServerProxy(target.Addr, tc.defect)
 			if err != nil {
 				t.Fatal(err)

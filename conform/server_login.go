@@ -236,7 +236,7 @@ func loginRequirements() []Requirement {
 				if err != nil {
 					return err
 				}
-				limit := t.Heartbeat*time.Duration(t.Misses+1) + 250*time.Millisecond
+				limit := t.Heartbeat*time.Duration(t.Misses+1) + slack(t.Heartbeat)
 				dctx, cancel := context.WithTimeout(ctx, limit)
 				defer cancel()
 				return s.expectClosed(dctx, "silent before login for "+limit.String())

@@ -112,7 +112,7 @@ func stateRequirements() []Requirement {
 				if _, err := b.expect(ctx, "LoginResult", isLoginAnswer); err != nil {
 					return err
 				}
-				limit := t.Heartbeat*time.Duration(t.Misses+1) + 250*time.Millisecond
+				limit := t.Heartbeat*time.Duration(t.Misses+1) + slack(t.Heartbeat)
 				dctx, cancel := context.WithDeadline(ctx, last.Add(limit))
 				defer cancel()
 				if _, err := expectNotify(dctx, a, t.user("b"), false); err != nil {
@@ -137,7 +137,7 @@ func stateRequirements() []Requirement {
 				if err != nil {
 					return err
 				}
-				dctx, cancel := context.WithTimeout(ctx, 3*t.Heartbeat+250*time.Millisecond)
+				dctx, cancel := context.WithTimeout(ctx, 3*t.Heartbeat+slack(t.Heartbeat))
 				defer cancel()
 				var last int64
 				for i := range 2 {

@@ -68,7 +68,7 @@ func (c *conformFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.jsonPath, "json", "", "write a JSON report to FILE")
 	fs.StringVar(&c.cmd, "cmd", "", "command line that starts the implementation (placeholders in braces)")
 	fs.StringVar(&c.image, "image", "", "docker image of the implementation (docker backend)")
-	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the implementation's heartbeat interval ({heartbeat}; default 500ms with --cmd)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the implementation's heartbeat interval ({heartbeat}; default 1s with --cmd)")
 	fs.IntVar(&c.misses, "misses", 0, "the implementation's heartbeat misses before timeout ({misses}; default 2 with --cmd)")
 	fs.BoolVar(&c.verbose, "v", false, "print the target's output after the run")
 	fs.StringVar(&c.lab, "lab", "auto", "server --cmd: where to run it: netns (a lab host, root only), loopback, or auto (netns when root, falling back to loopback)")
@@ -165,7 +165,7 @@ func conformServer(ctx context.Context, cf conformFlags, reqs []conform.Requirem
 	} else {
 		hb, misses := cf.heartbeat, cf.misses
 		if hb == 0 {
-			hb = 500 * time.Millisecond
+			hb = time.Second
 		}
 		if misses == 0 {
 			misses = 2

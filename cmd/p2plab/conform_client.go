@@ -37,33 +37,64 @@ func conformClient(ctx context.Context, cf conformFlags, reqs []conform.Requirem
 			return 2
 		}
 	}
-	var srvAddr netip.AddrPort
-	if refServer != "" {
-		ap, err := parseAddrPort(refServer)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "p2plab conform client: --server:", err)
-			return 2
-		}
-		srvAddr = ap
-	} else {
-		exe, err := os.Executable()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "p2plab conform client:", err)
-			return 2
-		}
-		srv, target, err := conform.StartServer(ctx, shellQuote(exe)+" server --listen {listen} --heartbeat {heartbeat} --misses {misses}", 500*time.Millisecond, 2)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "p2plab conform client: reference server:", err)
-			return 2
-		}
-		defer srv.Stop(2 * time.Second)
-		srvAddr = target.Addr
+	if cf.lab != "auto" && cf.lab != "netns" && cf.lab != "loopback" {
+		fmt.Fprintf(os.Stderr, "p2plab conform client: --lab %q: want netns, loopback or auto\n", cf.lab)
+		return 2
+	}
+	if refServer != "" && cf.lab == "netns" {
+		fmt.Fprintln(os.Stderr, "p2plab conform client: --server is a loopback server; it cannot be used with --lab netns")
+		return 2
 	}
 	var out func(user, output string)
 	if cf.verbose {
 		out = func(user, output string) { fmt.Fprintf(os.Stderr, "--- client %s output ---\n%s", user, output) }
 	}
-	ct := conform.ClientTarget{Start: conform.CommandClient(cf.cmd, out), Server: srvAddr, Heartbeat: cf.heartbeat, Misses: cf.misses}
+	ct := conform.ClientTarget{Heartbeat: cf.heartbeat, Misses: cf.misses}
+	where := "loopback"
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "p2plab conform client:", err)
+		return 2
+	}
+	refCmd := shellQuote(exe) + " server --listen {listen} --heartbeat {heartbeat} --misses {misses}"
+	if refServer == "" && (cf.lab == "netns" || (cf.lab == "auto" && os.Geteuid() == 0)) {
+		lc, lt, err := conform.StartClientLab(ctx, refCmd, cf.cmd, cf.heartbeat, cf.misses)
+		switch {
+		case err == nil:
+			defer func() {
+				if err := lc.Close(); err != nil {
+					fmt.Fprintln(os.Stderr, "p2plab conform client: lab close:", err)
+				}
+			}()
+			ct, where = lt, "a netns lab (reference server, client and fake peers on three hosts)"
+		case cf.lab == "netns":
+			fmt.Fprintln(os.Stderr, "p2plab conform client:", err)
+			return 2
+		default:
+			fmt.Fprintf(os.Stderr, "p2plab conform client: lab not available (%v); running on loopback\n", err)
+		}
+	}
+	if ct.Start == nil {
+		if refServer != "" {
+			ap, err := parseAddrPort(refServer)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "p2plab conform client: --server:", err)
+				return 2
+			}
+			ct.Server = ap
+		} else {
+			srv, target, err := conform.StartServer(ctx, refCmd, time.Second, 3)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "p2plab conform client: reference server:", err)
+				return 2
+			}
+			defer srv.Stop(2 * time.Second)
+			ct.Server = target.Addr
+		}
+		ct.Start = conform.CommandClient(cf.cmd, out)
+	}
+	srvAddr := ct.Server
+	fmt.Printf("p2plab conform client: running on %s\n", where)
 	fmt.Printf("p2plab conform client: %d requirements, reference server on %s\n", len(reqs), srvAddr)
 	start := time.Now()
 	results, err := conform.RunClient(ctx, ct, reqs, func(r conform.Result) { conform.WriteLine(os.Stdout, r) })
