@@ -60,6 +60,7 @@ suites: suite-netns suite-docker
 
 suite-netns:
 	@mkdir -p $(ARTIFACTS)
+	@rm -rf $(ARTIFACTS)/suite-netns
 	@echo "== scenario suite on the netns backend"
 	$(SUDO) env "PATH=$$PATH" P2PLAB_ARTIFACTS=$(abspath $(ARTIFACTS))/suite-netns $(GO) test ./scenarios/... -count=1 -timeout $(GOTEST_TIMEOUT) \
 		-ginkgo.label-filter='!docker' -ginkgo.timeout=$(SUITE_TIMEOUT) -ginkgo.junit-report=$(abspath $(ARTIFACTS))/junit-netns.xml
@@ -67,6 +68,7 @@ suite-netns:
 suite-docker:
 	@mkdir -p $(ARTIFACTS)
 	@if docker version >/dev/null 2>&1; then \
+		rm -rf $(ARTIFACTS)/suite-docker; \
 		echo "== scenario suite on the docker backend"; \
 		$(SUDO) env "PATH=$$PATH" TESTCONTAINERS_RYUK_DISABLED=true P2PLAB_ARTIFACTS=$(abspath $(ARTIFACTS))/suite-docker \
 			$(GO) test ./scenarios/... -count=1 -timeout $(GOTEST_TIMEOUT) \

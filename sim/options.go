@@ -70,7 +70,8 @@ type Options struct {
 	// only. Otherwise Start starts the server, then every client, and
 	// waits until each is online.
 	Manual bool
-	// StartTimeout bounds the start of one program (default 15s).
+	// StartTimeout bounds the start of one program (default 30s: a loaded
+	// machine can be slow to schedule a new process).
 	StartTimeout time.Duration
 	// Progress receives one line per thing the lab does (nil: silent).
 	Progress io.Writer
@@ -109,7 +110,7 @@ func (o *Options) defaults() {
 		o.ClientCommand = DefaultClientCommand
 	}
 	if o.StartTimeout == 0 {
-		o.StartTimeout = 15 * time.Second
+		o.StartTimeout = 30 * time.Second
 	}
 }
 
