@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +218,20 @@ func TestLoginRefused(t *testing.T) {
 	}
 	if st, _ := a.API.Status(tctx(t)); !st.Online {
 		t.Error("the first session went offline")
+	}
+}
+
+// TestControlOverTCP: a control endpoint "IP:0" binds a real port, which
+// ControlAddr reports and the API answers on.
+func TestControlOverTCP(t *testing.T) {
+	srv := startServer(t)
+	h := clienttest.New(t, srv.Addr, "alice", clienttest.WithConfig(func(c *client.Config) { c.Control = "127.0.0.1:0" }))
+	ap, err := netip.ParseAddrPort(h.C.ControlAddr())
+	if err != nil || ap.Port() == 0 {
+		t.Fatalf("ControlAddr %q", h.C.ControlAddr())
+	}
+	st, err := h.API.Status(tctx(t))
+	if err != nil || st.UserID != "alice" || !st.Online {
+		t.Fatalf("status over TCP: %+v %v", st, err)
 	}
 }
