@@ -25,7 +25,7 @@ func BenchmarkMesh(b *testing.B) {
 	for _, n := range meshSizes() {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			var fromLast, fromFirst time.Duration
-			var rssClientAvg, rssClientMax, rssServer, srvCPU float64
+			var rssClientAvg, rssClientMax, rssServer, srvCPU, idle float64
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				r := meshOnce(b, n)
@@ -35,6 +35,7 @@ func BenchmarkMesh(b *testing.B) {
 				rssClientMax = max(rssClientMax, r.rssClientMax)
 				rssServer = max(rssServer, r.rssServer)
 				srvCPU += r.serverCPU.Seconds()
+				idle += r.idleCores
 			}
 			nb := float64(b.N)
 			b.ReportMetric(0, "ns/op")
@@ -45,6 +46,7 @@ func BenchmarkMesh(b *testing.B) {
 			b.ReportMetric(rssClientMax, "MB-rss-client-max")
 			b.ReportMetric(rssServer, "MB-rss-server")
 			b.ReportMetric(srvCPU/nb, "s-cpu-server")
+			b.ReportMetric(idle/nb, "cores-idle-mesh")
 			b.ReportMetric(Load1(), "load1")
 		})
 	}
@@ -66,12 +68,13 @@ type meshResult struct {
 	rssClientAvg, rssClientMax float64 // MB
 	rssServer                  float64 // MB
 	serverCPU                  time.Duration
+	idleCores                  float64 // CPU cores the clients use with the mesh up and no chat
 }
 
 func meshOnce(b *testing.B, n int) meshResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	lab, users := startLab(b, ctx, labOpts{clients: n, clientCmd: os.Getenv("P2PLAB_BENCH_CLIENT_CMD")})
+	lab, users := startLab(b, ctx, labOpts{clients: n, heartbeat: meshHeartbeat(), clientCmd: os.Getenv("P2PLAB_BENCH_CLIENT_CMD")})
 	if err := lab.Server().Start(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -109,11 +112,13 @@ func meshOnce(b *testing.B, n int) meshResult {
 	}
 	r := meshResult{fromLast: done.Sub(last), fromFirst: done.Sub(first)}
 	var sum float64
+	pids := make([]int, 0, n)
 	for _, u := range users {
 		pid, err := clientPID(lab, u)
 		if err != nil {
 			b.Fatal(err)
 		}
+		pids = append(pids, pid)
 		rss, err := RSS(pid)
 		if err != nil {
 			b.Fatal(err)
@@ -137,8 +142,14 @@ func meshOnce(b *testing.B, n int) meshResult {
 		b.Fatal(err)
 	}
 	r.serverCPU = ut + st
-	b.Logf("clients=%d: mesh %.3fs after the last start, %.3fs after the first; client RSS avg %.1f MB max %.1f MB; server RSS %.1f MB, CPU %s; load %s",
-		n, r.fromLast.Seconds(), r.fromFirst.Seconds(), r.rssClientAvg, r.rssClientMax, r.rssServer, r.serverCPU, LoadAvg())
+	stopPerf := perfRecord(b, fmt.Sprintf("mesh-%d-idle", n), pids, 3*time.Second)
+	r.idleCores, err = idleCPU(ctx, pids, 3*time.Second)
+	stopPerf()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("clients=%d: mesh %.3fs after the last start, %.3fs after the first; client RSS avg %.1f MB max %.1f MB; server RSS %.1f MB, CPU %s; idle mesh uses %.2f cores; load %s",
+		n, r.fromLast.Seconds(), r.fromFirst.Seconds(), r.rssClientAvg, r.rssClientMax, r.rssServer, r.serverCPU, r.idleCores, LoadAvg())
 	return r
 }
 
@@ -199,4 +210,43 @@ func checkChannels(ctx context.Context, lab *sim.Lab, users []string) error {
 		}
 	}
 	return nil
+}
+
+// meshHeartbeat is the heartbeat of the mesh benchmark: sim's default (1 s)
+// unless P2PLAB_BENCH_MESH_HEARTBEAT sets another.
+func meshHeartbeat() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("P2PLAB_BENCH_MESH_HEARTBEAT")); err == nil && d > 0 {
+		return d
+	}
+	return sim.DefaultHeartbeat
+}
+
+// idleCPU measures the CPU the processes use over a window, in cores.
+func idleCPU(ctx context.Context, pids []int, window time.Duration) (float64, error) {
+	sum := func() (time.Duration, error) {
+		var t time.Duration
+		for _, p := range pids {
+			u, s, err := CPUTime(p)
+			if err != nil {
+				return 0, err
+			}
+			t += u + s
+		}
+		return t, nil
+	}
+	t0 := time.Now()
+	c0, err := sum()
+	if err != nil {
+		return 0, err
+	}
+	select { // a measurement window, not a wait for something to happen
+	case <-time.After(window):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	c1, err := sum()
+	if err != nil {
+		return 0, err
+	}
+	return (c1 - c0).Seconds() / time.Since(t0).Seconds(), nil
 }
