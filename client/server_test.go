@@ -26,3 +26,8 @@ func userStats(t *testing.T, s *servertest.Server, user string) (api.UserStats, 
 	u, _ := st.User(user)
 	return u, true
 }
+
+// startServerB is startServer for benchmarks.
+func startServerB(b *testing.B) *servertest.Server {
+	return servertest.NewServer(b, server.Config{Heartbeat: time.Second, Misses: 5})
+}
