@@ -190,11 +190,33 @@ func (c *Client) sendFailed(id, reason string) {
 // peer ("" when relayed: the server enforces the sender), reply the link
 // answers go back over, ch the channel (nil when relayed).
 func (c *Client) onFile(f protocol.Frame, via, peer string, reply *link, ch *channel) error {
-	var rt protocol.Relay
-	if err := f.DecodeBody(&rt); err != nil {
+	// decode once, into the frame's own body type (chunks are large)
+	var (
+		offer protocol.FileOffer
+		chunk protocol.FileChunk
+		done  protocol.FileDone
+		res   protocol.FileResult
+		from  string
+		tid   string
+		err   error
+	)
+	switch f.Type {
+	case protocol.TypeFileOffer:
+		err = f.DecodeBody(&offer)
+		from, tid = offer.UserID, offer.TransferID
+	case protocol.TypeFileChunk:
+		err = f.DecodeBody(&chunk)
+		from, tid = chunk.UserID, chunk.TransferID
+	case protocol.TypeFileDone:
+		err = f.DecodeBody(&done)
+		from, tid = done.UserID, done.TransferID
+	case protocol.TypeFileResult:
+		err = f.DecodeBody(&res)
+		from, tid = res.UserID, res.TransferID
+	}
+	if err != nil {
 		return err
 	}
-	from := rt.UserID
 	if peer != "" {
 		if from == "" {
 			from = peer
@@ -203,40 +225,26 @@ func (c *Client) onFile(f protocol.Frame, via, peer string, reply *link, ch *cha
 			return &protocol.FrameError{Code: protocol.CodeForbidden, Reason: f.Type + " names another sender"}
 		}
 	}
-	if rt.TransferID == "" || !protocol.ValidUserID(from) {
+	if tid == "" || !protocol.ValidUserID(from) {
 		return &protocol.FrameError{Code: protocol.CodeBadFrame, Reason: f.Type + " without transferID or userID"}
 	}
 	switch f.Type {
 	case protocol.TypeFileResult:
-		var r protocol.FileResult
-		if err := f.DecodeBody(&r); err != nil {
-			return err
-		}
-		c.onFileResult(from, r, via)
+		c.onFileResult(from, res, via)
 		return nil
 	case protocol.TypeFileOffer:
-		var o protocol.FileOffer
-		if err := f.DecodeBody(&o); err != nil {
-			return err
-		}
-		c.onOffer(from, o, via, reply, ch)
+		c.onOffer(from, offer, via, reply, ch)
 		return nil
 	}
-	key := from + "\x00" + rt.TransferID
 	c.mu.Lock()
-	r := c.recvs[key]
+	r := c.recvs[from+"\x00"+tid]
 	c.mu.Unlock()
 	if r == nil {
 		return nil // unknown or already failed transfer
 	}
-	switch f.Type {
-	case protocol.TypeFileChunk:
-		var k protocol.FileChunk
-		if err := f.DecodeBody(&k); err != nil {
-			return err
-		}
-		c.onChunk(r, k)
-	case protocol.TypeFileDone:
+	if f.Type == protocol.TypeFileChunk {
+		c.onChunk(r, chunk)
+	} else {
 		c.onDone(r)
 	}
 	return nil
