@@ -43,6 +43,15 @@ func TestFastVeth(t *testing.T) {
 		}
 	}
 	b := lab.Backend().(*netnsBackend)
+	if err := inNS(b.sw, func() error {
+		v, err := os.ReadFile("/proc/sys/net/bridge/bridge-nf-call-iptables")
+		if err == nil && string(v) != "0\n" {
+			t.Errorf("switch namespace: bridge-nf-call-iptables = %q, want 0", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	sh, err := netlink.NewHandleAt(b.sw, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)

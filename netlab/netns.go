@@ -91,7 +91,23 @@ func (b *netnsBackend) Create(ctx context.Context, cfg Config) (err error) {
 		b.nicBase[i] = k
 		k += len(h.NICs)
 	}
-	sw, err := newNamedNS(b.swName)
+	sw, err := newNamedNSDo(b.swName, func(netns.NsHandle) error {
+		// If br_netfilter is loaded (Docker loads it), bridged frames would
+		// go through this namespace's iptables hooks: the switch is a plain
+		// switch, so keep them out.
+		for _, k := range []string{"iptables", "ip6tables", "arptables"} {
+			if err := writeSysctl("net/bridge/bridge-nf-call-"+k, "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+	if sw >= 0 && err != nil {
+		sw.Close()
+		b.mu.Lock()
+		b.created = append(b.created, b.swName)
+		b.mu.Unlock()
+	}
 	if err != nil {
 		return fmt.Errorf("netlab: netns: create switch namespace %s: %w", b.swName, err)
 	}
