@@ -66,29 +66,44 @@ func buildContext(binary string) (*bytes.Reader, error) {
 	return bytes.NewReader(buf.Bytes()), nil
 }
 
+// buildAttempts is how often buildImage tries: a build can fail when
+// another lab removes an image the engine was about to reuse.
+const buildAttempts = 3
+
 // buildImage builds the run's image from scratch (never pulling) and returns
-// its tag.
+// its tag. NoCache: with the build cache, concurrent labs building the same
+// binary share intermediate images, and one lab's Destroy (which prunes
+// them) breaks another's build ("failed to get digest ... no such file").
 func buildImage(ctx context.Context, p *testcontainers.DockerProvider, runID, binary string, pid int) (string, error) {
-	tarball, err := buildContext(binary)
-	if err != nil {
-		return "", fmt.Errorf("docker: image context: %w", err)
+	var err error
+	for range buildAttempts {
+		var tarball *bytes.Reader
+		tarball, err = buildContext(binary)
+		if err != nil {
+			return "", fmt.Errorf("docker: image context: %w", err)
+		}
+		req := &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
+			ContextArchive: tarball,
+			Dockerfile:     "Dockerfile",
+			Repo:           runName(runID),
+			Tag:            "latest",
+			KeepImage:      true,
+			BuildOptionsModifier: func(o *client.ImageBuildOptions) {
+				o.PullParent = false
+				o.NoCache = true
+				o.Remove = true
+				o.ForceRemove = true
+				o.Labels = labels(runID, "image", "", pid)
+			},
+		}}
+		var tag string
+		tag, err = p.BuildImage(ctx, req)
+		if err == nil {
+			return tag, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	req := &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-		ContextArchive: tarball,
-		Dockerfile:     "Dockerfile",
-		Repo:           runName(runID),
-		Tag:            "latest",
-		KeepImage:      true,
-		BuildOptionsModifier: func(o *client.ImageBuildOptions) {
-			o.PullParent = false
-			o.Remove = true
-			o.ForceRemove = true
-			o.Labels = labels(runID, "image", "", pid)
-		},
-	}}
-	tag, err := p.BuildImage(ctx, req)
-	if err != nil {
-		return "", fmt.Errorf("docker: build image %s: %w", imageRef(runID), err)
-	}
-	return tag, nil
+	return "", fmt.Errorf("docker: build image %s: %w", imageRef(runID), err)
 }
