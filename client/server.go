@@ -155,7 +155,10 @@ func (c *Client) session(ctx context.Context, relogin bool) (bool, error) {
 		c.mu.Unlock()
 	}
 	r := protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
-	if err := c.login(conn, r); err != nil {
+	stopLogin := context.AfterFunc(ctx, func() { conn.Close() })
+	err := c.login(conn, r)
+	stopLogin()
+	if err != nil {
 		conn.Close()
 		return false, err
 	}
