@@ -16,6 +16,20 @@ import (
 	"github.com/p2plab/p2plab/protocol"
 )
 
+// cutAndPeer starts the client under test, then logs in a fake peer that
+// does not listen (so no channel can be made to it).
+func (t *clientT) cutAndPeer(ctx context.Context) (*cut, *fakePeer, error) {
+	c, err := t.startCUT(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := t.fake(ctx, "peer", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, p, nil
+}
+
 // accepted starts the client under test, then a fake peer that logs in
 // after it and opens a channel to it; it returns once the client lists the
 // channel.
@@ -183,11 +197,7 @@ func channelRequirements() []Requirement {
 			Sentence: "An accepted connection whose first frame is not SetupP2PMessage is answered with Error bad_frame and closed.",
 			Outcomes: []string{"a ClientChatMessage as the first frame gets Error{code:bad_frame}, then close; no chat_received event"},
 			client: func(ctx context.Context, t *clientT) error {
-				c, err := t.startCUT(ctx)
-				if err != nil {
-					return err
-				}
-				p, err := t.fake(ctx, "peer", false)
+				c, p, err := t.cutAndPeer(ctx)
 				if err != nil {
 					return err
 				}
@@ -317,11 +327,7 @@ func channelRequirements() []Requirement {
 			Sentence: "A chat message to a peer without a channel is sent to the server as ChatMessage.",
 			Outcomes: []string{"POST /v1/chat answers via=relay; the peer receives the ChatMessage from the server; its relayed ChatAck gives a chat_acked event"},
 			client: func(ctx context.Context, t *clientT) error {
-				c, err := t.startCUT(ctx)
-				if err != nil {
-					return err
-				}
-				p, err := t.fake(ctx, "peer", false)
+				c, p, err := t.cutAndPeer(ctx)
 				if err != nil {
 					return err
 				}
@@ -376,11 +382,7 @@ func channelRequirements() []Requirement {
 			Sentence: "A chat message that came through the server is acknowledged through the server.",
 			Outcomes: []string{"the peer receives ChatAck{messageID} from the server; a chat_received event with via=relay"},
 			client: func(ctx context.Context, t *clientT) error {
-				c, err := t.startCUT(ctx)
-				if err != nil {
-					return err
-				}
-				p, err := t.fake(ctx, "peer", false)
+				c, p, err := t.cutAndPeer(ctx)
 				if err != nil {
 					return err
 				}
@@ -499,11 +501,7 @@ func channelRequirements() []Requirement {
 			Outcomes:      []string{"the client closes the silent channel within heartbeat*(misses+1), with a channel_closed event reason=heartbeat timeout"},
 			usesHeartbeat: true,
 			client: func(ctx context.Context, t *clientT) error {
-				c, err := t.startCUT(ctx)
-				if err != nil {
-					return err
-				}
-				p, err := t.fake(ctx, "peer", false)
+				c, p, err := t.cutAndPeer(ctx)
 				if err != nil {
 					return err
 				}
@@ -722,11 +720,7 @@ func controlRequirements() []Requirement {
 			Sentence: "GET /v1/status reports the userID, online:true once logged in, the server address and the listen endpoint, which is the endpoint the server advertises.",
 			Outcomes: []string{"status {userID, online:true, server, listen} with listen equal to the endpoint in ResP2pInfo"},
 			client: func(ctx context.Context, t *clientT) error {
-				c, err := t.startCUT(ctx)
-				if err != nil {
-					return err
-				}
-				p, err := t.fake(ctx, "peer", false)
+				c, p, err := t.cutAndPeer(ctx)
 				if err != nil {
 					return err
 				}
@@ -829,11 +823,7 @@ func controlRequirements() []Requirement {
 			Sentence: "POST /v1/logout leaves the server: the other users are told the client is offline and its status says online:false.",
 			Outcomes: []string{"a peer receives UserStateNotify{userID: client, onLine:false}; GET /v1/status has online:false"},
 			client: func(ctx context.Context, t *clientT) error {
-				c, err := t.startCUT(ctx)
-				if err != nil {
-					return err
-				}
-				p, err := t.fake(ctx, "peer", false)
+				c, p, err := t.cutAndPeer(ctx)
 				if err != nil {
 					return err
 				}
@@ -876,7 +866,7 @@ func (c *cut) raw(ctx context.Context, method, path, body string) (int, string, 
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	eb := body2[api.ErrorBody](b)
+	eb := decodeJSON[api.ErrorBody](b)
 	return resp.StatusCode, eb.Error, nil
 }
 

@@ -185,3 +185,12 @@ func listOf(users []protocol.UserInfo) string {
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }
+
+// needHeartbeat skips a check that needs the server's heartbeat settings
+// when they are unknown.
+func (t *serverT) needHeartbeat() error {
+	if t.Heartbeat <= 0 || t.Misses <= 0 {
+		return skipf("the server's heartbeat settings are unknown (give --heartbeat and --misses)")
+	}
+	return nil
+}

@@ -229,8 +229,8 @@ func loginRequirements() []Requirement {
 			Outcomes:      []string{"a connection that never sends a frame is closed within heartbeat*(misses+1)"},
 			usesHeartbeat: true,
 			server: func(ctx context.Context, t *serverT) error {
-				if t.Heartbeat <= 0 || t.Misses <= 0 {
-					return skipf("the server's heartbeat settings are unknown (give --heartbeat and --misses)")
+				if err := t.needHeartbeat(); err != nil {
+					return err
 				}
 				s, err := t.dial(ctx, "idle")
 				if err != nil {

@@ -12,7 +12,7 @@ import (
 // relayOne sends one relayable frame from a to b and checks that b receives
 // it with the routing fields and the given body field values intact and the
 // sender enforced.
-func relayOne(ctx context.Context, t *serverT, from, to *session, typ string, v any, key string) error {
+func relayOne(ctx context.Context, from, to *session, typ string, v any, key string) error {
 	if err := from.notice(typ, v); err != nil {
 		return err
 	}
@@ -158,17 +158,7 @@ func relayRequirements() []Requirement {
 				if err := roundTrip(ctx, a, "the connection stays open after forbidden"); err != nil {
 					return err
 				}
-				marker := chat(t.user("marker"), t.user("c"), t.user("b"), "marker")
-				if err := c.notice(protocol.TypeChatMessage, marker); err != nil {
-					return err
-				}
-				if _, err := b.expect(ctx, "the marker message from c", isChat(protocol.TypeChatMessage, marker.MessageID)); err != nil {
-					return err
-				}
-				if got := b.find(isChat(protocol.TypeChatMessage, forged.MessageID)); len(got) > 0 {
-					return failf("the forged message not forwarded to b", "b received %s", describe(got[0]))
-				}
-				return nil
+				return notForwarded(ctx, t, b, c, forged.MessageID)
 			},
 		},
 		{
@@ -189,17 +179,7 @@ func relayRequirements() []Requirement {
 				if _, err := expectError(ctx, a, protocol.CodeForbidden, 31); err != nil {
 					return err
 				}
-				marker := chat(t.user("marker"), t.user("c"), t.user("b"), "marker")
-				if err := c.notice(protocol.TypeChatMessage, marker); err != nil {
-					return err
-				}
-				if _, err := b.expect(ctx, "the marker message from c", isChat(protocol.TypeChatMessage, marker.MessageID)); err != nil {
-					return err
-				}
-				if got := b.find(isChat(protocol.TypeChatMessage, mid)); len(got) > 0 {
-					return failf("the forged message not forwarded to b", "b received %s", describe(got[0]))
-				}
-				return nil
+				return notForwarded(ctx, t, b, c, mid)
 			},
 		},
 		{
@@ -279,7 +259,7 @@ func relayRequirements() []Requirement {
 					return err
 				}
 				ack := protocol.ChatAck{MessageID: t.user("m1"), UserID: t.user("b"), DestUserID: t.user("a")}
-				return relayOne(ctx, t, ss[1], ss[0], protocol.TypeChatAck, ack, ack.MessageID)
+				return relayOne(ctx, ss[1], ss[0], protocol.TypeChatAck, ack, ack.MessageID)
 			},
 		},
 		{
@@ -305,7 +285,7 @@ func relayRequirements() []Requirement {
 					{b, a, protocol.TypeFileResult, protocol.FileResult{TransferID: tid, UserID: t.user("b"), DestUserID: t.user("a"), OK: true}},
 				}
 				for _, st := range steps {
-					if err := relayOne(ctx, t, st.from, st.to, st.typ, st.v, tid); err != nil {
+					if err := relayOne(ctx, st.from, st.to, st.typ, st.v, tid); err != nil {
 						return err
 					}
 				}
@@ -313,4 +293,21 @@ func relayRequirements() []Requirement {
 			},
 		},
 	}
+}
+
+// notForwarded checks that b never received the ChatMessage messageID: c
+// relays a marker message to b, and once the marker has arrived the refused
+// message must not have arrived before it.
+func notForwarded(ctx context.Context, t *serverT, b, c *session, messageID string) error {
+	marker := chat(t.user("marker"), t.user("c"), t.user("b"), "marker")
+	if err := c.notice(protocol.TypeChatMessage, marker); err != nil {
+		return err
+	}
+	if _, err := b.expect(ctx, "the marker message from c", isChat(protocol.TypeChatMessage, marker.MessageID)); err != nil {
+		return err
+	}
+	if got := b.find(isChat(protocol.TypeChatMessage, messageID)); len(got) > 0 {
+		return failf("the forged message not forwarded to b", "b received %s", describe(got[0]))
+	}
+	return nil
 }

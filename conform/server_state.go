@@ -92,8 +92,8 @@ func stateRequirements() []Requirement {
 			Outcomes:      []string{"a (sending Heartbeats) receives UserStateNotify{userID:b, onLine:false} and b's connection is closed, both within heartbeat*(misses+1) of b's last frame; a still gets HeartbeatAck"},
 			usesHeartbeat: true,
 			server: func(ctx context.Context, t *serverT) error {
-				if t.Heartbeat <= 0 || t.Misses <= 0 {
-					return skipf("the server's heartbeat settings are unknown (give --heartbeat and --misses)")
+				if err := t.needHeartbeat(); err != nil {
+					return err
 				}
 				a, err := t.login(ctx, t.user("a"))
 				if err != nil {
@@ -130,8 +130,8 @@ func stateRequirements() []Requirement {
 			Outcomes:      []string{"two Heartbeats with increasing ids within 3 heartbeat intervals of login"},
 			usesHeartbeat: true,
 			server: func(ctx context.Context, t *serverT) error {
-				if t.Heartbeat <= 0 || t.Misses <= 0 {
-					return skipf("the server's heartbeat settings are unknown (give --heartbeat and --misses)")
+				if err := t.needHeartbeat(); err != nil {
+					return err
 				}
 				a, err := t.login(ctx, t.user("a"))
 				if err != nil {
@@ -167,7 +167,7 @@ func stateRequirements() []Requirement {
 					return err
 				}
 				c := chat(t.user("m1"), t.user("a"), t.user("b"), "counted")
-				if err := relayOne(ctx, t, ss[0], ss[1], protocol.TypeChatMessage, c, c.MessageID); err != nil {
+				if err := relayOne(ctx, ss[0], ss[1], protocol.TypeChatMessage, c, c.MessageID); err != nil {
 					return err
 				}
 				var st api.Stats

@@ -353,8 +353,8 @@ func netipParse(s string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
-// body2 decodes JSON bytes, ignoring errors.
-func body2[T any](b []byte) T {
+// decodeJSON decodes JSON bytes, ignoring errors.
+func decodeJSON[T any](b []byte) T {
 	var v T
 	_ = json.Unmarshal(b, &v)
 	return v
