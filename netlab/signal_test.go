@@ -30,7 +30,8 @@ func TestSignalChild(t *testing.T) {
 		LANs:  []LAN{{Name: "l", Subnet: netip.MustParsePrefix("198.18.79.0/24")}},
 		Hosts: []HostSpec{{Name: "a", NICs: []NIC{{LAN: "l"}}}, {Name: "b", NICs: []NIC{{LAN: "l"}}}},
 	}
-	lab, err := New(ctx, NewNetns(), topo, Options{RunID: run, Dir: t.TempDir()})
+	// The parent owns the directory: a killed child runs no cleanup.
+	lab, err := New(ctx, NewNetns(), topo, Options{RunID: run, Dir: os.Getenv(childEnv + "_DIR")})
 	if err != nil {
 		fmt.Println("error", err)
 		return
@@ -61,7 +62,7 @@ func TestInterruptAndCrash(t *testing.T) {
 			run := NewRunID()
 			t.Cleanup(func() { _, _ = CleanRun(ctx, run) })
 			cmd := exec.Command(os.Args[0], "-test.run=^TestSignalChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), childEnv+"="+run)
+			cmd.Env = append(os.Environ(), childEnv+"="+run, childEnv+"_DIR="+t.TempDir())
 			out, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
