@@ -52,8 +52,18 @@ type ServerProxy struct {
 	wg    sync.WaitGroup
 }
 
+// ServerDefects lists every server defect.
+var ServerDefects = []ServerDefect{NoStateNotify, ForwardForged, IgnoreLengthLimit, KeepBadConn, DropUserOffline, WrongObserved}
+
 // NewServerProxy listens on a loopback port and forwards to upstream.
 func NewServerProxy(upstream netip.AddrPort, defect ServerDefect) (*ServerProxy, error) {
+	known := false
+	for _, d := range ServerDefects {
+		known = known || d == defect
+	}
+	if !known {
+		return nil, fmt.Errorf("defective: unknown server defect %q", defect)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("defective: listen: %w", err)
