@@ -116,16 +116,50 @@ func TestProcess(t *testing.T) {
 	}
 	waitEvent(t, a, "ack from the process", acked(res.MessageID))
 
+	// bob is frozen (SIGSTOP: no FIN, its sockets stay open, the kernel
+	// still takes bytes): alice's message goes over the channel and cannot
+	// be acked; the channel dies by heartbeat, the message goes again
+	// through the server, and after the thaw bob reports it exactly once.
 	t.Run("freeze", func(t *testing.T) {
 		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		res, err := a.API.Chat(tctx(t), "bob", "while you were frozen")
+		if err != nil {
 			t.Fatal(err)
 		}
 		e := waitEvent(t, a, "heartbeat teardown", func(e api.Event) bool { return e.Type == api.EventChannelClosed && e.Peer == "bob" })
 		if e.Reason != protocol.ReasonHeartbeatTimeout {
 			t.Errorf("closed with %q, want heartbeat timeout", e.Reason)
 		}
+		if res.Via == api.ViaP2P {
+			if r := waitEvent(t, a, "resend", isType(api.EventChatResent)); r.MessageID != res.MessageID || r.Via != api.ViaRelay {
+				t.Errorf("chat_resent %+v", r)
+			}
+		} else {
+			t.Logf("the channel was already gone when alice sent (loaded machine): no resend to check")
+		}
 		if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)
+		}
+		if ack := waitEvent(t, a, "ack after the thaw", acked(res.MessageID)); ack.Via != api.ViaRelay {
+			t.Errorf("acked via %q, want relay", ack.Via)
+		}
+		// a marker through the server: once bob has it, he has read
+		// everything sent before it
+		mark, err := a.API.Chat(tctx(t), "bob", "marker")
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := waitProcEvent(t, p, mark.MessageID)
+		n := 0
+		for _, e := range evs {
+			if e.Type == api.EventChatReceived && e.MessageID == res.MessageID {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("bob reported the frozen-time message %d times, want 1", n)
 		}
 	})
 
@@ -164,4 +198,27 @@ func TestProcessUsage(t *testing.T) {
 			t.Errorf("%v: %v\n%s", args, err, out)
 		}
 	}
+}
+
+// waitProcEvent waits until p reports chat_received for id and returns all
+// of p's events.
+func waitProcEvent(t *testing.T, p *proc, id string) []api.Event {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	var all []api.Event
+	var after int64
+	for time.Now().Before(deadline) {
+		evs, err := p.api.Events(tctx(t), after, 500*time.Millisecond)
+		if err != nil {
+			t.Fatalf("process events: %v", err)
+		}
+		for _, e := range evs {
+			all, after = append(all, e), e.Seq
+			if e.Type == api.EventChatReceived && e.MessageID == id {
+				return all
+			}
+		}
+	}
+	t.Fatalf("process never reported %s", id)
+	return nil
 }
