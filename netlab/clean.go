@@ -102,6 +102,9 @@ func clean(ctx context.Context, want func(run string) bool) ([]string, error) {
 				continue
 			}
 			if err := netlink.LinkDel(l); err != nil {
+				if errors.Is(err, syscall.ENODEV) {
+					continue // went with its peer
+				}
 				errs = append(errs, fmt.Errorf("netlab: clean: link %s: %w", l.Attrs().Name, err))
 				continue
 			}

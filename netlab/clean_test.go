@@ -33,6 +33,19 @@ func leftovers(t *testing.T, run string) {
 	if err := nftAdd(ns, run+"-block1", []nftRule{blockRule(1, 2, false)}); err != nil {
 		t.Fatal(err)
 	}
+	// In the machine's own namespace: a veth pair and an nft table (the
+	// netns backend never makes these; older or crashed tools might).
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: run + "-v0"}, PeerName: run + "-v1"}); err != nil {
+		t.Fatal(err)
+	}
+	root, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := nftAdd(root, run+"-stale", []nftRule{blockRule(1, 1, false)}); err != nil {
+		t.Fatal(err)
+	}
 	if r := findCgroupRoot(); r.ok() {
 		if _, err := r.create(run + "-ghost"); err != nil {
 			t.Fatal(err)
@@ -66,6 +79,20 @@ func exists(run string) []string {
 	if _, err := os.Stat(filepath.Join(lockDir, run+".lock")); err == nil {
 		out = append(out, "lock")
 	}
+	if links, err := netlink.LinkList(); err == nil {
+		for _, l := range links {
+			if RunOf(l.Attrs().Name) == run {
+				out = append(out, "link "+l.Attrs().Name)
+			}
+		}
+	}
+	if names, err := NftTables(); err == nil {
+		for _, n := range names {
+			if RunOf(n) == run {
+				out = append(out, "nft "+n)
+			}
+		}
+	}
 	return out
 }
 
@@ -80,7 +107,7 @@ func TestCleanLeftovers(t *testing.T) {
 		_, _ = CleanRun(ctx, live)
 	})
 	leftovers(t, dead)
-	if len(exists(dead)) < 3 {
+	if len(exists(dead)) < 5 {
 		t.Fatalf("leftovers not made: %v", exists(dead))
 	}
 	topo := Topology{
@@ -107,8 +134,13 @@ func TestCleanLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("removed %v", removed)
-	if !slices.Contains(removed, "netns "+dead+"-ghost") || !slices.Contains(removed, "lock "+dead) {
-		t.Errorf("removed %v, want the dead run's namespace and lock", removed)
+	for _, want := range []string{"netns " + dead + "-ghost", "lock " + dead, "nft table " + dead + "-stale"} {
+		if !slices.Contains(removed, want) {
+			t.Errorf("removed %v, want %q among them", removed, want)
+		}
+	}
+	if !slices.Contains(removed, "link "+dead+"-v0") && !slices.Contains(removed, "link "+dead+"-v1") {
+		t.Errorf("removed %v, want the dead run's veth", removed)
 	}
 	if left := exists(dead); len(left) != 0 {
 		t.Errorf("dead run left: %v", left)
