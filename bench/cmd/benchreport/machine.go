@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +26,9 @@ func machineInfo() machine {
 	m := machine{Date: time.Now().UTC(), Cores: runtime.NumCPU(), LoadStart: loadAvg()}
 	m.CPU = procField("/proc/cpuinfo", "model name")
 	m.MemTotal = procField("/proc/meminfo", "MemTotal")
+	if kb, err := strconv.ParseFloat(strings.TrimSuffix(m.MemTotal, " kB"), 64); err == nil {
+		m.MemTotal = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
