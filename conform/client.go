@@ -136,6 +136,8 @@ type clientT struct {
 	prefix string
 	dir    string
 	cl     closers
+	// peerCh passes a channel out of a startCUTWith setup function.
+	peerCh *session
 }
 
 func (t *clientT) user(name string) string { return t.prefix + "-" + name }
@@ -155,7 +157,13 @@ type cut struct {
 // startCUT starts the client under test and waits until its control API
 // says it is online.
 func (t *clientT) startCUT(ctx context.Context) (*cut, error) {
-	run := ClientRun{Server: t.Server, User: t.user("cut"), Control: filepath.Join(t.dir, "ctl.sock"),
+	return t.startCUTWith(ctx, t.Server, nil)
+}
+
+// startCUTWith starts the client under test with server as its server;
+// serve, if not nil, plays that server's part until the client is online.
+func (t *clientT) startCUTWith(ctx context.Context, server netip.AddrPort, serve func(context.Context) error) (*cut, error) {
+	run := ClientRun{Server: server, User: t.user("cut"), Control: filepath.Join(t.dir, "ctl.sock"),
 		Log: filepath.Join(t.dir, "p2pinfo.log"), Files: filepath.Join(t.dir, "files"),
 		Heartbeat: t.Heartbeat, Misses: t.Misses}
 	if err := os.MkdirAll(run.Files, 0o755); err != nil {
@@ -172,6 +180,12 @@ func (t *clientT) startCUT(ctx context.Context) (*cut, error) {
 		return d.DialContext(ctx, "unix", run.Control)
 	}}}
 	t.cl.add(func() { c.ctl.Close(); c.hc.CloseIdleConnections() })
+	if serve != nil {
+		if err := serve(ctx); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	var st api.Status
 	var lastErr error
 	err = poll(ctx, func() (bool, error) {

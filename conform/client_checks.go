@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -349,6 +352,180 @@ func channelRequirements() []Requirement {
 					return err
 				}
 				_, err = c.waitEvent(ctx, "chat_acked "+resp.MessageID, evType(api.EventChatAcked, func(e api.Event) bool { return e.MessageID == resp.MessageID }))
+				return err
+			},
+		},
+		{
+			ID: "client/6.5/file-send", Level: Must, Section: "6.5",
+			Sentence: "A file sent to a peer with a channel goes over the channel as FileOffer, FileChunk and FileDone, and the sender reports the peer's FileResult.",
+			Outcomes: []string{"POST /v1/files answers via=p2p; the peer receives FileOffer (name, size, sha256), FileChunks whose data reassembles to the file, FileDone; after its FileResult ok a file_sent event follows"},
+			client: func(ctx context.Context, t *clientT) error {
+				c, p, ch, err := t.acceptedChannel(ctx)
+				if err != nil {
+					return err
+				}
+				data := []byte(strings.Repeat("0123456789abcdef", 9000)) // 144,000 bytes: several chunks
+				sum := sha256.Sum256(data)
+				path := filepath.Join(t.dir, "send.bin")
+				if err := os.WriteFile(path, data, 0o644); err != nil {
+					return fmt.Errorf("conform: file to send: %w", err)
+				}
+				resp, err := c.ctl.SendFile(ctx, p.id, path)
+				if err != nil {
+					return failf("POST /v1/files accepted", "%v", err)
+				}
+				if resp.Via != api.ViaP2P {
+					return failf("via=p2p", "via=%q", resp.Via)
+				}
+				isT := func(typ string) func(protocol.Frame) bool {
+					return func(f protocol.Frame) bool {
+						return f.Type == typ && body[protocol.Relay](f).TransferID == resp.TransferID
+					}
+				}
+				f, err := ch.expect(ctx, "FileOffer "+resp.TransferID, isT(protocol.TypeFileOffer))
+				if err != nil {
+					return err
+				}
+				if o := body[protocol.FileOffer](f); o.Size != int64(len(data)) || o.SHA256 != hex.EncodeToString(sum[:]) || o.FileName != "send.bin" {
+					return failf(fmt.Sprintf("FileOffer{fileName:send.bin size:%d sha256:%x}", len(data), sum), "%s", describe(f))
+				}
+				got := make([]byte, len(data))
+				received := 0
+				for received < len(data) {
+					f, err := ch.expect(ctx, fmt.Sprintf("FileChunks up to %d bytes (have %d)", len(data), received), isT(protocol.TypeFileChunk))
+					if err != nil {
+						return err
+					}
+					k := body[protocol.FileChunk](f)
+					if k.Offset < 0 || k.Offset+int64(len(k.Data)) > int64(len(data)) || len(k.Data) > protocol.MaxChunkData || len(k.Data) == 0 {
+						return failf("chunks of 1..65536 bytes inside the file", "offset %d, %d bytes", k.Offset, len(k.Data))
+					}
+					copy(got[k.Offset:], k.Data)
+					received += len(k.Data)
+				}
+				if _, err := ch.expect(ctx, "FileDone "+resp.TransferID, isT(protocol.TypeFileDone)); err != nil {
+					return err
+				}
+				if sha256.Sum256(got) != sum {
+					return failf("the chunks reassemble to the file", "a different sha256")
+				}
+				if err := ch.notice(protocol.TypeFileResult, protocol.FileResult{TransferID: resp.TransferID, UserID: p.id, DestUserID: c.user, OK: true}); err != nil {
+					return err
+				}
+				_, err = c.waitEvent(ctx, "file_sent "+resp.TransferID, evType(api.EventFileSent, func(e api.Event) bool { return e.TransferID == resp.TransferID }))
+				return err
+			},
+		},
+		{
+			ID: "client/6.9/server-loss", Level: Must, Section: "6.9",
+			Sentence: "P2P channels do not depend on the server connection: when the server is gone, the client keeps its channels and keeps chatting over them.",
+			Outcomes: []string{"after its (fake) server closes and stops listening, the client still lists the channel, sends a chat over it (via=p2p) and reports a chat received over it"},
+			client: func(ctx context.Context, t *clientT) error {
+				// A one-shot fake server: it answers Login and GetP2PInfo,
+				// listing a fake peer that only listens, then goes away.
+				srvLn, err := t.Net.Listen(ctx, netip.AddrPortFrom(t.Net.Addr(), 0))
+				if err != nil {
+					return fmt.Errorf("conform: fake server: %w", err)
+				}
+				t.cl.add(func() { _ = srvLn.Close() })
+				peerLn, err := t.Net.Listen(ctx, netip.AddrPortFrom(t.Net.Addr(), 0))
+				if err != nil {
+					return fmt.Errorf("conform: fake peer: %w", err)
+				}
+				t.cl.add(func() { _ = peerLn.Close() })
+				peer := t.user("peer")
+				type accepted struct {
+					s   *session
+					err error
+				}
+				acceptOne := func(ln net.Listener, name string) <-chan accepted {
+					out := make(chan accepted, 1)
+					go func() {
+						c, err := ln.Accept()
+						if err != nil {
+							out <- accepted{err: err}
+							return
+						}
+						s := newSession(name, c)
+						t.cl.add(s.Close)
+						out <- accepted{s: s}
+					}()
+					return out
+				}
+				srvConn := acceptOne(srvLn, "fake server")
+				peerConn := acceptOne(peerLn, peer+" (channel from the client)")
+				c, err := t.startCUTWith(ctx, addrPortOf(srvLn.Addr()), func(ctx context.Context) error {
+					var a accepted
+					select {
+					case a = <-srvConn:
+					case <-ctx.Done():
+						return failf("the client connects to its server", "no connection")
+					}
+					if a.err != nil {
+						return a.err
+					}
+					srv := a.s
+					f, err := srv.expect(ctx, "Login", isType(protocol.TypeLogin))
+					if err != nil {
+						return err
+					}
+					obs := protocol.EndpointOf(addrPortOf(srv.conn.RemoteAddr()))
+					if err := srv.send(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: true, Observed: &obs}).WithRe(f.ID)); err != nil {
+						return err
+					}
+					g, err := srv.expect(ctx, "GetP2PInfo", isType(protocol.TypeGetP2PInfo))
+					if err != nil {
+						return err
+					}
+					pe := protocol.EndpointOf(addrPortOf(peerLn.Addr()))
+					users := []protocol.UserInfo{{UserID: body[protocol.Login](f).UserID, IP: obs.IP, Port: obs.Port}, {UserID: peer, IP: pe.IP, Port: pe.Port}}
+					if err := srv.send(protocol.MustFrame(protocol.TypeResP2pInfo, protocol.ResP2pInfo{Users: users}).WithRe(g.ID)); err != nil {
+						return err
+					}
+					var p accepted
+					select {
+					case p = <-peerConn:
+					case <-ctx.Done():
+						return failf("the client opens a channel to "+peer, "no connection")
+					}
+					if p.err != nil {
+						return p.err
+					}
+					p.s.keepAlive(t.Heartbeat / 2)
+					if _, err := p.s.expect(ctx, "SetupP2PMessage", isType(protocol.TypeSetupP2PMessage)); err != nil {
+						return err
+					}
+					// The server goes away.
+					_ = srvLn.Close()
+					srv.Close()
+					t.peerCh = p.s
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				ch := t.peerCh
+				if _, err := c.waitEvent(ctx, "server_lost", evType(api.EventServerLost, nil)); err != nil {
+					return err
+				}
+				resp, err := c.ctl.Chat(ctx, peer, "still here")
+				if err != nil {
+					return failf("POST /v1/chat accepted without a server", "%v", err)
+				}
+				if resp.Via != api.ViaP2P {
+					return failf("via=p2p", "via=%q", resp.Via)
+				}
+				if _, err := ch.expect(ctx, "ClientChatMessage "+resp.MessageID+" over the channel", isChat(protocol.TypeClientChatMessage, resp.MessageID)); err != nil {
+					return err
+				}
+				m := chat(peer+"-m1", peer, c.user, "and you?")
+				if err := ch.notice(protocol.TypeClientChatMessage, m); err != nil {
+					return err
+				}
+				if _, err := c.waitEvent(ctx, "chat_received over the channel", evType(api.EventChatReceived, func(e api.Event) bool { return e.MessageID == m.MessageID })); err != nil {
+					return err
+				}
+				_, err = c.waitChannels(ctx, "still lists "+peer, func(chs []api.Channel) bool { return hasPeer(chs, peer) })
 				return err
 			},
 		},
