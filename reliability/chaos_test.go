@@ -197,6 +197,9 @@ var _ = Describe("Chaos", Label("chaos"), func() {
 						uncertain++ // the sender was hit mid-call: outcome unknown
 					default:
 						refused++
+						if refused <= 10 {
+							GinkgoWriter.Printf("refused %s->%s at %s: %v\n", u, to, at.Sub(start).Round(time.Millisecond), err)
+						}
 					}
 					mu.Unlock()
 				}

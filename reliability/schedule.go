@@ -75,21 +75,25 @@ func NewSchedule(seed uint64, s ScheduleSpec) Schedule {
 	}
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	targets := slices.Clone(s.Targets)
-	if s.Server {
-		targets = append(targets, ServerTarget)
-	}
 	kinds := []string{FaultCut, FaultFreeze, FaultKill}
 	busyUntil := map[string]time.Duration{}
 	var out []Fault
 	at := time.Duration(0)
-	for len(targets) > 0 {
+	for len(targets) > 0 || s.Server {
 		// exponential-ish gaps around the mean, at least 100ms
 		at += 100*time.Millisecond + time.Duration(r.ExpFloat64()*float64(s.Gap))
 		dur := s.MinFor + time.Duration(r.Int64N(int64(s.MaxFor-s.MinFor)+1))
 		if at+dur > s.Span {
 			break
 		}
-		target := targets[r.IntN(len(targets))]
+		// The server gets a quarter of the faults (it is one target
+		// among many clients, but the one that matters most).
+		var target string
+		if s.Server && (len(targets) == 0 || r.IntN(4) == 0) {
+			target = ServerTarget
+		} else {
+			target = targets[r.IntN(len(targets))]
+		}
 		kind := kinds[r.IntN(len(kinds))]
 		active := 0
 		for _, f := range out {

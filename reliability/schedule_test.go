@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"os"
+	"slices"
 	"reflect"
 	"testing"
 	"time"
@@ -51,6 +52,9 @@ func TestScheduleRules(t *testing.T) {
 			if active >= testSpec.MaxConcurrent {
 				t.Fatalf("seed %d: %d faults active when %s starts", seed, active, f)
 			}
+		}
+		if seed < 5 && !slices.Contains(s.Hit(), ServerTarget) {
+			t.Fatalf("seed %d never hits the server:\n%s", seed, s)
 		}
 		if seed == 0 && (kinds[FaultCut] == 0 || kinds[FaultFreeze] == 0 || kinds[FaultKill] == 0) {
 			t.Fatalf("seed 0 misses a kind: %v", kinds)
