@@ -15,7 +15,7 @@ FUZZTIME  ?= 20s
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/scenarios$$')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench fuzz clean
+.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench fuzz clean load chaos leaks flake
 
 all: build
 
@@ -91,9 +91,43 @@ bench:
 bench-netlab:
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench BringUp -benchtime 5x -count 3 ./netlab/
 
-## fuzz: a short run of each fuzz target (placeholder until there are more).
+## fuzz: each fuzz target for FUZZTIME (default 20s), one after the other;
+## stops at the first crash (the failing input lands in testdata/fuzz).
+FUZZ_TARGETS = protocol:FuzzReadFrame sim:FuzzParseScenario sim:FuzzParseTopology client:FuzzControlRequest
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./protocol
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "== fuzz $$fn in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
+
+# Reliability (docs/reliability.md). The heavy specs are labelled and left
+# out of `make test`; only the bad-input specs run there.
+LOAD_CLIENTS     ?= 100
+LOAD_MESSAGES    ?= 10
+CHAOS_SEED       ?=
+CHAOS_CLIENTS    ?= 20
+CHAOS_SECONDS    ?= 60
+LEAKS_N          ?= 20
+LEAKS_INTERRUPTS ?= 10
+FLAKE_N          ?= 50
+RELIABILITY_ENV = $(SUDO) env "PATH=$$PATH"
+
+## load: 100 clients on one LAN, p2p and relay at once; exactly-once, msgs/s, server CPU and memory.
+load:
+	$(RELIABILITY_ENV) LOAD_CLIENTS=$(LOAD_CLIENTS) LOAD_MESSAGES=$(LOAD_MESSAGES) $(GO) test -v ./reliability/ -run TestReliability \
+		-count=1 -timeout 20m -ginkgo.label-filter=load -ginkgo.timeout=15m -ginkgo.v
+
+## chaos: a seeded fault schedule over 20 chatting clients and the server (CHAOS_SEED=n replays one).
+chaos:
+	$(RELIABILITY_ENV) P2PLAB_CHAOS_SEED=$(CHAOS_SEED) CHAOS_CLIENTS=$(CHAOS_CLIENTS) CHAOS_SECONDS=$(CHAOS_SECONDS) \
+		$(GO) test -v ./reliability/ -run 'TestReliability|TestSchedule' -count=1 -timeout 20m -ginkgo.label-filter=chaos -ginkgo.timeout=15m -ginkgo.v
+
+## leaks: the scenario suite LEAKS_N times, then LEAKS_INTERRUPTS times with SIGINT + p2plab clean; nothing may remain.
+leaks:
+	$(RELIABILITY_ENV) LEAKS_N=$(LEAKS_N) LEAKS_INTERRUPTS=$(LEAKS_INTERRUPTS) ARTIFACTS=$(abspath $(ARTIFACTS)) bash reliability/leaks.sh
+
+## flake: the scenario suite FLAKE_N times under stress-ng --cpu 2, no retries, stop at the first failure.
+flake:
+	$(RELIABILITY_ENV) FLAKE_N=$(FLAKE_N) ARTIFACTS=$(abspath $(ARTIFACTS)) bash reliability/flake.sh
 
 ## clean: remove what crashed labs left behind, the binary and the artifacts.
 clean:
