@@ -110,11 +110,15 @@ func New(ctx context.Context, b Backend, t Topology, opts Options) (*Lab, error)
 		l.hosts = append(l.hosts, h)
 		l.byName[hs.Name] = h
 	}
+	raised := raiseNeighLimits(rt)
 	cfg := Config{RunID: id, Dir: dir, Topology: rt, Binary: opts.Binary}
 	if err := b.Create(ctx, cfg); err != nil {
 		derr := b.Destroy(context.WithoutCancel(ctx))
 		unlockRun(id, lock)
 		return nil, errors.Join(fmt.Errorf("netlab: up (%s backend, run %s): %w", b.Name(), id, err), derr)
+	}
+	for _, r := range raised {
+		l.event("", "sysctl", r)
 	}
 	l.event("", "up", fmt.Sprintf("run %s, %s backend, %d hosts, %d LANs", id, b.Name(), len(rt.Hosts), len(rt.LANs)))
 	return l, nil

@@ -196,3 +196,13 @@ func (b refuseBackend) Destroy(context.Context) error {
 	b.t.Error("Destroy called for an invalid topology")
 	return nil
 }
+
+func TestNeighNeed(t *testing.T) {
+	topo := netlab.Topology{
+		LANs:  []netlab.LAN{lan("a", "198.18.1.0/24"), lan("b", "198.18.2.0/24")},
+		Hosts: []netlab.HostSpec{host("x", "a"), host("y", "a"), host("z", "a", "b"), host("w", "b")},
+	}
+	if got, want := netlab.NeighNeed(topo), 3*2+2*1; got != want {
+		t.Errorf("NeighNeed = %d, want %d", got, want)
+	}
+}

@@ -1,0 +1,4 @@
+package netlab
+
+// NeighNeed exports neighNeed to the external tests.
+var NeighNeed = neighNeed
