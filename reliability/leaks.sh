@@ -50,7 +50,7 @@ snapshot() {
 	ip -o link 2>/dev/null | awk -F': ' '{split($2, a, "@"); if (a[1] ~ /^p2pl/) print "link " a[1]}'
 	"$WORK/nftlist" 2>/dev/null | awk '{print "nft " $1 "/" $2}'
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+		cmd=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
 		case "$cmd" in
 		*p2plab\ server\ *|*p2plab\ client\ *|*p2plab\ run\ *)
 			ns=$(ip netns identify "${p#/proc/}" 2>/dev/null)
@@ -60,7 +60,7 @@ snapshot() {
 	if docker version >/dev/null 2>&1; then
 		docker ps -a --filter label=p2plab.run --format 'container {{.Names}} run={{.Label "p2plab.run"}}'
 		docker network ls --filter label=p2plab.run --format 'network {{.Name}} run={{.Label "p2plab.run"}}'
-		docker images --filter label=p2plab.run --format 'image {{.Repository}}:{{.Tag}} {{.ID}} run={{.Label "p2plab.run"}}'
+		docker images --filter label=p2plab.run --format 'image {{.Repository}}:{{.Tag}} {{.ID}}'
 	fi
 }
 
