@@ -44,7 +44,11 @@ const (
 	testMisses    = 2
 	// testCheckTimeout bounds each check: the defective implementations
 	// fail many checks by never answering, so this sets the test's length.
-	testCheckTimeout = 8 * time.Second
+	testCheckTimeout = 20 * time.Second
+	// testDefectTimeout bounds each check against a defective
+	// implementation, most of whose failures are waits for something that
+	// never comes.
+	testDefectTimeout = 10 * time.Second
 	// testClientHeartbeat is the clients' heartbeat (misses: 3).
 	testClientHeartbeat = 500 * time.Millisecond
 )

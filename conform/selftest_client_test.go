@@ -61,6 +61,7 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 			t.Parallel()
 			start := defective.WrapClient(conform.CommandClient(referenceClient(), nil), tc.defect)
 			target := clientTarget(t, start)
+			target.CheckTimeout = testDefectTimeout
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			results, err := conform.RunClient(ctx, target, conform.Catalogue(conform.RoleClient), nil)

@@ -52,6 +52,7 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 			t.Cleanup(p.Close)
 			bad := target
 			bad.Addr = p.Addr()
+			bad.CheckTimeout = testDefectTimeout
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			results := conform.RunServer(ctx, bad, conform.Catalogue(conform.RoleServer), nil)
