@@ -208,23 +208,32 @@ func (b *Backend) Freeze(ctx context.Context, name string) error {
 		ids = append(ids, p.id)
 	}
 	b.mu.Unlock()
-	var paused []string
-	var errs []error
-	for _, id := range ids {
-		if _, err := b.p.Client().ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
+	// All at once: on a loaded engine each pause takes a while, and the
+	// host should stop as one.
+	ok := make([]bool, len(ids))
+	errs := make([]error, len(ids))
+	ferr := forEach(ctx, len(ids), func(i int) error {
+		if _, err := b.p.Client().ContainerPause(ctx, ids[i], client.ContainerPauseOptions{}); err != nil {
 			// A program that just exited cannot be paused: only the
 			// host's own container must be.
-			if id == h.id {
-				errs = append(errs, err)
+			if i == 0 {
+				errs[i] = err
 			}
-			continue
+			return nil
 		}
-		paused = append(paused, id)
+		ok[i] = true
+		return nil
+	})
+	var paused []string
+	for i, id := range ids {
+		if ok[i] {
+			paused = append(paused, id)
+		}
 	}
 	b.mu.Lock()
 	h.frozen = append(h.frozen, paused...)
 	b.mu.Unlock()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, ferr)...); err != nil {
 		return fmt.Errorf("docker: freeze %s: %w", name, err)
 	}
 	return nil
@@ -240,13 +249,14 @@ func (b *Backend) Thaw(ctx context.Context, name string) error {
 	ids := h.frozen
 	h.frozen = nil
 	b.mu.Unlock()
-	var errs []error
-	for _, id := range ids {
-		if _, err := b.p.Client().ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil && !isNotFound(err) {
-			errs = append(errs, err)
+	errs := make([]error, len(ids))
+	ferr := forEach(ctx, len(ids), func(i int) error {
+		if _, err := b.p.Client().ContainerUnpause(ctx, ids[i], client.ContainerUnpauseOptions{}); err != nil && !isNotFound(err) {
+			errs[i] = err
 		}
-	}
-	if err := errors.Join(errs...); err != nil {
+		return nil
+	})
+	if err := errors.Join(append(errs, ferr)...); err != nil {
 		return fmt.Errorf("docker: thaw %s: %w", name, err)
 	}
 	return nil

@@ -236,8 +236,18 @@ func (p *process) Wait(ctx context.Context) error {
 	}
 }
 
+// signalTimeout bounds Signal's engine call (Signal has no context); a
+// loaded engine can take seconds to answer.
+const signalTimeout = 60 * time.Second
+
 // Signal sends sig to the program through the engine.
 func (p *process) Signal(sig os.Signal) error {
+	ctx, cancel := context.WithTimeout(context.Background(), signalTimeout)
+	defer cancel()
+	return p.signal(ctx, sig)
+}
+
+func (p *process) signal(ctx context.Context, sig os.Signal) error {
 	s, ok := sig.(syscall.Signal)
 	if !ok {
 		return fmt.Errorf("docker: signal %s: unsupported signal %v", p.name, sig)
@@ -247,8 +257,6 @@ func (p *process) Signal(sig os.Signal) error {
 		return fmt.Errorf("docker: signal %s: %w", p.name, os.ErrProcessDone)
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	_, err := p.b.p.Client().ContainerKill(ctx, p.id, client.ContainerKillOptions{Signal: strconv.Itoa(int(s))})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "is not running") {
@@ -262,7 +270,7 @@ func (p *process) Signal(sig os.Signal) error {
 // Stop sends SIGTERM, waits up to grace, then SIGKILL, and waits for the
 // exit. Stopping an exited program is not an error.
 func (p *process) Stop(ctx context.Context, grace time.Duration) error {
-	if err := p.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := p.signal(ctx, syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}
 	t := time.NewTimer(grace)
@@ -279,7 +287,7 @@ func (p *process) Stop(ctx context.Context, grace time.Duration) error {
 
 // Kill sends SIGKILL and waits for the exit.
 func (p *process) Kill(ctx context.Context) error {
-	if err := p.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := p.signal(ctx, syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}
 	select {
