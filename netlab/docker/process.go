@@ -307,7 +307,7 @@ func (b *Backend) forget(h *host, id string) {
 
 // removeContainer force-removes a container; a missing one is fine.
 func (b *Backend) removeContainer(ctx context.Context, id string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	_, err := b.p.Client().ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !isNotFound(err) {
