@@ -301,9 +301,8 @@ func (c *Client) logout() {
 		chans = append(chans, ch)
 	}
 	c.mu.Unlock()
-	for _, ch := range chans {
-		ch.l.close(protocol.ReasonLogout)
-	}
+	// Logout first: the server tells the peers (UserStateNotify offline)
+	// before they see the channels go, so they close with "peer offline".
 	if srv != nil {
 		if srv.send(protocol.Frame{Type: protocol.TypeLogout}) == nil {
 			select { // the server closes after Logout; give it a moment
@@ -312,6 +311,9 @@ func (c *Client) logout() {
 			}
 		}
 		srv.close(protocol.ReasonLogout)
+	}
+	for _, ch := range chans {
+		ch.l.close(protocol.ReasonLogout)
 	}
 	c.emit(api.Event{Type: api.EventLogout, UserID: c.cfg.UserID})
 }

@@ -47,14 +47,18 @@ type link struct {
 	mu     sync.Mutex
 	reason string
 	nextID atomic.Int64
+	// lastRecv is when the last complete frame arrived (unix ns).
+	lastRecv atomic.Int64
 }
 
 func newLink(conn net.Conn, r *protocol.Reader, hb time.Duration, misses int) *link {
 	if r == nil {
 		r = protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
 	}
-	return &link{conn: conn, r: r, hb: hb, misses: misses, out: make(chan outFrame, linkQueue),
+	l := &link{conn: conn, r: r, hb: hb, misses: misses, out: make(chan outFrame, linkQueue),
 		bulk: make(chan struct{}, bulkSlots), done: make(chan struct{})}
+	l.lastRecv.Store(time.Now().UnixNano())
+	return l
 }
 
 // deadTime is how long a link may stay silent.
@@ -166,10 +170,15 @@ func (l *link) run(onFrame func(protocol.Frame) error) string {
 func (l *link) reader(onFrame func(protocol.Frame) error) {
 	defer l.close(protocol.ReasonConnectionLost)
 	for {
-		if err := l.conn.SetReadDeadline(time.Now().Add(l.deadTime())); err != nil {
+		// No read deadline: liveness is judged by the watchdog in
+		// heartbeat(), which closes the connection to unblock this read.
+		if err := l.conn.SetReadDeadline(time.Time{}); err != nil {
 			return
 		}
 		f, err := l.r.ReadFrame()
+		if err == nil {
+			l.lastRecv.Store(time.Now().UnixNano())
+		}
 		if err != nil {
 			var ne net.Error
 			switch {
@@ -239,19 +248,46 @@ func (l *link) writer() {
 	}
 }
 
+// heartbeat sends a Heartbeat every interval and watches liveness: a link
+// that received no complete frame for deadTime is dead. Before declaring
+// it dead it waits a short grace period and looks again, so that a process
+// that was itself stopped (SIGSTOP, a paused container) and finds every
+// timer expired on resume first reads what its peers sent meanwhile.
 func (l *link) heartbeat() {
 	t := time.NewTicker(l.hb)
 	defer t.Stop()
+	check := max(l.hb/4, 5*time.Millisecond)
+	grace := max(l.hb/2, 20*time.Millisecond)
+	w := time.NewTicker(check)
+	defer w.Stop()
 	for {
 		select {
 		case <-t.C:
 			if l.send(protocol.Frame{Type: protocol.TypeHeartbeat, ID: l.id()}) != nil {
 				return
 			}
+		case <-w.C:
+			if l.silentFor() <= l.deadTime() {
+				continue
+			}
+			select {
+			case <-time.After(grace):
+			case <-l.done:
+				return
+			}
+			if l.silentFor() > l.deadTime() {
+				l.close(protocol.ReasonHeartbeatTimeout)
+				return
+			}
 		case <-l.done:
 			return
 		}
 	}
+}
+
+// silentFor is how long ago the last complete frame arrived.
+func (l *link) silentFor() time.Duration {
+	return time.Duration(time.Now().UnixNano() - l.lastRecv.Load())
 }
 
 // isAddrNotAvail reports a dial that failed because the 4-tuple is taken:

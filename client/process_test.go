@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -124,6 +126,8 @@ func TestProcess(t *testing.T) {
 		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
+		defer p.cmd.Process.Signal(syscall.SIGCONT) // also when this fails
+		eventually(t, "bob stopped", func() bool { return procState(p.cmd.Process.Pid) == 'T' })
 		res, err := a.API.Chat(tctx(t), "bob", "while you were frozen")
 		if err != nil {
 			t.Fatal(err)
@@ -221,4 +225,18 @@ func waitProcEvent(t *testing.T, p *proc, id string) []api.Event {
 	}
 	t.Fatalf("process never reported %s", id)
 	return nil
+}
+
+// procState returns the state letter of a process (R, S, T, ...).
+func procState(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ...: comm may hold spaces, so look after the last ')'
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
 }
