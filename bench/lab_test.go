@@ -42,6 +42,10 @@ func needLab(b *testing.B) string {
 	}
 	buildOnce.Do(func() {
 		raiseNeigh()
+		if bin := os.Getenv("P2PLAB_BENCH_BINARY"); bin != "" { // e.g. a patched build, for before/after figures
+			binary = bin
+			return
+		}
 		buildDir, binaryErr = os.MkdirTemp("", "p2plab-bench-")
 		if binaryErr != nil {
 			return

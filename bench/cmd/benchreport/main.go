@@ -25,7 +25,7 @@ func main() {
 	art := flag.String("artifacts", "artifacts/bench", "folder for the raw output of every step")
 	quick := flag.Bool("quick", false, "small sizes only (10 and 50 clients), one netlab round; for trying the tool")
 	suites := flag.Bool("suites", true, "also time the core Ginkgo suite on each backend")
-	only := flag.String("only", "", "run only the steps whose name contains this (the report keeps the others' last figures out)")
+	only := flag.String("only", "", "run only the steps whose name contains this; the others' figures come from the last run's saved results in -artifacts")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "benchreport: unexpected arguments %q\n", flag.Args())
@@ -43,6 +43,9 @@ func main() {
 	var results []*stepResult
 	for _, s := range steps {
 		if *only != "" && !strings.Contains(s.name, *only) {
+			if r := load(abs, s); r != nil {
+				results = append(results, r)
+			}
 			continue
 		}
 		if ctx.Err() != nil {
@@ -52,6 +55,9 @@ func main() {
 		r := run(ctx, s, abs)
 		fmt.Fprintf(os.Stderr, "   %s in %s (load %s -> %s)\n", r.status, r.wall.Round(time.Second), r.loadBefore, r.loadAfter)
 		results = append(results, r)
+		if err := save(abs, r); err != nil {
+			fmt.Fprintln(os.Stderr, "benchreport: save:", err)
+		}
 	}
 	m.LoadEnd = loadAvg()
 	text := render(m, results, *quick)

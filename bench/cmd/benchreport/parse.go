@@ -70,3 +70,13 @@ func parseSkips(out string) []string {
 	}
 	return s
 }
+
+// parseSpecs returns Ginkgo's "Ran N of M Specs in T" summary ("" if none).
+func parseSpecs(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if t := strings.TrimSpace(line); strings.HasPrefix(t, "Ran ") && strings.Contains(t, " Specs in ") {
+			return t
+		}
+	}
+	return ""
+}

@@ -51,3 +51,13 @@ func TestRewrite(t *testing.T) {
 		})
 	}
 }
+
+func TestParseSpecs(t *testing.T) {
+	out := "=== RUN   TestScenarios\nRan 23 of 46 Specs in 20.101 seconds\nSUCCESS! -- 23 Passed | 0 Failed | 0 Pending | 23 Skipped\n"
+	if got := parseSpecs(out); got != "Ran 23 of 46 Specs in 20.101 seconds" {
+		t.Errorf("parseSpecs = %q", got)
+	}
+	if got := parseSpecs("ok\n"); got != "" {
+		t.Errorf("parseSpecs of no summary = %q", got)
+	}
+}

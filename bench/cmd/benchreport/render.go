@@ -186,6 +186,9 @@ func render(m machine, rs []*stepResult, quick bool) string {
 	for _, r := range rs {
 		if r.suite {
 			fig := fmt.Sprintf("%s in %s", r.status, r.wall.Round(time.Second))
+			if r.specs != "" {
+				fig += " (" + r.specs + ")"
+			}
 			row("wall time, "+r.name, fig, "(report)", "")
 		}
 	}

@@ -39,6 +39,7 @@ type stepResult struct {
 	benches               []bench
 	skips                 []string // skip messages seen in the output
 	tail                  string   // last lines of output when it failed
+	specs                 string   // a suite's "Ran N of M Specs" line
 	outFile               string
 }
 
@@ -66,7 +67,7 @@ func plan(quick, suites bool, art string) []step {
 	}
 	if suites {
 		for _, b := range []struct{ name, filter string }{{"netns", "!docker"}, {"docker", "docker"}} {
-			argv := []string{"go", "test", "./scenarios/...", "-count=1", "-timeout", "14m",
+			argv := []string{"go", "test", "-v", "./scenarios/...", "-count=1", "-timeout", "14m",
 				"-ginkgo.label-filter=" + b.filter, "-ginkgo.timeout=12m"}
 			env := []string{"TESTCONTAINERS_RYUK_DISABLED=true", "P2PLAB_ARTIFACTS=" + filepath.Join(art, "suite-"+b.name)}
 			s = append(s, step{name: "core Ginkgo suite (" + b.name + ")", argv: argv, env: env, timeout: 15 * time.Minute, suite: true,
@@ -113,6 +114,7 @@ func run(ctx context.Context, s step, art string) *stepResult {
 	out := buf.String()
 	r.benches = parseBenches(out)
 	r.skips = parseSkips(out)
+	r.specs = parseSpecs(out)
 	switch {
 	case err == nil && !s.suite && len(r.benches) == 0:
 		r.status = statusSkipped
