@@ -56,7 +56,12 @@ vet:
 unit:
 	$(SUDO) env "PATH=$$PATH" TESTCONTAINERS_RYUK_DISABLED=true $(GO) test -race -count=1 -timeout $(GOTEST_TIMEOUT) $(UNIT_PKGS)
 
-suites: suite-netns suite-docker
+# Both backends run even when the first fails.
+suites:
+	@status=0; \
+	$(MAKE) --no-print-directory suite-netns || status=1; \
+	$(MAKE) --no-print-directory suite-docker || status=1; \
+	exit $$status
 
 suite-netns:
 	@mkdir -p $(ARTIFACTS)
