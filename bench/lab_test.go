@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +26,6 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	restoreNeigh()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
@@ -41,7 +39,6 @@ func needLab(b *testing.B) string {
 		b.Skip("bench: needs root (network namespaces for the lab hosts); run `make bench` or `sudo go test -bench . ./bench/`")
 	}
 	buildOnce.Do(func() {
-		raiseNeigh()
 		if bin := os.Getenv("P2PLAB_BENCH_BINARY"); bin != "" { // e.g. a patched build, for before/after figures
 			binary = bin
 			return
@@ -174,44 +171,3 @@ func serverPID(lab *sim.Lab) (int, error) {
 // small reports whether P2PLAB_BENCH_SMALL asks for the small sizes only
 // (while developing on a shared machine).
 func small() bool { return os.Getenv("P2PLAB_BENCH_SMALL") != "" }
-
-// The kernel's ARP table is one table for every network namespace, with
-// machine-wide limits (net.ipv4.neigh.default.gc_thresh1/2/3, by default
-// 128/512/1024). A full mesh of n lab hosts needs about n*n entries, so
-// beyond ~30 clients dials fail with "neighbor table overflow" in dmesg.
-// The benchmarks raise the limits for their run and put the old values
-// back at the end (TestMain).
-var (
-	neighKeys = []string{"gc_thresh1", "gc_thresh2", "gc_thresh3"}
-	neighWant = []int{4096, 65536, 131072}
-	neighOld  []string
-)
-
-func neighPath(k string) string { return "/proc/sys/net/ipv4/neigh/default/" + k }
-
-func raiseNeigh() {
-	for i, k := range neighKeys {
-		b, err := os.ReadFile(neighPath(k))
-		if err != nil {
-			neighOld = nil
-			return
-		}
-		neighOld = append(neighOld, strings.TrimSpace(string(b)))
-		if v, err := strconv.Atoi(neighOld[i]); err == nil && v >= neighWant[i] {
-			continue
-		}
-		// Raise thresh3 before thresh2 before thresh1 would be stricter,
-		// but the kernel does not check their order.
-		if err := os.WriteFile(neighPath(k), []byte(strconv.Itoa(neighWant[i])), 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: raise %s: %v (large meshes may fail with neighbor table overflow)\n", k, err)
-		}
-	}
-}
-
-func restoreNeigh() {
-	for i, v := range neighOld {
-		if err := os.WriteFile(neighPath(neighKeys[i]), []byte(v), 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: restore %s=%s: %v\n", neighKeys[i], v, err)
-		}
-	}
-}
