@@ -301,6 +301,9 @@ func (c *Client) logout() {
 		chans = append(chans, ch)
 	}
 	c.mu.Unlock()
+	for _, ch := range chans {
+		ch.l.closeAs(protocol.ReasonLogout)
+	}
 	// Logout first: the server tells the peers (UserStateNotify offline)
 	// before they see the channels go, so they close with "peer offline".
 	if srv != nil {

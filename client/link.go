@@ -40,13 +40,14 @@ type link struct {
 	hb     time.Duration
 	misses int
 
-	out    chan outFrame
-	bulk   chan struct{} // one token per queued bulk frame
-	done   chan struct{}
-	once   sync.Once
-	mu     sync.Mutex
-	reason string
-	nextID atomic.Int64
+	out      chan outFrame
+	bulk     chan struct{} // one token per queued bulk frame
+	done     chan struct{}
+	once     sync.Once
+	mu       sync.Mutex
+	reason   string
+	override string // set by closeAs
+	nextID   atomic.Int64
 	// lastRecv is when the last complete frame arrived (unix ns).
 	lastRecv atomic.Int64
 }
@@ -116,10 +117,22 @@ func (l *link) sendWait(ctx context.Context, f protocol.Frame) error {
 	}
 }
 
-// close ends the link with reason (the first reason wins).
+// closeAs makes the link's eventual close report reason, whatever ends it
+// (used by logout: the peer may reset the channel before we close it).
+func (l *link) closeAs(reason string) {
+	l.mu.Lock()
+	l.override = reason
+	l.mu.Unlock()
+}
+
+// close ends the link with reason (the first reason wins, unless closeAs
+// set one).
 func (l *link) close(reason string) {
 	l.once.Do(func() {
 		l.mu.Lock()
+		if l.override != "" {
+			reason = l.override
+		}
 		l.reason = reason
 		l.mu.Unlock()
 		close(l.done)
