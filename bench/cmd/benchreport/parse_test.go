@@ -61,3 +61,9 @@ func TestParseSpecs(t *testing.T) {
 		t.Errorf("parseSpecs of no summary = %q", got)
 	}
 }
+
+func TestStripANSI(t *testing.T) {
+	if got := stripANSI("\x1b[38;5;9m\x1b[1mFAIL!\x1b[0m -- ok"); got != "FAIL! -- ok" {
+		t.Errorf("stripANSI = %q", got)
+	}
+}

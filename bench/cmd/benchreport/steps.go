@@ -68,7 +68,7 @@ func plan(quick, suites bool, art string) []step {
 	if suites {
 		for _, b := range []struct{ name, filter string }{{"netns", "!docker"}, {"docker", "docker"}} {
 			argv := []string{"go", "test", "-v", "./scenarios/...", "-count=1", "-timeout", "14m",
-				"-ginkgo.label-filter=" + b.filter, "-ginkgo.timeout=12m"}
+				"-ginkgo.label-filter=" + b.filter, "-ginkgo.timeout=12m", "-ginkgo.no-color"}
 			env := []string{"TESTCONTAINERS_RYUK_DISABLED=true", "P2PLAB_ARTIFACTS=" + filepath.Join(art, "suite-"+b.name)}
 			s = append(s, step{name: "core Ginkgo suite (" + b.name + ")", argv: argv, env: env, timeout: 15 * time.Minute, suite: true,
 				display: shellJoin(argv)})
@@ -128,7 +128,7 @@ func run(ctx context.Context, s step, art string) *stepResult {
 		} else if !errors.As(err, &ee) {
 			out += "\nbenchreport: " + err.Error() + "\n"
 		}
-		r.tail = lastLines(out, 15)
+		r.tail = lastLines(stripANSI(out), 15)
 	}
 	if s.suite && r.status == statusOK && strings.Contains(out, "SKIPPED") && !strings.Contains(out, "Passed") {
 		r.status = statusSkipped
@@ -162,4 +162,23 @@ type prefixWriter struct{ w io.Writer }
 func (p prefixWriter) Write(b []byte) (int, error) {
 	_, err := p.w.Write(b)
 	return len(b), err
+}
+
+// stripANSI removes terminal colour sequences (ESC [ ... m).
+func stripANSI(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '[' {
+			j := i + 2
+			for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == ';') {
+				j++
+			}
+			if j < len(s) && s[j] == 'm' {
+				i = j
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
