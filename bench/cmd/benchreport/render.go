@@ -166,8 +166,10 @@ func render(m machine, rs []*stepResult, quick bool) string {
 		pc, _ := ix.get("BenchmarkP2PvsRelay/mode=p2p", "server-cpu-ms/op")
 		rc, _ := ix.get("BenchmarkP2PvsRelay/mode=relay", "server-cpu-ms/op")
 		chats, _ := ix.get("BenchmarkP2PvsRelay/mode=relay", "chats/op")
-		row(fmt.Sprintf("server cost of %.0f chats: P2P on vs relay only", chats),
-			fmt.Sprintf("bytes %.0f vs %.0f (%s); CPU %.0f ms vs %.0f ms (%s)", pb, rb, ratio(rb, pb), pc, rc, ratio(rc, pc)),
+		pr, _ := ix.get("BenchmarkP2PvsRelay/mode=p2p", "chats/s")
+		rr, _ := ix.get("BenchmarkP2PvsRelay/mode=relay", "chats/s")
+		row(fmt.Sprintf("server cost of %.0f chats (10 clients, control API): P2P on vs relay only", chats),
+			fmt.Sprintf("bytes %.0f vs %.0f (%s); CPU %.0f ms vs %.0f ms (%s); %.0f vs %.0f chats/s end to end", pb, rb, ratio(rb, pb), pc, rc, ratio(rc, pc), pr, rr),
 			"(report the ratio)", "")
 	} else {
 		row("server cost: P2P on vs relay only", notMeasured, "(report the ratio)", "")
