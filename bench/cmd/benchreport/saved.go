@@ -50,5 +50,13 @@ func load(art string, s step) *stepResult {
 	}
 	r := &stepResult{step: s, status: v.Status + " (earlier run, " + v.When.Format("15:04 UTC") + ")", wall: v.Wall,
 		loadBefore: v.LoadBefore, loadAfter: v.LoadAfter, benches: v.Benches, skips: v.Skips, tail: v.Tail, specs: v.Specs}
+	if len(r.benches) == 0 { // a sidecar with timing only: the figures are in the raw output
+		if out, err := os.ReadFile(filepath.Join(art, fileName(s.name)+".txt")); err == nil {
+			r.benches = parseBenches(string(out))
+			if r.specs == "" {
+				r.specs = parseSpecs(string(out))
+			}
+		}
+	}
 	return r
 }
