@@ -48,7 +48,7 @@ const (
 	// testDefectTimeout bounds each check against a defective
 	// implementation, most of whose failures are waits for something that
 	// never comes.
-	testDefectTimeout = 10 * time.Second
+	testDefectTimeout = 8 * time.Second
 	// testClientHeartbeat is the clients' heartbeat (misses: 3).
 	testClientHeartbeat = 500 * time.Millisecond
 )

@@ -62,7 +62,7 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 			start := defective.WrapClient(conform.CommandClient(referenceClient(), nil), tc.defect)
 			target := clientTarget(t, start)
 			target.CheckTimeout = testDefectTimeout
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			results, err := conform.RunClient(ctx, target, conform.Catalogue(conform.RoleClient), nil)
 			if err != nil {

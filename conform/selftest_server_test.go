@@ -53,7 +53,7 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 			bad := target
 			bad.Addr = p.Addr()
 			bad.CheckTimeout = testDefectTimeout
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			results := conform.RunServer(ctx, bad, conform.Catalogue(conform.RoleServer), nil)
 			if testing.Verbose() {
