@@ -78,6 +78,11 @@ var _ = Describe("Heartbeat-driven teardown", Label("heartbeat", "teardown"), fu
 						_, err := bob.WaitEvent(ctx, mark, sim.Match{Type: api.EventChannelClosed, Peer: "alice"}, time.Since(mark.Time)+5*time.Second)
 						Expect(err).NotTo(HaveOccurred())
 					}
+					if tc.bobAfterUndo {
+						By("bob, thawed, logs in again and the channel is made again")
+						Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, 15*time.Second)).To(Succeed())
+						return
+					}
 					Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Absent: [][2]string{{"alice", "bob"}}}, 5*time.Second)).To(Succeed())
 					st, err := lab.Server().Stats(ctx)
 					Expect(err).NotTo(HaveOccurred())
