@@ -2,8 +2,8 @@ package reliability
 
 import (
 	"os"
-	"slices"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
