@@ -108,6 +108,10 @@ func meshOnce(b *testing.B, n int, hb time.Duration) meshResult {
 	}
 	var mu sync.Mutex
 	var first, last time.Time
+	// The first client that does not come online stops the other starts:
+	// the mesh cannot be complete any more.
+	startCtx, stopStarts := context.WithCancel(ctx)
+	defer stopStarts()
 	sem := make(chan struct{}, meshStartPar)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
@@ -117,6 +121,9 @@ func meshOnce(b *testing.B, n int, hb time.Duration) meshResult {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			if startCtx.Err() != nil {
+				return
+			}
 			t := time.Now()
 			mu.Lock()
 			if first.IsZero() {
@@ -124,8 +131,9 @@ func meshOnce(b *testing.B, n int, hb time.Duration) meshResult {
 			}
 			last = t
 			mu.Unlock()
-			if err := lab.Client(u).Start(ctx); err != nil {
+			if err := lab.Client(u).Start(startCtx); err != nil && startCtx.Err() == nil {
 				errs <- err
+				stopStarts()
 			}
 		}()
 	}
