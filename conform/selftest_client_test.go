@@ -47,6 +47,9 @@ func TestReferenceClientConforms(t *testing.T) {
 
 // Each defective client fails exactly the requirements its defect breaks.
 func TestDefectiveClientsFailExactly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the defective runs wait out many deadlines (minutes)")
+	}
 	cases := []struct {
 		defect defective.ClientDefect
 		fails  map[string]bool

@@ -28,6 +28,9 @@ func TestReferenceServerConforms(t *testing.T) {
 
 // Each defective server fails exactly the requirements its defect breaks.
 func TestDefectiveServersFailExactly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the defective runs wait out many deadlines (minutes)")
+	}
 	target := referenceServer(t)
 	cases := []struct {
 		defect defective.ServerDefect
