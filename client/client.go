@@ -188,8 +188,13 @@ func (c *Client) Quit() {
 // or a fatal error occurs (the server refused the first login). On the way
 // out it logs out, closes every channel and the control API. A refused
 // first login is returned as an error; ctx cancellation and quit return nil.
-func (c *Client) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (c *Client) Run(parent context.Context) error {
+	// The client's own goroutines run on ctx, which is cancelled only after
+	// logout: a cancelled parent must not cut the server session before the
+	// Logout frame is sent and the channels are marked as closed by logout
+	// (otherwise a peer's close can reach a channel first, logged as
+	// "connection lost").
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
 	c.runCtx = ctx
 
@@ -215,13 +220,13 @@ func (c *Client) Run(ctx context.Context) error {
 
 	var err error
 	select {
-	case <-ctx.Done():
+	case <-parent.Done():
 	case <-c.quit:
 	case err = <-errc:
 		if err == nil {
 			// logged out: keep serving the control API until told to stop
 			select {
-			case <-ctx.Done():
+			case <-parent.Done():
 			case <-c.quit:
 			}
 		}
