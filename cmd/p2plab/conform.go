@@ -90,14 +90,15 @@ func runConform(ctx context.Context, args []string) int {
 	addr := fs.String("addr", "", "server: address of an already running server under test")
 	admin := fs.String("admin", "", "server: admin API address of the server under test (enables SHOULD-level stats checks)")
 	refServer := fs.String("server", "", "client: use this running reference server (IP:PORT) instead of starting one")
-	if err := fs.Parse(args[1:]); err != nil {
+	patterns, err := parseFlags(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
 	// Positional arguments are more --run patterns.
-	for _, a := range fs.Args() {
+	for _, a := range patterns {
 		_ = cf.run.Set(a)
 	}
 	reqs, err := conform.Select(conform.Catalogue(role), cf.run)

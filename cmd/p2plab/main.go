@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -60,4 +61,29 @@ func main() {
 	code := cmd.run(ctx, os.Args[2:])
 	stop()
 	os.Exit(code)
+}
+
+// parseFlags parses args with fs, allowing flags after positional arguments
+// (as in `p2plab run a.yaml --backend docker`); everything after "--" is
+// positional. It returns the positional arguments in order.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for i, a := range args {
+		if a == "--" {
+			args, rest = args[:i], args[i+1:]
+			break
+		}
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
 }

@@ -36,7 +36,8 @@ func runRun(ctx context.Context, args []string) int {
 	clientCmd := fs.String("client-cmd", sim.DefaultClientCommand, "client command `TEMPLATE`")
 	label := fs.String("label", "", "run only scenarios carrying this `LABEL`")
 	list := fs.Bool("list", false, "list the scenarios and exit")
-	if err := fs.Parse(args); err != nil {
+	files, err := parseFlags(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -46,7 +47,7 @@ func runRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "p2plab run: --backend %q: want netns or docker\n", *backend)
 		return 2
 	}
-	ss, err := loadScenarios(fs.Args())
+	ss, err := loadScenarios(files)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "p2plab run: bad scenario file:\n%v\n", err)
 		return 2
