@@ -49,6 +49,8 @@ func TestParseScenarioErrors(t *testing.T) {
 			`topology.subnet: 10.0.0.0/24 is outside the lab range`},
 		{"bad yaml", "id: [\n", `x.yaml:`},
 		{"bad stats cmp", head + "  - expect:\n      stats: {user: alice, uploads: lots}\n", `steps[0].expect.stats.uploads: "lots" is not a count comparison`},
+		{"empty host name", "id: t\nrequirement: r\ntopology: {hosts: [server, \"\"]}\nsteps: []\n",
+			`x.yaml:3:28: topology.hosts[1]: must not be empty`},
 		{"teardown", head + "  - expect:\n      event: {at: alice, type: login}\n      within: teardown*2\n", `steps[0].expect.within: "teardown*2"`},
 	}
 	fsys := fstest.MapFS{"topologies/pair.yaml": {Data: []byte("hosts: [server, alice, bob]\n")}}

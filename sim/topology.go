@@ -135,7 +135,7 @@ func readTopology(n node) netlab.Topology {
 				h.NICs = append(h.NICs, nic)
 			}
 		} else {
-			h.Name, _ = hn.str()
+			h.Name = hn.reqStr()
 		}
 		if len(h.NICs) == 0 {
 			h.NICs = []netlab.NIC{{LAN: t.LANs[0].Name}}
