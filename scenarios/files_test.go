@@ -26,7 +26,7 @@ var _ = Describe("Shipped scenario files", func() {
 				It(s.ID+" ("+s.Level+"): "+s.Requirement, Label(s.Labels...), func(ctx SpecContext) {
 					requireBackend(backend)
 					r := sim.Run(ctx, s, sim.RunOptions{
-						Backend: backend, Binary: binary, ServerCommand: serverCmd, ClientCommand: clientCmd,
+						Backend: backend, NewBackend: newBackend(backend), Binary: binary, ServerCommand: serverCmd, ClientCommand: clientCmd,
 						Artifacts: filepath.Join(artifactsRoot, backend), Progress: GinkgoWriter,
 					})
 					AddReportEntry("artifacts", r.Artifacts)

@@ -44,7 +44,7 @@ func startLab(ctx context.Context, backend string, c labConfig) *sim.Lab {
 		name = name[:60]
 	}
 	lab, err := sim.Start(ctx, sim.Options{
-		Backend: backend, Topology: lanOf(c.clients...), Clients: c.clients,
+		Backend: backend, NewBackend: newBackend(backend), Topology: lanOf(c.clients...), Clients: c.clients,
 		Heartbeat: c.heartbeat, Misses: c.misses, Binary: binary, Manual: c.manual,
 		ServerCommand: serverCmd, ClientCommand: clientCmd,
 		Artifacts: filepath.Join(artifactsRoot, backend, fmt.Sprintf("%s-%d", name, time.Now().UnixNano()%1e6)),

@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/p2plab/p2plab/netlab"
 	"github.com/p2plab/p2plab/netlab/docker"
 	"github.com/p2plab/p2plab/sim"
 )
@@ -68,7 +69,11 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	artifactsRoot = filepath.Join(artifactsRoot, fmt.Sprintf("p%d", GinkgoParallelProcess()))
 }, NodeTimeout(5*time.Minute))
 
-var _ = SynchronizedAfterSuite(func() {}, func() {
+var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
+	if err := dockerImage.Remove(ctx); err != nil {
+		fmt.Fprintf(GinkgoWriter, "remove the suite's docker image: %v\n", err)
+	}
+}, func() {
 	os.RemoveAll(filepath.Dir(binary))
 	fmt.Fprintf(GinkgoWriter, "artifacts: %s\n", filepath.Dir(artifactsRoot))
 })
@@ -86,9 +91,21 @@ func repoRoot() string {
 }
 
 var (
-	dockerOnce sync.Once
-	dockerErr  error
+	dockerOnce  sync.Once
+	dockerErr   error
+	dockerImage *docker.Image // built once per suite process, shared by its docker labs
 )
+
+// newBackend makes a spec's backend: docker labs share the suite's image
+// instead of each building its own.
+func newBackend(backend string) func(ctx context.Context) (netlab.Backend, error) {
+	if backend != sim.BackendDocker {
+		return nil
+	}
+	return func(ctx context.Context) (netlab.Backend, error) {
+		return docker.New().WithImage(dockerImage)
+	}
+}
 
 // requireBackend skips the spec, saying why, when the backend cannot run
 // here: netns and docker need root; docker needs an engine that answers.
@@ -100,7 +117,12 @@ func requireBackend(backend string) {
 		dockerOnce.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			dockerErr = docker.Available(ctx)
+			if dockerErr = docker.Available(ctx); dockerErr != nil {
+				return
+			}
+			bctx, bcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer bcancel()
+			dockerImage, dockerErr = docker.BuildImage(bctx, binary)
 		})
 		if dockerErr != nil {
 			Skip("docker backend skipped: no Docker engine answers: " + dockerErr.Error())

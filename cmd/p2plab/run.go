@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/p2plab/p2plab/netlab"
+	"github.com/p2plab/p2plab/netlab/docker"
 	"github.com/p2plab/p2plab/scenarios"
 	"github.com/p2plab/p2plab/sim"
 )
@@ -87,6 +89,12 @@ func runRun(ctx context.Context, args []string) int {
 		return 2
 	}
 	fmt.Printf("p2plab run: %d scenarios on %s; artifacts in %s\n", len(ss), *backend, root)
+	newBackend, done, err := sharedBackend(ctx, *backend, *binary)
+	defer done()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "p2plab run: %v\n", err)
+		return 1
+	}
 	var results []*sim.Result
 	failed := 0
 	for i, s := range ss {
@@ -95,7 +103,7 @@ func runRun(ctx context.Context, args []string) int {
 		}
 		fmt.Printf("\n=== [%d/%d] %s (%s, %s)\n    %s\n", i+1, len(ss), s.ID, s.Level, s.File, s.Requirement)
 		r := sim.Run(ctx, s, sim.RunOptions{
-			Backend: *backend, Binary: *binary, ServerCommand: *serverCmd, ClientCommand: *clientCmd,
+			Backend: *backend, NewBackend: newBackend, Binary: *binary, ServerCommand: *serverCmd, ClientCommand: *clientCmd,
 			Capture: *capture, Artifacts: root, Keep: *keep, Progress: os.Stdout,
 		})
 		results = append(results, r)
@@ -168,4 +176,35 @@ func loadScenarios(files []string) ([]*sim.Scenario, error) {
 		return nil, all
 	}
 	return out, nil
+}
+
+// sharedBackend returns how each scenario's lab gets its backend. On docker,
+// the image is built once for the whole run and shared by every lab (done
+// removes it); on netns it returns nil (sim's default).
+func sharedBackend(ctx context.Context, backend, binary string) (func(context.Context) (netlab.Backend, error), func(), error) {
+	if backend != sim.BackendDocker {
+		return nil, func() {}, nil
+	}
+	if err := docker.Available(ctx); err != nil {
+		return nil, func() {}, fmt.Errorf("docker backend: %w", err)
+	}
+	if binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, func() {}, fmt.Errorf("find the p2plab binary: %w", err)
+		}
+		binary = exe
+	}
+	img, err := docker.BuildImage(ctx, binary)
+	done := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := img.Remove(rctx); err != nil {
+			fmt.Fprintf(os.Stderr, "p2plab run: %v\n", err)
+		}
+	}
+	if err != nil {
+		return nil, done, err
+	}
+	return func(context.Context) (netlab.Backend, error) { return docker.New().WithImage(img) }, done, nil
 }

@@ -26,7 +26,8 @@ type Backend struct {
 	mu        sync.Mutex
 	cfg       netlab.Config
 	p         *testcontainers.DockerProvider
-	image     string           // image tag, "" until built
+	image     string           // image tag built for this lab, "" until built
+	shared    string           // a shared image's tag (WithImage): not built, not removed
 	networks  []string         // network ids made
 	hosts     map[string]*host // by host name
 	destroyed bool
@@ -120,14 +121,19 @@ func (b *Backend) Create(ctx context.Context, cfg netlab.Config) (err error) {
 			return fmt.Errorf("docker: create: %w", err)
 		}
 	}
-	tag, err := buildImage(ctx, p, cfg.RunID, cfg.Binary, b.pid)
-	if tag != "" || err == nil {
-		b.mu.Lock()
-		b.image = imageRef(cfg.RunID)
-		b.mu.Unlock()
-	}
-	if err != nil {
-		return err
+	b.mu.Lock()
+	shared := b.shared
+	b.mu.Unlock()
+	if shared == "" {
+		tag, err := buildImage(ctx, p, cfg.RunID, cfg.Binary, b.pid)
+		if tag != "" || err == nil {
+			b.mu.Lock()
+			b.image = imageRef(cfg.RunID)
+			b.mu.Unlock()
+		}
+		if err != nil {
+			return err
+		}
 	}
 	for _, lan := range cfg.Topology.LANs {
 		if err := b.createNetwork(ctx, lan); err != nil {

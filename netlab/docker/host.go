@@ -42,7 +42,7 @@ func (b *Backend) createHost(ctx context.Context, spec netlab.HostSpec) error {
 		sysctls["net.ipv4.ip_forward"] = "1"
 	}
 	req := testcontainers.ContainerRequest{
-		Image:      b.image,
+		Image:      b.imageTag(),
 		Name:       name,
 		Entrypoint: []string{BinaryPath, "idle"},
 		Labels:     labels(run, "host", spec.Name, b.pid),

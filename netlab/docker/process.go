@@ -81,7 +81,7 @@ func (b *Backend) Start(ctx context.Context, hostName string, cmd netlab.Command
 	h.n++
 	name := programName(b.cfg.RunID, hostName, h.n)
 	outside := filepath.Join(b.cfg.Dir, "hosts", hostName)
-	image := b.image
+	image := b.imageLocked()
 	run := b.cfg.RunID
 	b.mu.Unlock()
 
