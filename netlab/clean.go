@@ -96,7 +96,7 @@ func clean(ctx context.Context, want func(run string) bool) ([]string, error) {
 
 	// Veth links in the machine's own namespace (the netns backend makes
 	// none; older or crashed tools might have).
-	if links, err := netlink.LinkList(); err == nil {
+	if links, err := RetryDump(netlink.LinkList); err == nil {
 		for _, l := range links {
 			if l.Type() != "veth" || !pick(l.Attrs().Name) {
 				continue

@@ -79,7 +79,7 @@ func exists(run string) []string {
 	if _, err := os.Stat(filepath.Join(lockDir, run+".lock")); err == nil {
 		out = append(out, "lock")
 	}
-	if links, err := netlink.LinkList(); err == nil {
+	if links, err := RetryDump(netlink.LinkList); err == nil {
 		for _, l := range links {
 			if RunOf(l.Attrs().Name) == run {
 				out = append(out, "link "+l.Attrs().Name)

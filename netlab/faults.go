@@ -29,7 +29,7 @@ func (h *Host) nicLinks(ctx context.Context) (netns.NsHandle, *netlink.Handle, [
 		ns.Close()
 		return netns.None(), nil, nil, err
 	}
-	addrs, err := nh.AddrList(nil, unix.AF_INET)
+	addrs, err := RetryDump(func() ([]netlink.Addr, error) { return nh.AddrList(nil, unix.AF_INET) })
 	if err != nil {
 		nh.Close()
 		ns.Close()
@@ -82,7 +82,7 @@ func (h *Host) Cut(ctx context.Context) (Undo, error) {
 	defer nh.Close()
 	var saved []netlink.Route
 	for _, l := range links {
-		rs, err := nh.RouteList(l, unix.AF_INET)
+		rs, err := RetryDump(func() ([]netlink.Route, error) { return nh.RouteList(l, unix.AF_INET) })
 		if err != nil {
 			return nil, fmt.Errorf("netlab: cut %s: routes: %w", h.Name(), err)
 		}

@@ -143,7 +143,7 @@ func TestNetNSHasTheHostAddresses(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer nh.Close()
-			addrs, err := nh.AddrList(nil, netlink.FAMILY_V4)
+			addrs, err := netlab.RetryDump(func() ([]netlink.Addr, error) { return nh.AddrList(nil, netlink.FAMILY_V4) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,7 +160,7 @@ func TestNetNSHasTheHostAddresses(t *testing.T) {
 			if len(have) != len(tc.want)+1 { // + 127.0.0.1
 				t.Errorf("namespace of %s has %v, want exactly %v and loopback", tc.host, have, tc.want)
 			}
-			routes, err := nh.RouteList(nil, netlink.FAMILY_V4)
+			routes, err := netlab.RetryDump(func() ([]netlink.Route, error) { return nh.RouteList(nil, netlink.FAMILY_V4) })
 			if err != nil {
 				t.Fatal(err)
 			}

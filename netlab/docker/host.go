@@ -119,7 +119,7 @@ func (b *Backend) configureHost(pid int, spec netlab.HostSpec, macs map[string]n
 		return fmt.Errorf("netlink in pid %d: %w", pid, err)
 	}
 	defer nh.Close()
-	links, err := nh.LinkList()
+	links, err := netlab.RetryDump(nh.LinkList)
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
 	}
@@ -137,7 +137,7 @@ func (b *Backend) configureHost(pid int, spec netlab.HostSpec, macs map[string]n
 		if link == nil {
 			return fmt.Errorf("LAN %s: no interface with MAC %s", nic.LAN, macs[nic.LAN])
 		}
-		old, err := nh.AddrList(link, netlink.FAMILY_V4)
+		old, err := netlab.RetryDump(func() ([]netlink.Addr, error) { return nh.AddrList(link, netlink.FAMILY_V4) })
 		if err != nil {
 			return fmt.Errorf("LAN %s: list addresses: %w", nic.LAN, err)
 		}
@@ -151,7 +151,7 @@ func (b *Backend) configureHost(pid int, spec netlab.HostSpec, macs map[string]n
 			return fmt.Errorf("LAN %s: address %s: %w", nic.LAN, nic.Addr, err)
 		}
 	}
-	routes, err := nh.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := netlab.RetryDump(func() ([]netlink.Route, error) { return nh.RouteList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}

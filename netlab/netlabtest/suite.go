@@ -133,7 +133,7 @@ func snapshot(t *testing.T, run string) []string {
 			out = append(out, "netns "+e.Name())
 		}
 	}
-	links, err := netlink.LinkList()
+	links, err := netlab.RetryDump(netlink.LinkList)
 	if err != nil {
 		t.Fatalf("list links: %v", err)
 	}
