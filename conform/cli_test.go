@@ -61,7 +61,7 @@ func TestCLIServer(t *testing.T) {
 		{"no target", []string{"conform", "server"}, 2, []string{"exactly one of --addr"}},
 		{"bad pattern", []string{"conform", "server", "--list", "--run", "server/42/*"}, 2, []string{"matches no requirement"}},
 		{"bad addr", []string{"conform", "server", "--addr", "nowhere"}, 2, []string{"IP:PORT"}},
-		{"image", []string{"conform", "server", "--image", "x:y"}, 2, []string{"not available"}},
+		{"image and addr", []string{"conform", "server", "--image", "x:y", "--addr", "127.0.0.1:1"}, 2, []string{"exactly one of --addr"}},
 		{"reference", append([]string{"conform", "server", "--addr", target.Addr.String(), "--json", jsonPath, "--junit", junitPath}, hb...), 0, []string{"CONFORMS", "PASS  MUST   server/5.5/forged-sender"}},
 		{"defective", append([]string{"conform", "server", "--addr", bad.Addr().String(), "--run", "server/5.5/forged-sender,server/5.4/relay-*"}, hb...), 1,
 			[]string{"FAIL server/5.5/forged-sender [MUST, docs/protocol.md §5.5]", "expected:    Error forbidden", "DOES NOT CONFORM", "5 checks: 4 passed, 1 failed"}},

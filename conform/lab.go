@@ -9,9 +9,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/p2plab/p2plab/netlab"
+	"github.com/p2plab/p2plab/netlab/docker"
 )
 
 // LabServer is a server under test running on a host of a netns lab, with
@@ -34,6 +36,41 @@ const (
 // "checker". The returned target dials from "checker". Close the LabServer
 // to remove the lab. It needs root.
 func StartServerInLab(ctx context.Context, template string, hb time.Duration, misses int) (*LabServer, ServerTarget, error) {
+	return startServerLab(ctx, netlab.NewNetns(), netlab.Options{}, template, hb, misses,
+		func(vars map[string]string) netlab.Command {
+			return netlab.Command{Argv: []string{"/bin/sh", "-c", Expand(template, vars)}}
+		})
+}
+
+// StartServerImage is StartServerInLab on the docker backend with the
+// server under test in its own image (present locally: nothing is pulled).
+// args, if not empty, is the container's command line as a template (split
+// on spaces, no shell); otherwise the image's own entrypoint runs. Either
+// way the environment holds P2PLAB_LISTEN, P2PLAB_ADMIN, P2PLAB_HEARTBEAT
+// and P2PLAB_MISSES. binary is a static p2plab build for the lab's own
+// containers (the checker host).
+func StartServerImage(ctx context.Context, image, args, binary string, hb time.Duration, misses int) (*LabServer, ServerTarget, error) {
+	if err := docker.Available(ctx); err != nil {
+		return nil, ServerTarget{}, fmt.Errorf("conform: --image needs a Docker engine: %w", err)
+	}
+	return startServerLab(ctx, docker.New(), netlab.Options{Binary: binary}, args, hb, misses,
+		func(vars map[string]string) netlab.Command {
+			c := netlab.Command{Image: image}
+			if args != "" {
+				c.Argv = strings.Fields(Expand(args, vars))
+			}
+			for _, k := range []string{"listen", "admin", "heartbeat", "misses"} {
+				c.Env = append(c.Env, "P2PLAB_"+strings.ToUpper(k)+"="+vars[k])
+			}
+			return c
+		})
+}
+
+// startServerLab runs a server under test on host "sut" of a new lab on b
+// (made by command from the placeholder values) and returns a target that
+// dials from host "checker".
+func startServerLab(ctx context.Context, b netlab.Backend, opts netlab.Options, template string, hb time.Duration, misses int,
+	command func(vars map[string]string) netlab.Command) (*LabServer, ServerTarget, error) {
 	topo := netlab.Topology{
 		LANs: []netlab.LAN{{Name: "lan", Subnet: netip.MustParsePrefix("198.18.1.0/24")}},
 		Hosts: []netlab.HostSpec{
@@ -41,7 +78,7 @@ func StartServerInLab(ctx context.Context, template string, hb time.Duration, mi
 			{Name: "checker", NICs: []netlab.NIC{{LAN: "lan"}}},
 		},
 	}
-	lab, err := netlab.New(ctx, netlab.NewNetns(), topo, netlab.Options{})
+	lab, err := netlab.New(ctx, b, topo, opts)
 	if err != nil {
 		return nil, ServerTarget{}, fmt.Errorf("conform: lab: %w", err)
 	}
@@ -51,7 +88,9 @@ func StartServerInLab(ctx context.Context, template string, hb time.Duration, mi
 	admin := netip.AddrPortFrom(sut.Addr(), labAdminPort)
 	vars := map[string]string{"listen": listen.String(), "admin": admin.String(), "heartbeat": hb.String(), "misses": fmt.Sprint(misses)}
 	ls.out = filepath.Join(lab.Dir(), "server.out")
-	ls.proc, err = sut.Start(ctx, netlab.Command{Argv: []string{"/bin/sh", "-c", Expand(template, vars)}, Stdout: ls.out, Stderr: ls.out})
+	cmd := command(vars)
+	cmd.Stdout, cmd.Stderr = ls.out, ls.out
+	ls.proc, err = sut.Start(ctx, cmd)
 	if err != nil {
 		ls.Close()
 		return nil, ServerTarget{}, fmt.Errorf("conform: start the server on lab host sut: %w", err)
@@ -94,7 +133,22 @@ func StartServerInLab(ctx context.Context, template string, hb time.Duration, mi
 		return nil, ServerTarget{}, err
 	}
 	t := ServerTarget{Addr: listen, Heartbeat: hb, Misses: misses, Dial: dial}
-	if containsPlaceholder(template, "admin") {
+	// With an image and no args, the admin endpoint is offered through the
+	// environment: check it when it answers.
+	wantAdmin := containsPlaceholder(template, "admin")
+	if template == "" {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		wantAdmin = poll(pctx, func() (bool, error) {
+			c, err := dial(pctx, admin)
+			if err != nil {
+				return false, nil
+			}
+			_ = c.Close()
+			return true, nil
+		}) == nil
+		pcancel()
+	}
+	if wantAdmin {
 		if err := waitFor(admin); err != nil {
 			ls.Close()
 			return nil, ServerTarget{}, err

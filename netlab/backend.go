@@ -66,6 +66,11 @@ type Command struct {
 	// Stdout and Stderr are files outside the host (lab paths) that receive
 	// the program's output; "" discards it.
 	Stdout, Stderr string
+	// Image, for the docker backend only, runs the program in this image
+	// (which must already be present: nothing is pulled) instead of the
+	// lab's own; an empty Argv then runs the image's own entrypoint and
+	// command. The netns backend refuses a Command with an Image.
+	Image string
 }
 
 // Process is a program running in a host.

@@ -17,6 +17,9 @@ import (
 // cgroup when there is one), and dies with the lab process (SIGKILL on
 // parent death).
 func (b *netnsBackend) Start(ctx context.Context, host string, c Command) (Process, error) {
+	if c.Image != "" {
+		return nil, fmt.Errorf("netlab: netns: start on %s: image %q: images need the docker backend", host, c.Image)
+	}
 	if len(c.Argv) == 0 {
 		return nil, fmt.Errorf("netlab: netns: start on %s: empty argv", host)
 	}

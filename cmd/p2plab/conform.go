@@ -142,17 +142,45 @@ func exactlyOne(vals ...string) bool {
 }
 
 func conformServer(ctx context.Context, cf conformFlags, reqs []conform.Requirement, addr, admin string) int {
-	if !exactlyOne(addr, cf.cmd, cf.image) {
-		fmt.Fprintln(os.Stderr, "p2plab conform server: give exactly one of --addr, --cmd, --image")
-		return 2
-	}
-	if cf.image != "" {
-		fmt.Fprintln(os.Stderr, "p2plab conform server: --image is not available yet (the docker backend is not wired into conform); run the image yourself and use --addr")
+	// With --image, --cmd is optional: the container's command line.
+	if !exactlyOne(addr, cf.cmd, cf.image) && (cf.image == "" || addr != "") {
+		fmt.Fprintln(os.Stderr, "p2plab conform server: give exactly one of --addr, --cmd, --image (with --image, --cmd may give the container's arguments)")
 		return 2
 	}
 	var target conform.ServerTarget
 	desc := addr
-	if addr != "" {
+	if cf.image != "" {
+		hb, misses := cf.heartbeat, cf.misses
+		if hb == 0 {
+			hb = time.Second
+		}
+		if misses == 0 {
+			misses = 2
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
+			return 2
+		}
+		ls, t, err := conform.StartServerImage(ctx, cf.image, cf.cmd, exe, hb, misses)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
+			return 2
+		}
+		defer func() {
+			if cf.verbose {
+				fmt.Fprintf(os.Stderr, "--- server output ---\n%s", ls.Output())
+			}
+			if err := ls.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "p2plab conform server: lab close:", err)
+			}
+		}()
+		fmt.Printf("p2plab conform server: image %s runs on a docker lab host at %s\n", cf.image, t.Addr)
+		if admin != "" {
+			t.Admin = admin
+		}
+		target, desc = t, cf.image
+	} else if addr != "" {
 		ap, err := parseAddrPort(addr)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)

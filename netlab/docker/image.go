@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"debug/elf"
 	"fmt"
 	"io"
 	"os"
@@ -75,6 +76,9 @@ const buildAttempts = 3
 // binary share intermediate images, and one lab's Destroy (which prunes
 // them) breaks another's build ("failed to get digest ... no such file").
 func buildImage(ctx context.Context, p *testcontainers.DockerProvider, runID, binary string, pid int) (string, error) {
+	if err := checkStatic(binary); err != nil {
+		return "", err
+	}
 	var err error
 	for range buildAttempts {
 		var tarball *bytes.Reader
@@ -106,4 +110,20 @@ func buildImage(ctx context.Context, p *testcontainers.DockerProvider, runID, bi
 		}
 	}
 	return "", fmt.Errorf("docker: build image %s: %w", imageRef(runID), err)
+}
+
+// checkStatic refuses a dynamically linked binary: a FROM scratch image has
+// no loader or libc, so it would fail inside every container.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("docker: binary %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("docker: binary %s is dynamically linked; a FROM scratch image needs a static build (CGO_ENABLED=0 go build, or make build)", path)
+		}
+	}
+	return nil
 }

@@ -66,7 +66,7 @@ type process struct {
 // joins the host's network namespace and mount, with cmd.Argv as its
 // entrypoint. Its output streams into cmd.Stdout and cmd.Stderr.
 func (b *Backend) Start(ctx context.Context, hostName string, cmd netlab.Command) (netlab.Process, error) {
-	if len(cmd.Argv) == 0 {
+	if len(cmd.Argv) == 0 && cmd.Image == "" {
 		return nil, fmt.Errorf("docker: start in %s: empty argv", hostName)
 	}
 	h, err := b.lookup(hostName)
@@ -84,19 +84,37 @@ func (b *Backend) Start(ctx context.Context, hostName string, cmd netlab.Command
 	image := b.imageLocked()
 	run := b.cfg.RunID
 	b.mu.Unlock()
+	if cmd.Image != "" {
+		// A foreign image (an implementation under test): it must be
+		// present already, since testcontainers would otherwise pull it.
+		if _, err := b.p.Client().ImageInspect(ctx, cmd.Image); err != nil {
+			closeOut()
+			return nil, fmt.Errorf("docker: start in %s: image %s is not present locally (nothing is pulled; build or load it first): %w", hostName, cmd.Image, err)
+		}
+		image = cmd.Image
+	}
+	what := image
+	if len(cmd.Argv) > 0 {
+		what = cmd.Argv[0]
+	}
 
 	workdir := cmd.Dir
-	if workdir == "" {
-		workdir = MountPath
+	env := cmd.Env // Docker adds the image's own environment
+	if cmd.Image == "" {
+		if workdir == "" {
+			workdir = MountPath
+		}
+		env = append(baseEnv(), cmd.Env...)
 	}
-	env := append(baseEnv(), cmd.Env...)
 	req := testcontainers.ContainerRequest{
 		Image:      image,
 		Name:       name,
-		Entrypoint: cmd.Argv,
+		Entrypoint: cmd.Argv, // nil with an Image: its own entrypoint
 		Labels:     labels(run, "program", hostName, b.pid),
 		ConfigModifier: func(c *container.Config) {
-			c.WorkingDir = workdir
+			if workdir != "" {
+				c.WorkingDir = workdir
+			}
 			c.Env = env
 		},
 		HostConfigModifier: func(hc *container.HostConfig) {
@@ -122,7 +140,7 @@ func (b *Backend) Start(ctx context.Context, hostName string, cmd netlab.Command
 			b.removeContainer(context.WithoutCancel(ctx), pr.id)
 			b.forget(h, pr.id)
 		}
-		return nil, fmt.Errorf("docker: start %s in %s: %w", cmd.Argv[0], hostName, err)
+		return nil, fmt.Errorf("docker: start %s in %s: %w", what, hostName, err)
 	}
 	cli := b.p.Client()
 	if ins, err := cli.ContainerInspect(ctx, pr.id, client.ContainerInspectOptions{}); err == nil && ins.Container.State != nil {
