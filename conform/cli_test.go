@@ -94,7 +94,7 @@ func TestCLIServer(t *testing.T) {
 func TestCLIClient(t *testing.T) {
 	target := referenceServer(t)
 	code, out := runCLI(t, "conform", "client", "--server", target.Addr.String(), "--run", "client/6.3,client/api/status",
-		"--cmd", p2plabBin+" client --server {server} --user {user} --control {control} --log {log} --heartbeat {heartbeat} --misses {misses}")
+		"--cmd", p2plabBin+" client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}")
 	if code != 0 || !strings.Contains(out, "CONFORMS") || !strings.Contains(out, "PASS  MUST   client/6.3/setup-first") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
@@ -126,7 +126,7 @@ func TestCLIServerCmd(t *testing.T) {
 // conform client without --server starts the reference server itself.
 func TestCLIClientStartsServer(t *testing.T) {
 	code, out := runCLI(t, "conform", "client", "--run", "client/6.5",
-		"--cmd", p2plabBin+" client --server {server} --user {user} --control {control} --log {log} --heartbeat {heartbeat} --misses {misses}")
+		"--cmd", p2plabBin+" client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}")
 	if code != 0 || !strings.Contains(out, "CONFORMS") || !strings.Contains(out, "PASS  MUST   client/6.5/relay-fallback") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}

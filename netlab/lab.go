@@ -22,7 +22,8 @@ type Undo func(ctx context.Context) error
 type Options struct {
 	// RunID overrides the generated run id (it must start with Prefix).
 	RunID string
-	// Dir is the run directory (default: a new directory under os.TempDir).
+	// Dir is the run directory, kept after Close (default: a new directory
+	// under os.TempDir that a successful Close removes with everything in it).
 	Dir string
 	// Binary is passed to the Backend (see Config.Binary).
 	Binary string
@@ -47,6 +48,7 @@ const StopGrace = 2 * time.Second
 type Lab struct {
 	id     string
 	dir    string
+	ownDir bool // dir is a temporary directory New made: Close removes it
 	b      Backend
 	topo   Topology
 	hosts  []*Host
@@ -104,7 +106,7 @@ func New(ctx context.Context, b Backend, t Topology, opts Options) (*Lab, error)
 			return nil, fmt.Errorf("netlab: host %s: directory: %w", h.Name, err)
 		}
 	}
-	l := &Lab{id: id, dir: dir, b: b, topo: rt, byName: map[string]*Host{}, onEv: opts.OnEvent, lock: lock, done: make(chan struct{})}
+	l := &Lab{id: id, dir: dir, ownDir: opts.Dir == "", b: b, topo: rt, byName: map[string]*Host{}, onEv: opts.OnEvent, lock: lock, done: make(chan struct{})}
 	for _, hs := range rt.Hosts {
 		h := &Host{lab: l, spec: hs}
 		l.hosts = append(l.hosts, h)
@@ -233,6 +235,14 @@ func (l *Lab) Close(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	l.wg.Wait()
+	if l.ownDir && len(errs) == 0 {
+		// Nobody asked to keep it (Options.Dir): the lab's own temporary
+		// directory goes with the lab. After a failed close it stays, as
+		// evidence.
+		if err := os.RemoveAll(l.dir); err != nil {
+			errs = append(errs, fmt.Errorf("netlab: close %s: run directory: %w", l.id, err))
+		}
+	}
 	unlockRun(l.id, l.lock)
 	l.event("", "down", "run "+l.id)
 	l.closeE = errors.Join(errs...)
