@@ -79,6 +79,9 @@ type ClientTarget struct {
 	// Dir holds the run's sockets and logs (default: a new temporary
 	// directory, removed afterwards).
 	Dir string
+	// Path maps a path under Dir to the path the client under test sees
+	// (nil: the same path; a container sees its host's folder elsewhere).
+	Path func(outside string) string
 }
 
 // RunClient checks the client implementation against reqs (client
@@ -141,6 +144,14 @@ type clientT struct {
 }
 
 func (t *clientT) user(name string) string { return t.prefix + "-" + name }
+
+// inside is path as the client under test sees it.
+func (t *clientT) inside(path string) string {
+	if t.Path == nil {
+		return path
+	}
+	return t.Path(path)
+}
 
 // cut is the client under test, started for one check.
 type cut struct {

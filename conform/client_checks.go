@@ -370,7 +370,7 @@ func channelRequirements() []Requirement {
 				if err := os.WriteFile(path, data, 0o644); err != nil {
 					return fmt.Errorf("conform: file to send: %w", err)
 				}
-				resp, err := c.ctl.SendFile(ctx, p.id, path)
+				resp, err := c.ctl.SendFile(ctx, p.id, t.inside(path))
 				if err != nil {
 					return failf("POST /v1/files accepted", "%v", err)
 				}

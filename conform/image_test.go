@@ -10,11 +10,10 @@ import (
 	"github.com/p2plab/p2plab/netlab/docker"
 )
 
-// A server under test given as a Docker image (here: the reference server
-// in an image of its own, started with a command line) runs on a docker lab
-// host and passes the framing, login and relay requirements checked from
-// another container.
-func TestServerImage(t *testing.T) {
+// Implementations under test given as Docker images (here: the reference
+// programs in an image of their own, started with a command line) run on
+// docker lab hosts and pass the checks made from other containers.
+func TestImages(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the docker lab needs root")
 	}
@@ -36,6 +35,12 @@ func TestServerImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Run("server", func(t *testing.T) { serverImage(t, ctx, img, bin) })
+	t.Run("client", func(t *testing.T) { clientImage(t, ctx, img, bin) })
+}
+
+// serverImage checks framing, login and relay rules of the server image.
+func serverImage(t *testing.T, ctx context.Context, img *docker.Image, bin string) {
 	ls, target, err := conform.StartServerImage(ctx, img.Tag,
 		docker.BinaryPath+" server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}",
 		bin, testHeartbeat, testMisses)
@@ -63,5 +68,38 @@ func TestServerImage(t *testing.T) {
 	}
 	if bad, text := notPassed(results); len(bad) > 0 {
 		t.Fatalf("the reference server image does not pass:\n%s\nserver output:\n%s", text, ls.Output())
+	}
+}
+
+// clientImage checks channel, ack, log and control API rules of clients
+// started from the image, with its paths mapped into the host's mount.
+func clientImage(t *testing.T, ctx context.Context, img *docker.Image, bin string) {
+	lc, target, err := conform.StartClientImage(ctx, img.Tag,
+		docker.BinaryPath+" client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}",
+		bin, testClientHeartbeat, 3)
+	if lc != nil {
+		t.Cleanup(func() {
+			if err := lc.Close(); err != nil {
+				t.Errorf("lab close: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.CheckTimeout = testCheckTimeout
+	reqs, err := conform.Select(conform.Catalogue(conform.RoleClient), []string{"client/6.3/*", "client/6.5/*", "client/6.6/ack", "client/7.2/*", "client/api/*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := conform.RunClient(ctx, target, reqs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) == 0 {
+		t.Fatal("no requirement selected")
+	}
+	if bad, text := notPassed(results); len(bad) > 0 {
+		t.Fatalf("the reference client image does not pass:\n%s", text)
 	}
 }

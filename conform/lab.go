@@ -199,6 +199,47 @@ type LabClient struct {
 // from template on host "cut" and whose fake peers live on host "checker".
 // Close the LabClient to remove the lab. It needs root.
 func StartClientLab(ctx context.Context, refServer, template string, hb time.Duration, misses int) (*LabClient, ClientTarget, error) {
+	shell := func(tmpl string) func(map[string]string) netlab.Command {
+		return func(vars map[string]string) netlab.Command {
+			return netlab.Command{Argv: []string{"/bin/sh", "-c", Expand(tmpl, vars)}}
+		}
+	}
+	return startClientLab(ctx, netlab.NewNetns(), netlab.Options{}, shell(refServer), shell(template), hb, misses, false)
+}
+
+// StartClientImage is StartClientLab on the docker backend with each client
+// under test started from its own image (present locally: nothing is
+// pulled). args, if not empty, is the container's command line as a
+// template with the placeholders of StartClientLab (split on spaces, no
+// shell); otherwise the image's own entrypoint runs. Either way the
+// environment holds P2PLAB_SERVER, P2PLAB_USER, P2PLAB_CONTROL, P2PLAB_LOG,
+// P2PLAB_FILES, P2PLAB_HEARTBEAT and P2PLAB_MISSES; paths are as the
+// container sees them (its host's folder is mounted at docker.MountPath).
+// The reference server runs the lab's own p2plab (binary: a static build).
+func StartClientImage(ctx context.Context, image, args, binary string, hb time.Duration, misses int) (*LabClient, ClientTarget, error) {
+	if err := docker.Available(ctx); err != nil {
+		return nil, ClientTarget{}, fmt.Errorf("conform: --image needs a Docker engine: %w", err)
+	}
+	refServer := func(vars map[string]string) netlab.Command {
+		return netlab.Command{Argv: strings.Fields(Expand(docker.BinaryPath+" server --listen {listen} --heartbeat {heartbeat} --misses {misses}", vars))}
+	}
+	client := func(vars map[string]string) netlab.Command {
+		c := netlab.Command{Image: image}
+		if args != "" {
+			c.Argv = strings.Fields(Expand(args, vars))
+		}
+		for _, k := range []string{"server", "user", "control", "log", "files", "heartbeat", "misses"} {
+			c.Env = append(c.Env, "P2PLAB_"+strings.ToUpper(k)+"="+vars[k])
+		}
+		return c
+	}
+	return startClientLab(ctx, docker.New(), netlab.Options{Binary: binary}, refServer, client, hb, misses, true)
+}
+
+// startClientLab makes the three-host lab on b; mapPaths hands the client
+// under test its paths as its host sees them (a container's mount).
+func startClientLab(ctx context.Context, b netlab.Backend, opts netlab.Options, refServer, client func(map[string]string) netlab.Command,
+	hb time.Duration, misses int, mapPaths bool) (*LabClient, ClientTarget, error) {
 	if hb <= 0 {
 		hb = 500 * time.Millisecond
 	}
@@ -213,7 +254,7 @@ func StartClientLab(ctx context.Context, refServer, template string, hb time.Dur
 			{Name: "checker", NICs: []netlab.NIC{{LAN: "lan"}}},
 		},
 	}
-	lab, err := netlab.New(ctx, netlab.NewNetns(), topo, netlab.Options{})
+	lab, err := netlab.New(ctx, b, topo, opts)
 	if err != nil {
 		return nil, ClientTarget{}, fmt.Errorf("conform: lab: %w", err)
 	}
@@ -221,7 +262,9 @@ func StartClientLab(ctx context.Context, refServer, template string, hb time.Dur
 	srv, cutHost, checker := lab.Host("server"), lab.Host("cut"), lab.Host("checker")
 	listen := netip.AddrPortFrom(srv.Addr(), labListenPort)
 	vars := map[string]string{"listen": listen.String(), "heartbeat": "1s", "misses": "3"}
-	lc.server, err = srv.Start(ctx, netlab.Command{Argv: []string{"/bin/sh", "-c", Expand(refServer, vars)}, Stdout: lc.out, Stderr: lc.out})
+	sc := refServer(vars)
+	sc.Stdout, sc.Stderr = lc.out, lc.out
+	lc.server, err = srv.Start(ctx, sc)
 	if err != nil {
 		lc.Close()
 		return nil, ClientTarget{}, fmt.Errorf("conform: start the reference server on lab host server: %w", err)
@@ -243,13 +286,19 @@ func StartClientLab(ctx context.Context, refServer, template string, hb time.Dur
 		lc.Close()
 		return nil, ClientTarget{}, fmt.Errorf("conform: the reference server did not accept connections on %s (last: %v); its output:\n%s", listen, lastErr, b)
 	}
+	path := func(p string) string { return p }
+	if mapPaths {
+		path = cutHost.Path
+	}
 	start := func(ctx context.Context, run ClientRun) (func(), error) {
 		vars := map[string]string{
-			"server": run.Server.String(), "user": run.User, "control": run.Control, "log": run.Log,
-			"files": run.Files, "heartbeat": run.Heartbeat.String(), "misses": fmt.Sprint(run.Misses),
+			"server": run.Server.String(), "user": run.User, "control": path(run.Control), "log": path(run.Log),
+			"files": path(run.Files), "heartbeat": run.Heartbeat.String(), "misses": fmt.Sprint(run.Misses),
 		}
 		out := run.Control + ".out"
-		p, err := cutHost.Start(ctx, netlab.Command{Argv: []string{"/bin/sh", "-c", Expand(template, vars)}, Stdout: out, Stderr: out})
+		cc := client(vars)
+		cc.Stdout, cc.Stderr = out, out
+		p, err := cutHost.Start(ctx, cc)
 		if err != nil {
 			return nil, fmt.Errorf("conform: start the client on lab host cut: %w", err)
 		}
@@ -259,7 +308,12 @@ func StartClientLab(ctx context.Context, refServer, template string, hb time.Dur
 			_ = p.Stop(sctx, 2*time.Second)
 		}, nil
 	}
-	return lc, ClientTarget{Start: start, Server: listen, Heartbeat: hb, Misses: misses, Net: fakes}, nil
+	t := ClientTarget{Start: start, Server: listen, Heartbeat: hb, Misses: misses, Net: fakes}
+	if mapPaths {
+		// The checks' folders live in the client host's mount.
+		t.Dir, t.Path = filepath.Join(cutHost.Dir(), "conform"), cutHost.Path
+	}
+	return lc, t, nil
 }
 
 // Close stops the reference server and removes the lab.

@@ -23,13 +23,12 @@ func parseAddrPort(s string) (netip.AddrPort, error) {
 // subcommand, on loopback) and runs the client checks, each against a fresh
 // client started from --cmd.
 func conformClient(ctx context.Context, cf conformFlags, reqs []conform.Requirement, refServer string) int {
-	if !exactlyOne(cf.cmd, cf.image) {
-		fmt.Fprintln(os.Stderr, "p2plab conform client: give exactly one of --cmd, --image")
+	if cf.cmd == "" && cf.image == "" {
+		fmt.Fprintln(os.Stderr, "p2plab conform client: give --cmd or --image (with --image, --cmd may give the container's arguments)")
 		return 2
 	}
 	if cf.image != "" {
-		fmt.Fprintln(os.Stderr, "p2plab conform client: --image is not available yet (the docker backend is not wired into conform); use --cmd")
-		return 2
+		return conformClientImage(ctx, cf, reqs)
 	}
 	for _, p := range []string{"{server}", "{user}", "{control}"} {
 		if !strings.Contains(cf.cmd, p) {
@@ -108,4 +107,33 @@ func conformClient(ctx context.Context, cf conformFlags, reqs []conform.Requirem
 // shellQuote quotes s for /bin/sh.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// conformClientImage runs the client checks against clients started from a
+// Docker image on a docker lab host, with the reference server and the fake
+// peers on two other containers.
+func conformClientImage(ctx context.Context, cf conformFlags, reqs []conform.Requirement) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "p2plab conform client:", err)
+		return 2
+	}
+	lc, ct, err := conform.StartClientImage(ctx, cf.image, cf.cmd, exe, cf.heartbeat, cf.misses)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "p2plab conform client:", err)
+		return 2
+	}
+	defer func() {
+		if err := lc.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform client: lab close:", err)
+		}
+	}()
+	fmt.Printf("p2plab conform client: %d requirements against image %s on a docker lab (reference server, client and fake peers in three containers)\n", len(reqs), cf.image)
+	start := time.Now()
+	results, err := conform.RunClient(ctx, ct, reqs, func(r conform.Result) { conform.WriteLine(os.Stdout, r) })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "p2plab conform client:", err)
+		return 2
+	}
+	return finish(os.Stdout, cf, conform.RoleClient, cf.image, start, results)
 }
