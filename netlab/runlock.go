@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,4 +58,34 @@ func RunAlive(id string) bool {
 	}
 	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	return false
+}
+
+// LiveRun is a lab running on this machine, as its run lock tells.
+type LiveRun struct {
+	ID  string
+	PID int // the process that runs it
+}
+
+// LiveRuns lists the labs running on this machine (in any process).
+func LiveRuns() ([]LiveRun, error) {
+	ents, err := os.ReadDir(lockDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("netlab: live runs: %w", err)
+	}
+	var out []LiveRun
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".lock")
+		if !ok || !RunAlive(id) {
+			continue
+		}
+		r := LiveRun{ID: id}
+		if b, err := os.ReadFile(filepath.Join(lockDir, e.Name())); err == nil {
+			r.PID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

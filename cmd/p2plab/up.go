@@ -86,7 +86,7 @@ func runUp(ctx context.Context, args []string) int {
 		fmt.Printf("\ntry:\n  curl -s --unix-socket %s http://p2plab/v1/channels\n"+
 			"  curl -s --unix-socket %s -d '{\"to\":\"%s\",\"content\":\"hi\"}' http://p2plab/v1/chat\n", sock, sock, cs[1].User())
 	}
-	fmt.Println("\nCtrl-C removes the lab (a killed `up` leaves it for `p2plab clean`).")
+	fmt.Println("\nCtrl-C (or `p2plab down` from another terminal) removes the lab; a killed `up` leaves it for `p2plab clean`.")
 	<-ctx.Done()
 	return 0
 }

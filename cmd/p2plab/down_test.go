@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2plab/p2plab/netlab"
+)
+
+// `p2plab down RUNID` stops a lab that `p2plab up` keeps up: up exits 0
+// having removed its lab, and nothing of the run is left to clean.
+func TestDown(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the lab needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "p2plab")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	up := exec.Command(bin, "up", "--artifacts", filepath.Join(dir, "art"), "pair")
+	out := &syncBuffer{}
+	up.Stdout, up.Stderr = out, out
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	t.Cleanup(func() {
+		if up.ProcessState == nil {
+			_ = up.Process.Kill()
+			<-exited
+		}
+	})
+
+	// Ready: up has printed how to reach the clients and waits for Ctrl-C.
+	var id string
+	for id == "" || !strings.Contains(out.String(), "Ctrl-C") {
+		runs, err := netlab.LiveRuns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			if r.PID == up.Process.Pid {
+				id = r.ID
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("up exited before its lab was ready: %v\n%s", err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("up not ready before the deadline:\n%s", out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Cleanup(func() { _, _ = netlab.CleanRun(context.Background(), id) })
+
+	if out, err := exec.CommandContext(ctx, bin, "down", id).CombinedOutput(); err != nil {
+		t.Fatalf("down %s: %v\n%s", id, err, out)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("up did not exit cleanly after down: %v\n%s", err, out.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("up still running after down")
+	}
+	if netlab.RunAlive(id) {
+		t.Fatalf("lab %s still alive after down", id)
+	}
+	if left, err := netlab.CleanRun(ctx, id); err != nil || len(left) > 0 {
+		t.Fatalf("lab %s left %v behind (%v)", id, left, err)
+	}
+	if out, err := exec.CommandContext(ctx, bin, "down", id).CombinedOutput(); err == nil {
+		t.Fatalf("down of a lab that is gone succeeded:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
