@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/internal/reuseport"
 	"github.com/p2plab/p2plab/protocol"
 )
 
@@ -99,7 +100,7 @@ func (c *Client) dialPeer(ctx context.Context, peer string, ep netip.AddrPort) (
 		return nil, errors.New("client: logged out")
 	}
 	c.logEntry(protocol.LogEntry{Kind: protocol.LogPrepare, Peer: peer, Addr: ep})
-	d := net.Dialer{Control: reuseControl, Timeout: c.cfg.DialTimeout, LocalAddr: net.TCPAddrFromAddrPort(local)}
+	d := net.Dialer{Control: reuseport.Control, Timeout: c.cfg.DialTimeout, LocalAddr: net.TCPAddrFromAddrPort(local)}
 	conn, err := d.DialContext(ctx, "tcp", ep.String())
 	if err != nil {
 		if isAddrNotAvail(err) {

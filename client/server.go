@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/internal/reuseport"
 	"github.com/p2plab/p2plab/protocol"
 )
 
@@ -73,7 +74,7 @@ func (c *Client) dialServer(ctx context.Context) (net.Conn, error) {
 	c.mu.Lock()
 	prev := c.listen
 	c.mu.Unlock()
-	d := net.Dialer{Control: reuseControl, Timeout: c.cfg.DialTimeout}
+	d := net.Dialer{Control: reuseport.Control, Timeout: c.cfg.DialTimeout}
 	if prev.IsValid() {
 		d.LocalAddr = net.TCPAddrFromAddrPort(prev)
 		conn, err := d.DialContext(ctx, "tcp", c.cfg.Server.String())
@@ -100,7 +101,7 @@ func (c *Client) ensureListener(ctx context.Context, ep netip.AddrPort) error {
 		}
 	}
 	c.mu.Unlock()
-	lc := net.ListenConfig{Control: reuseControl}
+	lc := net.ListenConfig{Control: reuseport.Control}
 	ln, err := lc.Listen(ctx, "tcp", ep.String())
 	if err != nil {
 		return fmt.Errorf("client: listen on %s: %w", ep, err)

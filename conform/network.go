@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+
+	"github.com/p2plab/p2plab/internal/reuseport"
 )
 
 // Network is where the checker's fake peers live: it makes their listeners
@@ -26,13 +28,13 @@ func (Loopback) Addr() netip.Addr { return netip.MustParseAddr("127.0.0.1") }
 
 // Listen implements Network.
 func (Loopback) Listen(ctx context.Context, addr netip.AddrPort) (net.Listener, error) {
-	lc := net.ListenConfig{Control: reuseControl}
+	lc := net.ListenConfig{Control: reuseport.Control}
 	return lc.Listen(ctx, "tcp", addr.String())
 }
 
 // Dial implements Network.
 func (Loopback) Dial(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error) {
-	d := net.Dialer{Control: reuseControl}
+	d := net.Dialer{Control: reuseport.Control}
 	if local.IsValid() {
 		d.LocalAddr = net.TCPAddrFromAddrPort(local)
 	}
