@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/p2plab/p2plab/internal/selfbuild"
 
 	"github.com/p2plab/p2plab/netlab"
 	"github.com/p2plab/p2plab/sim"
@@ -48,15 +49,12 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	}
 	dir, err := os.MkdirTemp("", "p2plab-reliability-")
 	Expect(err).NotTo(HaveOccurred())
-	bin := filepath.Join(dir, "p2plab")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/p2plab")
-	cmd.Dir = repoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "go build ./cmd/p2plab:\n%s", out)
+	bin, err := selfbuild.Binary(ctx, dir)
+	Expect(err).NotTo(HaveOccurred())
+	root := repoRoot()
 	art := os.Getenv("P2PLAB_ARTIFACTS")
 	if art == "" {
-		art = filepath.Join(repoRoot(), "artifacts", "reliability-"+time.Now().Format("20060102-150405"))
+		art = filepath.Join(root, "artifacts", "reliability-"+time.Now().Format("20060102-150405"))
 	}
 	return []byte(bin + "\n" + art)
 }, func(data []byte) {
@@ -73,15 +71,9 @@ var _ = SynchronizedAfterSuite(func() {}, func() {
 })
 
 func repoRoot() string {
-	wd, err := os.Getwd()
+	root, err := selfbuild.Root()
 	Expect(err).NotTo(HaveOccurred())
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-	}
-	Fail("no go.mod above " + wd)
-	return ""
+	return root
 }
 
 // requireRoot skips a lab spec, saying why, when namespaces cannot be made.

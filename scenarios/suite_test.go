@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/p2plab/p2plab/internal/selfbuild"
 
 	"github.com/p2plab/p2plab/netlab"
 	"github.com/p2plab/p2plab/netlab/docker"
@@ -51,13 +52,9 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	// Build p2plab once, static, so the docker backend can use it too.
 	dir, err := os.MkdirTemp("", "p2plab-suite-")
 	Expect(err).NotTo(HaveOccurred())
-	bin := filepath.Join(dir, "p2plab")
+	bin, err := selfbuild.Binary(ctx, dir)
+	Expect(err).NotTo(HaveOccurred())
 	root := repoRoot()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/p2plab")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "go build ./cmd/p2plab:\n%s", out)
 	art := os.Getenv("P2PLAB_ARTIFACTS")
 	if art == "" {
 		art = filepath.Join(root, "artifacts", "test-"+time.Now().Format("20060102-150405"))
@@ -79,15 +76,9 @@ var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 })
 
 func repoRoot() string {
-	wd, err := os.Getwd()
+	root, err := selfbuild.Root()
 	Expect(err).NotTo(HaveOccurred())
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-	}
-	Fail("no go.mod above " + wd)
-	return ""
+	return root
 }
 
 var (
