@@ -62,9 +62,10 @@ type process struct {
 	err  error // exit error, set before done is closed
 }
 
-// Start runs a program in a host: a new container of the run's image that
-// joins the host's network namespace and mount, with cmd.Argv as its
-// entrypoint. Its output streams into cmd.Stdout and cmd.Stderr.
+// Start runs a program in a host: a new container of the run's image (or of
+// cmd.Image, which must be present locally) that joins the host's network
+// namespace and mount, with cmd.Argv as its entrypoint (with an Image and no
+// Argv, the image's own). Its output streams into cmd.Stdout and cmd.Stderr.
 func (b *Backend) Start(ctx context.Context, hostName string, cmd netlab.Command) (netlab.Process, error) {
 	if len(cmd.Argv) == 0 && cmd.Image == "" {
 		return nil, fmt.Errorf("docker: start in %s: empty argv", hostName)
