@@ -27,7 +27,8 @@ func TestDown(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	up := exec.Command(bin, "up", "--artifacts", filepath.Join(dir, "art"), "pair")
+	// The flag after the topology: up takes flags anywhere, like run.
+	up := exec.Command(bin, "up", "pair", "--artifacts", filepath.Join(dir, "art"))
 	out := &syncBuffer{}
 	up.Stdout, up.Stderr = out, out
 	if err := up.Start(); err != nil {
@@ -74,6 +75,9 @@ func TestDown(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("up still running after down")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "art")); err != nil {
+		t.Fatalf("--artifacts after the topology was not taken: %v", err)
 	}
 	if netlab.RunAlive(id) {
 		t.Fatalf("lab %s still alive after down", id)

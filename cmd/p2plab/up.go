@@ -36,19 +36,20 @@ func runUp(ctx context.Context, args []string) int {
 	heartbeat := fs.Duration("heartbeat", sim.DefaultHeartbeat, "heartbeat interval given to every program")
 	misses := fs.Int("misses", sim.DefaultMisses, "silent heartbeat intervals before a connection is dead")
 	artifacts := fs.String("artifacts", "", "artifacts `DIR` (default ./artifacts/up-<time>)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() > 1 {
+	if len(pos) > 1 {
 		fs.Usage()
 		return 2
 	}
 	name := "pair"
-	if fs.NArg() == 1 {
-		name = fs.Arg(0)
+	if len(pos) == 1 {
+		name = pos[0]
 	}
 	topo, err := loadTopology(name)
 	if err != nil {
