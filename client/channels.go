@@ -56,7 +56,7 @@ func (c *Client) handleInbound(conn net.Conn) {
 	c.inbound[conn] = struct{}{}
 	c.mu.Unlock()
 	r := protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
-	l := newLink(conn, r, c.cfg.Heartbeat, c.cfg.Misses)
+	l := newLink(conn, r, c.pulse, c.cfg.Misses)
 	_ = conn.SetReadDeadline(time.Now().Add(l.deadTime()))
 	f, err := r.ReadFrame()
 	c.mu.Lock()
@@ -110,7 +110,8 @@ func (c *Client) dialPeer(ctx context.Context, peer string, ep netip.AddrPort) (
 		c.logEntry(protocol.LogEntry{Kind: protocol.LogCreateFailed, Peer: peer, Addr: ep, Reason: shortErr(err)})
 		return nil, err
 	}
-	l := newLink(conn, nil, c.cfg.Heartbeat, c.cfg.Misses)
+	l := newLink(conn, nil, c.pulse, c.cfg.Misses)
+	l.lead = true
 	_ = l.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: c.cfg.UserID}))
 	ch := &channel{peer: peer, initiator: c.cfg.UserID, local: addrPortOf(conn.LocalAddr()),
 		remote: addrPortOf(conn.RemoteAddr()), openedAt: time.Now().UTC(), l: l, dialed: true}

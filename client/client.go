@@ -41,6 +41,7 @@ type Client struct {
 	wg        sync.WaitGroup // every goroutine the client starts
 
 	runCtx context.Context // set by Run before any goroutine starts
+	pulse  *pulse          // heartbeats and liveness of every link
 
 	mu        sync.Mutex
 	srv       *link // current server link (nil if not logged in)
@@ -110,6 +111,7 @@ func New(cfg Config) (*Client, error) {
 		recvs:   map[string]*fileRecv{},
 		inbound: map[net.Conn]struct{}{},
 		runCtx:  context.Background(),
+		pulse:   newPulse(cfg.Heartbeat),
 	}
 	pl, err := openP2PLog(cfg.LogPath)
 	if err != nil {
@@ -243,6 +245,7 @@ func (c *Client) Run(parent context.Context) error {
 	c.mu.Unlock()
 	cancel()
 	c.wg.Wait()
+	c.pulse.wait()
 	c.abortTransfers()
 	if hs != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), time.Second)

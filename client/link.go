@@ -31,12 +31,14 @@ type outFrame struct {
 var errLinkClosed = errors.New("client: link closed")
 
 // link is one framed TCP connection (to the server or a peer) with an
-// outbound queue, a writer goroutine and heartbeats. Any inbound frame counts
-// as liveness; a link silent for misses heartbeat intervals dies with reason
+// outbound queue and a writer goroutine. Its heartbeats are sent and its
+// liveness watched by the client's pulse. Any inbound frame counts as
+// liveness; a link silent for misses heartbeat intervals dies with reason
 // "heartbeat timeout", a reset or EOF gives "connection lost".
 type link struct {
 	conn   net.Conn
 	r      *protocol.Reader
+	pulse  *pulse
 	hb     time.Duration
 	misses int
 
@@ -50,15 +52,27 @@ type link struct {
 	nextID   atomic.Int64
 	// lastRecv is when the last complete frame arrived (unix ns).
 	lastRecv atomic.Int64
+	// lastBeat is when the link last sent a Heartbeat (unix ns).
+	lastBeat atomic.Int64
+	// lead is set on links this side opened (the server link, dialled
+	// channels): they beat on time, accepted ones follow (see pulse).
+	lead bool
+	// suspect is when the pulse found the link silent for too long (unix
+	// ns, 0 if not); only the pulse goroutine touches it.
+	suspect int64
 }
 
-func newLink(conn net.Conn, r *protocol.Reader, hb time.Duration, misses int) *link {
+// newLink makes a link on conn whose heartbeats p keeps. The first
+// Heartbeat goes out one interval after the link starts.
+func newLink(conn net.Conn, r *protocol.Reader, p *pulse, misses int) *link {
 	if r == nil {
 		r = protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
 	}
-	l := &link{conn: conn, r: r, hb: hb, misses: misses, out: make(chan outFrame, linkQueue),
+	l := &link{conn: conn, r: r, pulse: p, hb: p.hb, misses: misses, out: make(chan outFrame, linkQueue),
 		bulk: make(chan struct{}, bulkSlots), done: make(chan struct{})}
-	l.lastRecv.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	l.lastRecv.Store(now)
+	l.lastBeat.Store(now)
 	return l
 }
 
@@ -75,6 +89,39 @@ func (l *link) send(f protocol.Frame) error {
 	if err != nil {
 		return err
 	}
+	return l.sendBytes(b)
+}
+
+// beat queues a Heartbeat, noting now (unix ns) as the last beat.
+func (l *link) beat(now int64) error {
+	l.lastBeat.Store(now)
+	return l.send(protocol.Frame{Type: protocol.TypeHeartbeat, ID: l.id()})
+}
+
+// answer queues the HeartbeatAck for the Heartbeat with id re. When the
+// link's own Heartbeat is at least half an interval old, the next one rides
+// in the same write: the two ends of an idle channel then beat in step, and
+// a round costs two segments instead of four (each end would otherwise send
+// its Heartbeat and answer the other's on its own clock).
+func (l *link) answer(re int64) error {
+	b, err := protocol.Marshal(protocol.Frame{Type: protocol.TypeHeartbeatAck, Re: re})
+	if err != nil {
+		return err
+	}
+	now := time.Now().UnixNano()
+	if time.Duration(now-l.lastBeat.Load()) >= l.hb/2 {
+		hb, err := protocol.Marshal(protocol.Frame{Type: protocol.TypeHeartbeat, ID: l.id()})
+		if err != nil {
+			return err
+		}
+		l.lastBeat.Store(now)
+		b = append(b, hb...)
+	}
+	return l.sendBytes(b)
+}
+
+// sendBytes queues marshalled frames as one write without blocking.
+func (l *link) sendBytes(b []byte) error {
 	select {
 	case <-l.done:
 		return errLinkClosed
@@ -166,15 +213,17 @@ func (l *link) why() string {
 	return l.reason
 }
 
-// run serves the link until it dies: it writes queued frames, sends
-// heartbeats, answers Heartbeat with HeartbeatAck and hands every other
-// frame to onFrame (an error from onFrame closes the link with
-// "connection lost"). It returns the reason the link closed.
+// run serves the link until it dies: it writes queued frames, answers
+// Heartbeat with HeartbeatAck and hands every other frame to onFrame (an
+// error from onFrame closes the link with "connection lost"); the pulse
+// sends its heartbeats and watches it meanwhile. It returns the reason the
+// link closed.
 func (l *link) run(onFrame func(protocol.Frame) error) string {
+	l.pulse.add(l)
+	defer l.pulse.remove(l)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); l.writer() }()
-	go func() { defer wg.Done(); l.heartbeat() }()
 	l.reader(onFrame)
 	wg.Wait()
 	return l.why()
@@ -182,12 +231,13 @@ func (l *link) run(onFrame func(protocol.Frame) error) string {
 
 func (l *link) reader(onFrame func(protocol.Frame) error) {
 	defer l.close(protocol.ReasonConnectionLost)
+	// No read deadline (an accepted channel had one for its first frame):
+	// liveness is judged by the pulse, which closes the connection to
+	// unblock this read.
+	if err := l.conn.SetReadDeadline(time.Time{}); err != nil {
+		return
+	}
 	for {
-		// No read deadline: liveness is judged by the watchdog in
-		// heartbeat(), which closes the connection to unblock this read.
-		if err := l.conn.SetReadDeadline(time.Time{}); err != nil {
-			return
-		}
 		f, err := l.r.ReadFrame()
 		if err == nil {
 			l.lastRecv.Store(time.Now().UnixNano())
@@ -206,7 +256,7 @@ func (l *link) reader(onFrame func(protocol.Frame) error) {
 		}
 		switch f.Type {
 		case protocol.TypeHeartbeat:
-			if l.send(protocol.Frame{Type: protocol.TypeHeartbeatAck, Re: f.ID}) != nil {
+			if l.answer(f.ID) != nil {
 				return
 			}
 			continue
@@ -259,48 +309,6 @@ func (l *link) writer() {
 			return
 		}
 	}
-}
-
-// heartbeat sends a Heartbeat every interval and watches liveness: a link
-// that received no complete frame for deadTime is dead. Before declaring
-// it dead it waits a short grace period and looks again, so that a process
-// that was itself stopped (SIGSTOP, a paused container) and finds every
-// timer expired on resume first reads what its peers sent meanwhile.
-func (l *link) heartbeat() {
-	t := time.NewTicker(l.hb)
-	defer t.Stop()
-	check := max(l.hb/4, 5*time.Millisecond)
-	grace := max(l.hb/2, 20*time.Millisecond)
-	w := time.NewTicker(check)
-	defer w.Stop()
-	for {
-		select {
-		case <-t.C:
-			if l.send(protocol.Frame{Type: protocol.TypeHeartbeat, ID: l.id()}) != nil {
-				return
-			}
-		case <-w.C:
-			if l.silentFor() <= l.deadTime() {
-				continue
-			}
-			select {
-			case <-time.After(grace):
-			case <-l.done:
-				return
-			}
-			if l.silentFor() > l.deadTime() {
-				l.close(protocol.ReasonHeartbeatTimeout)
-				return
-			}
-		case <-l.done:
-			return
-		}
-	}
-}
-
-// silentFor is how long ago the last complete frame arrived.
-func (l *link) silentFor() time.Duration {
-	return time.Duration(time.Now().UnixNano() - l.lastRecv.Load())
 }
 
 // isAddrNotAvail reports a dial that failed because the 4-tuple is taken:

@@ -163,7 +163,8 @@ func (c *Client) session(ctx context.Context, relogin bool) (bool, error) {
 		conn.Close()
 		return false, err
 	}
-	l := newLink(conn, r, c.cfg.Heartbeat, c.cfg.Misses)
+	l := newLink(conn, r, c.pulse, c.cfg.Misses)
+	l.lead = true
 	l.nextID.Store(1) // Login used id 1
 	c.mu.Lock()
 	if c.loggedOut || c.stopped {
