@@ -124,6 +124,40 @@ func (c *Client) dialPeer(ctx context.Context, peer string, ep netip.AddrPort) (
 	return ch, nil
 }
 
+// dialAttempts bounds the dials meshDial makes to one peer.
+const dialAttempts = 3
+
+// meshDial opens the channel a newcomer owes an online user. A dial that
+// timed out is made again, up to dialAttempts in all and one heartbeat
+// interval (at least a second) apart, while the peer is still online at ep
+// and no channel to it has appeared: on a loaded machine a SYN or an ARP
+// reply can be lost, and a pair would otherwise stay on the relay for good.
+// A refused dial is not repeated (the peer said no). Each attempt writes its
+// own "prepare to create" and "created"/"create failed" lines.
+func (c *Client) meshDial(ctx context.Context, peer string, ep netip.AddrPort) {
+	pause := max(c.cfg.Heartbeat, time.Second)
+	for attempt := 1; ; attempt++ {
+		_, err := c.dialPeer(ctx, peer, ep)
+		var ne net.Error
+		if err == nil || !errors.As(err, &ne) || !ne.Timeout() || attempt == dialAttempts {
+			return
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		c.mu.Lock()
+		owed := c.users[peer] == ep && c.chans[peer] == nil && !c.loggedOut && !c.stopped
+		c.mu.Unlock()
+		if !owed {
+			return
+		}
+	}
+}
+
 // addChannel puts ch in the table. An existing channel to the same peer is
 // replaced (closed with "replaced"), except when the two were initiated by
 // different sides: then the one initiated by the lexicographically smaller

@@ -116,9 +116,10 @@ func (p *pulse) run() {
 			next = min(next, p.tick(l, now))
 		}
 		clear(batch)
-		// Round up to the grid, so that clocks on one machine fire together.
-		step := int64(p.check)
-		next = (next + step - 1) / step * step
+		// The first grid point at which next counts as reached (half a
+		// step early, see tick): clocks on one machine fire together.
+		step, slack := int64(p.check), int64(p.check/2)
+		next = (next - slack + step - 1) / step * step
 		t.Reset(time.Duration(next - time.Now().UnixNano()))
 	}
 }

@@ -308,7 +308,7 @@ func (c *Client) onP2PInfo(res protocol.ResP2pInfo) {
 	}
 	c.mu.Unlock()
 	for _, t := range dial {
-		c.goTracked(func() { _, _ = c.dialPeer(c.runCtx, t.id, t.ep) })
+		c.goTracked(func() { c.meshDial(c.runCtx, t.id, t.ep) })
 	}
 	c.setReady()
 }
