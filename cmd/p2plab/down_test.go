@@ -15,18 +15,37 @@ import (
 )
 
 // `p2plab down RUNID` stops a lab that `p2plab up` keeps up: up exits 0
-// having removed its lab, and nothing of the run is left to clean.
+// having removed its lab, and nothing of the run is left to clean. Plain
+// `p2plab down` finds the up process itself, also when the binary has
+// another name.
 func TestDown(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the lab needs root")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "p2plab")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	renamed := filepath.Join(dir, "p2plab-patched")
+	if err := os.Link(bin, renamed); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, bin string
+		byID      bool
+	}{
+		{"by run id", bin, true},
+		{"without a run id, renamed binary", renamed, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testDown(t, ctx, tc.bin, tc.byID) })
+	}
+}
+
+func testDown(t *testing.T, ctx context.Context, bin string, byID bool) {
+	dir := t.TempDir()
 	// The flag after the topology: up takes flags anywhere, like run.
 	up := exec.Command(bin, "up", "pair", "--artifacts", filepath.Join(dir, "art"))
 	out := &syncBuffer{}
@@ -65,8 +84,12 @@ func TestDown(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = netlab.CleanRun(context.Background(), id) })
 
-	if out, err := exec.CommandContext(ctx, bin, "down", id).CombinedOutput(); err != nil {
-		t.Fatalf("down %s: %v\n%s", id, err, out)
+	args := []string{"down"}
+	if byID {
+		args = append(args, id)
+	}
+	if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil || !strings.Contains(string(out), "lab "+id+" removed") {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	select {
 	case err := <-exited:
