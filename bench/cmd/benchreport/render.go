@@ -112,7 +112,7 @@ func render(m machine, rs []*stepResult, quick bool) string {
 	for _, ms := range []struct {
 		n  int
 		hb string
-	}{{10, ""}, {50, ""}, {100, ""}, {200, ""}, {200, "10s"}} {
+	}{{10, ""}, {50, ""}, {100, ""}, {150, ""}, {200, ""}, {200, "10s"}} {
 		name := fmt.Sprintf("BenchmarkMesh/clients=%d", ms.n)
 		label := fmt.Sprintf("full mesh, %d clients (%d channels), heartbeat 1 s", ms.n, ms.n*(ms.n-1)/2)
 		if ms.hb != "" {
