@@ -101,8 +101,8 @@ func (l *link) beat(now int64) error {
 // answer queues the HeartbeatAck for the Heartbeat with id re. When the
 // link's own Heartbeat is at least half an interval old, the next one rides
 // in the same write: the two ends of an idle channel then beat in step, and
-// a round costs two segments instead of four (each end would otherwise send
-// its Heartbeat and answer the other's on its own clock).
+// a round's four frames take three writes instead of four (each end would
+// otherwise send its Heartbeat and answer the other's on its own clock).
 func (l *link) answer(re int64) error {
 	b, err := protocol.Marshal(protocol.Frame{Type: protocol.TypeHeartbeatAck, Re: re})
 	if err != nil {

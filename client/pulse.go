@@ -25,8 +25,8 @@ import (
 //   - The side that dialled a channel leads: it beats every interval. The
 //     side that accepted follows: it beats one step later than due, so
 //     normally the leader's Heartbeat arrives first and the follower's own
-//     Heartbeat rides with its HeartbeatAck (see link.answer). A round is
-//     then three frames in two segments instead of four in four. A leader
+//     Heartbeat rides with its HeartbeatAck (see link.answer). A round's
+//     four frames then take three writes instead of four. A leader
 //     that never beats still gets the follower's Heartbeats, one step late.
 //
 // Its goroutine runs while at least one link is registered: the first add
