@@ -120,7 +120,12 @@ func (p *pulse) run() {
 		// step early, see tick): clocks on one machine fire together.
 		step, slack := int64(p.check), int64(p.check/2)
 		next = (next - slack + step - 1) / step * step
-		t.Reset(time.Duration(next - time.Now().UnixNano()))
+		if now = time.Now().UnixNano(); next <= now {
+			// A silence deadline within half a step: look at the next
+			// grid point rather than spin until it passes.
+			next = (now/step + 1) * step
+		}
+		t.Reset(time.Duration(next - now))
 	}
 }
 
