@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/p2plab/p2plab/api"
@@ -89,6 +90,38 @@ func (t *serverT) dial(ctx context.Context, name string) (*session, error) {
 	}
 	t.cl.add(s.Close)
 	return s, nil
+}
+
+// rawConn opens a plain connection to the server (no session reads it)
+// whose receive buffer is rcvbuf bytes (set before the connect when this
+// process dials, so the window never opens wider), closed when the check
+// ends.
+func (t *serverT) rawConn(ctx context.Context, name string, rcvbuf int) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	if t.Dial != nil {
+		if c, err = t.Dial(ctx, t.Addr); err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(rcvbuf)
+			}
+		}
+	} else {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}}
+		c, err = d.DialContext(ctx, "tcp", t.Addr.String())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("conform: %s: dial %s: %w", name, t.Addr, err)
+	}
+	t.cl.add(func() { c.Close() })
+	return c, nil
 }
 
 // login dials and logs in as user, and fails unless LoginResult ok arrives.

@@ -213,5 +213,6 @@ func serverCatalogue() []Requirement {
 	all = append(all, loginRequirements()...)
 	all = append(all, relayRequirements()...)
 	all = append(all, stateRequirements()...)
+	all = append(all, flowRequirements()...)
 	return all
 }

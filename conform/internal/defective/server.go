@@ -170,8 +170,10 @@ func (p *ServerProxy) serve(c net.Conn) {
 	p.mu.Unlock()
 }
 
-// clientToServer copies frames from the client, raw unless a defect needs
-// to look at them.
+// clientToServer copies frames from the client: byte for byte as they
+// arrive, unless the defect rewrites client frames (forward-forged reads
+// each whole frame first, so a frame stalled half way never reaches the
+// real server: that proxy also fails server/5.9/stalled-frame).
 func (p *ServerProxy) clientToServer(pr *pair) {
 	r := bufio.NewReader(pr.client)
 	hdr := make([]byte, 4)
@@ -191,6 +193,17 @@ func (p *ServerProxy) clientToServer(pr *pair) {
 			_, _ = pr.server.Write(hdr)
 			_, _ = io.Copy(pr.server, r)
 			return
+		}
+		if p.defect != ForwardForged {
+			// Nothing to rewrite: pass the frame on as its bytes arrive,
+			// so a frame stalled half way reaches the real server as such.
+			if _, err := pr.server.Write(hdr); err != nil {
+				return
+			}
+			if _, err := io.CopyN(pr.server, r, int64(n)); err != nil {
+				return
+			}
+			continue
 		}
 		payload := make([]byte, n)
 		if _, err := io.ReadFull(r, payload); err != nil {
