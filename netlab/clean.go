@@ -20,6 +20,9 @@ import (
 // <runid>-<rest> or <runid>_<rest>, or the run id alone.
 var runOf = regexp.MustCompile(`^(` + Prefix + `[a-z0-9]{1,12})(?:[-_.]|$)`)
 
+// runDirOf matches the name of a run directory New made itself.
+var runDirOf = regexp.MustCompile(`^(` + Prefix + `[a-z0-9]{1,12})-[0-9]+$`)
+
 // RunOf returns the run id a name belongs to, or "" if it is not one of
 // netlab's names.
 func RunOf(name string) string {
@@ -36,7 +39,8 @@ func RunOf(name string) string {
 //
 // The netns part (this function) removes named namespaces under /run/netns
 // (killing any process still inside), per-host cgroups, veth links and nft
-// tables in the machine's own namespace, and stale run locks - but only of
+// tables in the machine's own namespace, the run directories New made in
+// the temporary directory, and stale run locks - but only of
 // runs whose lab is not alive (see RunAlive): labs running in other
 // processes are left alone. Docker leftovers are the docker backend's.
 func Clean(ctx context.Context) ([]string, error) {
@@ -124,6 +128,22 @@ func clean(ctx context.Context, want func(run string) bool) ([]string, error) {
 			}
 			removed = append(removed, "nft table "+t.Name)
 		}
+	}
+
+	// Run directories that New made in the temporary directory
+	// (<runid>-<digits>, see os.MkdirTemp) for a lab that is gone.
+	tmp := os.TempDir()
+	dirs, _ := os.ReadDir(tmp)
+	for _, e := range dirs {
+		m := runDirOf.FindStringSubmatch(e.Name())
+		if !e.IsDir() || m == nil || !want(m[1]) || RunAlive(m[1]) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(tmp, e.Name())); err != nil {
+			errs = append(errs, fmt.Errorf("netlab: clean: %w", err))
+			continue
+		}
+		removed = append(removed, "dir "+filepath.Join(tmp, e.Name()))
 	}
 
 	// Stale run locks.

@@ -57,6 +57,10 @@ func leftovers(t *testing.T, run string) {
 	if err := os.WriteFile(filepath.Join(lockDir, run+".lock"), []byte("1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The run directory New makes when not given one.
+	if _, err := os.MkdirTemp("", run+"-"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // exists reports whether anything of run is on the machine.
@@ -78,6 +82,9 @@ func exists(run string) []string {
 	}
 	if _, err := os.Stat(filepath.Join(lockDir, run+".lock")); err == nil {
 		out = append(out, "lock")
+	}
+	if ds, _ := filepath.Glob(filepath.Join(os.TempDir(), run+"-*")); len(ds) > 0 {
+		out = append(out, ds...)
 	}
 	if links, err := RetryDump(netlink.LinkList); err == nil {
 		for _, l := range links {
@@ -114,7 +121,13 @@ func TestCleanLeftovers(t *testing.T) {
 		LANs:  []LAN{{Name: "l", Subnet: netip.MustParsePrefix("198.18.77.0/24")}},
 		Hosts: []HostSpec{{Name: "a", NICs: []NIC{{LAN: "l"}}}},
 	}
-	lab, err := New(ctx, NewNetns(), topo, Options{RunID: live, Dir: t.TempDir()})
+	// Not a run directory, though its name starts like one: never removed.
+	decoy, err := os.MkdirTemp("", "p2plab-artifacts-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(decoy) })
+	lab, err := New(ctx, NewNetns(), topo, Options{RunID: live})
 	if lab != nil {
 		t.Cleanup(func() { _ = lab.Close(ctx) })
 	}
@@ -147,6 +160,12 @@ func TestCleanLeftovers(t *testing.T) {
 	}
 	if !slices.Contains(exists(live), live+"-a") {
 		t.Errorf("the live lab lost its namespace: %v", exists(live))
+	}
+	if _, err := os.Stat(lab.Dir()); err != nil {
+		t.Errorf("the live lab lost its run directory: %v", err)
+	}
+	if _, err := os.Stat(decoy); err != nil {
+		t.Errorf("clean removed %s, which is no run directory: %v", decoy, err)
 	}
 	// The live lab still works.
 	if err := lab.Host("a").Do(ctx, func() error {

@@ -82,7 +82,15 @@ func testDown(t *testing.T, ctx context.Context, bin string, byID bool) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	t.Cleanup(func() { _, _ = netlab.CleanRun(context.Background(), id) })
+	// Cleanups run last-first: on a failure, stop up before cleaning its
+	// run (CleanRun leaves a live run's directory alone).
+	t.Cleanup(func() {
+		if up.ProcessState == nil {
+			_ = up.Process.Kill()
+			<-exited
+		}
+		_, _ = netlab.CleanRun(context.Background(), id)
+	})
 
 	args := []string{"down"}
 	if byID {
