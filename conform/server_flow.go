@@ -133,6 +133,10 @@ func slowConsumer(ctx context.Context, t *serverT) error {
 	for sent < floodCap && !snd.scan(refused) && !obs.scan(offline) {
 		for range 256 {
 			if err := snd.notice(protocol.TypeChatMessage, chat(fmt.Sprintf("%s-%d", t.user("m"), sent), t.user("sender"), sink, content)); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					return failf("the server keeps reading the sender while the sink does not read", "a write to the server blocked for 5 s after %d chats", sent)
+				}
 				return err
 			}
 			sent++
