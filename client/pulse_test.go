@@ -2,7 +2,8 @@ package client
 
 import (
 	"bytes"
-	"encoding/binary"
+	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -59,17 +60,16 @@ func readWrite(t *testing.T, c net.Conn, within time.Duration) []protocol.Frame 
 		t.Fatalf("read: %v", err)
 	}
 	var fs []protocol.Frame
-	for b := buf[:n]; len(b) > 0; {
-		if len(b) < 4 || len(b) < 4+int(binary.BigEndian.Uint32(b)) {
-			t.Fatalf("partial frame in one write: % x", b)
+	r := protocol.NewReader(bytes.NewReader(buf[:n]))
+	for {
+		f, err := r.ReadFrame()
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		sz := 4 + int(binary.BigEndian.Uint32(b))
-		f, err := protocol.NewReader(bytes.NewReader(b[:sz])).ReadFrame()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("not whole frames in one write: %v", err)
 		}
 		fs = append(fs, f)
-		b = b[sz:]
 	}
 	return fs
 }

@@ -75,37 +75,32 @@ func (t *serverT) user(name string) string { return t.prefix + "-" + name }
 
 // dial opens a raw connection to the server, closed when the check ends.
 func (t *serverT) dial(ctx context.Context, name string) (*session, error) {
-	var s *session
-	if t.Dial != nil {
-		c, err := t.Dial(ctx, t.Addr)
-		if err != nil {
-			return nil, fmt.Errorf("conform: %s: dial %s: %w", name, t.Addr, err)
-		}
-		s = newSession(name, c)
-	} else {
-		var err error
-		if s, err = dialSession(ctx, name, t.Addr); err != nil {
-			return nil, err
-		}
+	c, err := t.rawConn(ctx, name, 0)
+	if err != nil {
+		return nil, err
 	}
+	s := newSession(name, c)
 	t.cl.add(s.Close)
 	return s, nil
 }
 
-// rawConn opens a plain connection to the server (no session reads it)
-// whose receive buffer is rcvbuf bytes (set before the connect when this
-// process dials, so the window never opens wider), closed when the check
-// ends.
+// rawConn opens a plain connection to the server (no session reads it),
+// closed when the check ends. A rcvbuf > 0 sets its receive buffer (before
+// the connect when this process dials, so the window never opens wider).
 func (t *serverT) rawConn(ctx context.Context, name string, rcvbuf int) (net.Conn, error) {
 	var c net.Conn
 	var err error
-	if t.Dial != nil {
-		if c, err = t.Dial(ctx, t.Addr); err == nil {
+	switch {
+	case t.Dial != nil:
+		if c, err = t.Dial(ctx, t.Addr); err == nil && rcvbuf > 0 {
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetReadBuffer(rcvbuf)
 			}
 		}
-	} else {
+	case rcvbuf == 0:
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", t.Addr.String())
+	default:
 		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			if err := rc.Control(func(fd uintptr) {

@@ -51,16 +51,6 @@ func newSession(name string, conn net.Conn) *session {
 	return s
 }
 
-// dialSession connects to addr and starts a session.
-func dialSession(ctx context.Context, name string, addr netip.AddrPort) (*session, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr.String())
-	if err != nil {
-		return nil, fmt.Errorf("conform: %s: dial %s: %w", name, addr, err)
-	}
-	return newSession(name, c), nil
-}
-
 func (s *session) read() {
 	defer s.wg.Done()
 	r := protocol.NewReader(bufio.NewReader(s.conn))
