@@ -30,6 +30,12 @@ deps:
 	@if command -v modprobe >/dev/null 2>&1; then \
 		for m in veth bridge nf_tables nft_numgen sch_tbf; do $(SUDO) modprobe -q $$m 2>/dev/null || true; done; fi
 	@if [ "$$(id -u)" != 0 ]; then echo "deps: note: the lab needs root; commands below use sudo"; fi
+	@if ! command -v tshark >/dev/null 2>&1; then \
+		if command -v apt-get >/dev/null 2>&1; then echo "deps: installing Debian's tshark (the Wireshark dissector's tests use it)"; \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q tshark >/dev/null || \
+			{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q tshark >/dev/null; } || \
+			echo "deps: could not install tshark: the dissector tests will fail"; \
+		else echo "deps: tshark is missing and there is no apt-get: install Wireshark's tshark for the dissector tests"; fi; fi
 	@if docker version >/dev/null 2>&1; then echo "deps: Docker engine answers: the docker backend is available"; \
 		else echo "deps: no Docker engine answers: the docker backend will be skipped (netns needs nothing but Go)"; fi
 
