@@ -14,6 +14,7 @@ import (
 	"github.com/p2plab/p2plab/netlab/docker"
 	"github.com/p2plab/p2plab/scenarios"
 	"github.com/p2plab/p2plab/sim"
+	"github.com/p2plab/p2plab/sim/htmlreport"
 )
 
 func init() { register("run", "run scenarios in a lab (default: every shipped scenario)", runRun) }
@@ -30,6 +31,7 @@ func runRun(ctx context.Context, args []string) int {
 	backend := fs.String("backend", sim.BackendNetns, "lab backend: netns or docker")
 	junit := fs.String("junit", "", "write a JUnit XML report to `FILE`")
 	jsonOut := fs.String("json", "", "write a JSON report to `FILE`")
+	htmlOut := fs.String("html", "", "write a self-contained HTML report (summary, timelines, artifact links) to `FILE`")
 	artifacts := fs.String("artifacts", "", "artifacts root `DIR` (default ./artifacts/run-<time>)")
 	keep := fs.Bool("keep", false, "leave a failed scenario's lab up for inspection (remove it with `p2plab clean`)")
 	capture := fs.Bool("capture", false, "write a pcap of every host into the artifacts")
@@ -133,6 +135,14 @@ func runRun(ctx context.Context, args []string) int {
 		if err := sim.WriteJSON(*jsonOut, results); err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab run:", err)
 			code = 1
+		}
+	}
+	if *htmlOut != "" {
+		if err := htmlreport.Write(*htmlOut, "p2plab run", results); err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab run:", err)
+			code = 1
+		} else {
+			fmt.Printf("report: %s\n", *htmlOut)
 		}
 	}
 	return code
