@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/p2plab/p2plab/internal/progress"
 	"github.com/p2plab/p2plab/netlab"
 	"github.com/p2plab/p2plab/netlab/docker"
 	"github.com/p2plab/p2plab/scenarios"
@@ -99,11 +100,12 @@ func runRun(ctx context.Context, args []string) int {
 	}
 	var results []*sim.Result
 	failed := 0
+	runStart := time.Now()
 	for i, s := range ss {
 		if ctx.Err() != nil {
 			break
 		}
-		fmt.Printf("\n=== [%d/%d] %s (%s, %s)\n    %s\n", i+1, len(ss), s.ID, s.Level, s.File, s.Requirement)
+		fmt.Printf("\n=== [%d/%d] %s (%s, %s; %s)\n    %s\n", i+1, len(ss), s.ID, s.Level, s.File, progress.Status(i, len(ss), time.Since(runStart)), s.Requirement)
 		r := sim.Run(ctx, s, sim.RunOptions{
 			Backend: *backend, NewBackend: newBackend, Binary: *binary, ServerCommand: *serverCmd, ClientCommand: *clientCmd,
 			Capture: *capture, Artifacts: root, Keep: *keep, Progress: os.Stdout,

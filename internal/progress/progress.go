@@ -104,6 +104,16 @@ func (t *Tracker) Estimate() time.Duration {
 	return t.spent / time.Duration(t.done) * time.Duration(t.total-t.done)
 }
 
+// Status is "elapsed D, about D left" for a loop that has finished done of
+// total items in elapsed, for tools that print their own item lines.
+func Status(done, total int, elapsed time.Duration) string {
+	s := "elapsed " + round(elapsed)
+	if done > 0 && done < total {
+		s += ", about " + round(elapsed/time.Duration(done)*time.Duration(total-done)) + " left"
+	}
+	return s
+}
+
 // left is ", about D left" once there is an estimate.
 func (t *Tracker) left() string {
 	if e := t.Estimate(); e > 0 {

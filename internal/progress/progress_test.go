@@ -73,3 +73,19 @@ func TestLiveRedrawStops(t *testing.T) {
 		t.Fatalf("the finished line does not clear the live one: %q", b.String())
 	}
 }
+
+func TestStatus(t *testing.T) {
+	for _, c := range []struct {
+		done, total int
+		el          time.Duration
+		want        string
+	}{
+		{0, 4, 0, "elapsed 0s"},
+		{1, 4, 30 * time.Second, "elapsed 30s, about 1m30s left"},
+		{4, 4, 2 * time.Minute, "elapsed 2m0s"},
+	} {
+		if got := Status(c.done, c.total, c.el); got != c.want {
+			t.Errorf("Status(%d, %d, %v) = %q, want %q", c.done, c.total, c.el, got, c.want)
+		}
+	}
+}
