@@ -244,12 +244,11 @@ func (l *link) reader(onFrame func(protocol.Frame) error) {
 		}
 		if err != nil {
 			var ne net.Error
+			var fe *protocol.FrameError
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
 				l.close(protocol.ReasonHeartbeatTimeout)
-			case errors.Is(err, protocol.ErrBadFrame):
-				var fe *protocol.FrameError
-				errors.As(err, &fe)
+			case errors.As(err, &fe):
 				l.writeError(fe.Code, fe.Reason, 0)
 			}
 			return
