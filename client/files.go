@@ -82,7 +82,7 @@ func (c *Client) SendFile(to, path string) (string, string, error) {
 	if c.loggedOut || c.stopped {
 		c.mu.Unlock()
 		f.Close()
-		return "", "", errors.New("logged out")
+		return "", "", ErrLoggedOut
 	}
 	c.nextMsg++
 	s := &fileSend{id: fmt.Sprintf("%s-%s-f%d", c.cfg.UserID, c.token, c.nextMsg), to: to,
@@ -126,7 +126,7 @@ func (c *Client) SendFile(to, path string) (string, string, error) {
 	if !started {
 		f.Close()
 		cancel()
-		return "", "", errors.New("stopping")
+		return "", "", ErrStopping
 	}
 	return s.id, s.via, nil
 }
