@@ -289,9 +289,6 @@ func (c *Client) Events(after int64) []api.Event {
 	return evs
 }
 
-// P2PInfoLog returns the P2PInfo log text.
-func (c *Client) P2PInfoLog() string { return c.plog.String() }
-
 func sortChannels(cs []api.Channel) {
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Peer < cs[j].Peer })
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -313,8 +312,3 @@ func (l *link) writer() {
 // isAddrNotAvail reports a dial that failed because the 4-tuple is taken:
 // a crossing dial from the peer won.
 func isAddrNotAvail(err error) bool { return errors.Is(err, syscall.EADDRNOTAVAIL) }
-
-// isEOF reports a clean or abrupt end of stream.
-func isEOF(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
-}
