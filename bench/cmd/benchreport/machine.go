@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+
+	benchlib "github.com/p2plab/p2plab/bench"
 )
 
 // machine describes where the figures come from.
@@ -71,14 +73,4 @@ func cmdOut(name string, args ...string) string {
 
 // loadAvg is the machine's 1-, 5- and 15-minute load averages ("?" if
 // unreadable).
-func loadAvg() string {
-	fs, err := procfs.NewDefaultFS()
-	if err != nil {
-		return "?"
-	}
-	l, err := fs.LoadAvg()
-	if err != nil {
-		return "?"
-	}
-	return fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
-}
+func loadAvg() string { return benchlib.LoadAvg() }
