@@ -13,6 +13,9 @@ require (
 	github.com/prometheus/procfs v0.23.0
 	go.uber.org/goleak v1.3.0
 	google.golang.org/protobuf v1.36.12 // indirect
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/chromedp/chromedp v0.23.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 )
 
 require (
