@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/p2plab/p2plab/netlab"
 )
@@ -146,26 +147,19 @@ func (b *Backend) Create(ctx context.Context, cfg netlab.Config) (err error) {
 }
 
 // forEach runs fn(0..n-1) with at most parallel calls at once and returns
-// every error.
+// every error; once ctx is done it starts no more.
 func forEach(ctx context.Context, n int, fn func(i int) error) error {
-	sem := make(chan struct{}, parallel)
+	var g errgroup.Group
+	g.SetLimit(parallel)
 	errs := make([]error, n)
-	var wg sync.WaitGroup
 	for i := range n {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			errs[i] = ctx.Err()
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = fn(i)
-		}()
+		g.Go(func() error { errs[i] = fn(i); return nil })
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return errors.Join(errs...)
 }
 
