@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/p2plab/p2plab/scenarios"
 )
@@ -90,19 +91,20 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Steps[0].Ports; got != [2]uint16{7000, 7100} {
+	if got := s.Steps[0].(*BlockStep).Ports; got != [2]uint16{7000, 7100} {
 		t.Errorf("ports %v", got)
 	}
-	if s.Steps[1].Percent != 20 || s.Steps[2].Rate != 2_000_000 {
-		t.Errorf("loss %d rate %d", s.Steps[1].Percent, s.Steps[2].Rate)
+	if p, r := s.Steps[1].(*LossStep).Percent, s.Steps[2].(*RateStep).Rate; p != 20 || r != 2_000_000 {
+		t.Errorf("loss %d rate %d", p, r)
 	}
-	if w := s.Steps[4].Expect.Within; w != 1200*1e6 {
-		t.Errorf("within %v, want 1.2s (200ms x 5 + 100ms slack + 100ms)", w)
+	d := s.Steps[4].(*DeliveredExpectStep)
+	if d.Within != 1200*time.Millisecond {
+		t.Errorf("within %v, want 1.2s (200ms x 5 + 100ms slack + 100ms)", d.Within)
 	}
-	if d := s.Steps[4].Expect.Delivered; d.Count != 1 {
+	if d.Count != 1 {
 		t.Errorf("count %d", d.Count)
 	}
-	if r := s.Steps[5].Expect.Event.Reasons; len(r) != 2 {
+	if r := s.Steps[5].(*EventExpectStep).Reasons; len(r) != 2 {
 		t.Errorf("reasons %v", r)
 	}
 	if s.Topology.Hosts[2].NICs[0].Addr.String() != "198.18.4.9" || len(s.Clients) != 2 {

@@ -1,0 +1,154 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+		"testing"
+	"time"
+
+	"github.com/p2plab/p2plab/internal/selfbuild"
+	"github.com/p2plab/p2plab/scenarios"
+)
+
+// labBinary builds the p2plab binary into the test's temporary directory
+// for tests that run real labs, skipping them without root.
+func labBinary(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin, err := selfbuild.Binary(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// runYAML runs one scenario text on netns and returns its result.
+func runYAML(t *testing.T, bin, text string) *Result {
+	t.Helper()
+	s, err := ParseScenario(t.Name()+".yaml", []byte(text), FSTopologies(scenarios.FS))
+	if err != nil {
+		t.Fatalf("scenario does not load:\n%v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return Run(ctx, s, RunOptions{Binary: bin, Artifacts: t.TempDir()})
+}
+
+// A heartbeat of 200ms with 2 misses: a frozen or partitioned peer is torn
+// down after 600ms (+100ms slack), well after 300ms and well before the
+// 1.5s watches below end.
+const verdictHead = `id: verdict
+requirement: verdicts cannot lie
+topology: pair
+heartbeat: 200ms
+misses: 2
+steps:
+  - start: [server, alice, bob]
+  - expect:
+      channels: {pairs: [[alice, bob]]}
+`
+
+// TestVerdictsCannotLie runs scenarios whose last expectation is reached
+// after a watch that outlasts its deadline: `within` counts from the start
+// of the last action step for every kind, so each must FAIL, naming the
+// expectation and its deadline. The in-time variants show the same checks
+// pass when the behaviour did happen in time.
+func TestVerdictsCannotLie(t *testing.T) {
+	bin := labBinary(t)
+	frozen := verdictHead + `  - freeze: bob
+  - expect:
+      no_event: {at: alice, type: login}
+      during: 1500ms
+`
+	inflight := verdictHead + `  - partition: {host: alice, peer: bob}
+  - chat: {from: alice, to: bob, content: "in flight", as: m1}
+  - expect:
+      no_event: {at: alice, type: login}
+      during: 2s
+`
+	tests := []struct {
+		name string
+		text string
+		// pass: the scenario must pass; else it must fail with every want
+		// in its error.
+		pass bool
+		want []string
+		// max bounds the failing step's duration (0: not checked).
+		max time.Duration
+	}{
+		{name: "stats", text: frozen + `  - expect:
+      stats: {user: bob, online: false}
+      within: 300ms
+`, want: []string{"server stats within 300ms of the last action", "deadline"}},
+		{name: "channels", text: inflight + `  - expect:
+      channels: {absent: [[alice, bob]]}
+      within: 300ms
+`, want: []string{"channels within 300ms of the last action", "deadline"}},
+		{name: "log", text: frozen + `  - expect:
+      log: {at: alice, lines: ["closed bob: *"], since: last}
+      within: 300ms
+`, want: []string{"P2PInfo log of alice within 300ms of the last action", "closed bob: *", "after the deadline"}},
+		{name: "log in time, read late", pass: true, text: frozen + `  - expect:
+      log: {at: alice, lines: ["closed bob: *"], since: last}
+      within: teardown
+`},
+		{name: "event", text: frozen + `  - expect:
+      event: {at: alice, type: channel_closed, peer: bob}
+      within: 300ms
+`, want: []string{"event within 300ms of the last action", "channel_closed"}},
+		{name: "delivered", text: inflight + `  - expect:
+      delivered: {message: m1}
+      within: 300ms
+      during: 100ms
+`, want: []string{"delivery of alice->bob", "within 300ms of the last action", "after the deadline"}},
+		{name: "delivered in time, read late", pass: true, text: inflight + `  - expect:
+      delivered: {message: m1}
+      within: 5s
+      during: 100ms
+`},
+		{name: "path", text: inflight + `  - expect:
+      path: {message: m1, via: p2p}
+      within: 300ms
+`, want: []string{"chat_received at bob within 300ms of the last action"}},
+		{name: "slow admin call", text: verdictHead + `  - freeze: server
+  - expect:
+      stats: {total_online: ">= 1"}
+      within: 300ms
+`, want: []string{"server stats within 300ms of the last action"}, max: 1500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runYAML(t, bin, tt.text)
+			if tt.pass {
+				if !r.Passed {
+					t.Fatalf("want PASS, got %s:\n%s", r.Verdict, r.Error)
+				}
+				return
+			}
+			if r.Passed {
+				t.Fatalf("want FAIL, the scenario passed: %+v", r.Steps)
+			}
+			if r.Verdict != VerdictFail || !errors.Is(r.Err, ErrDeadline) {
+				t.Fatalf("verdict %q (%v), want %q with ErrDeadline", r.Verdict, r.Err, VerdictFail)
+			}
+			last := r.Steps[len(r.Steps)-1]
+			if last.Index != r.TotalSteps-1 {
+				t.Fatalf("failed at step %d, want the last (%d): %s", last.Index, r.TotalSteps-1, r.Error)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.Error, w) {
+					t.Errorf("error does not name %q:\n%s", w, r.Error)
+				}
+			}
+			if tt.max > 0 && last.Duration > tt.max {
+				t.Errorf("the failing step took %s, want at most %s (a poll outlived the deadline)", last.Duration, tt.max)
+			}
+		})
+	}
+}
