@@ -31,23 +31,24 @@ type RunOptions struct {
 	Progress io.Writer
 }
 
-// Result is the outcome of one scenario run.
+// Result is the outcome of one scenario run (result.json, and an entry of
+// the JSON report).
 type Result struct {
-	ID          string        `json:"id"`
-	File        string        `json:"file"`
-	Requirement string        `json:"requirement"`
-	Level       string        `json:"level"`
-	Labels      []string      `json:"labels,omitempty"`
-	Backend     string        `json:"backend"`
+	ID          string   `json:"id"`
+	File        string   `json:"file"`
+	Requirement string   `json:"requirement"`
+	Level       string   `json:"level"`
+	Labels      []string `json:"labels,omitempty"`
+	Backend     string   `json:"backend"`
 	// Verdict is VerdictPass, VerdictFail or VerdictInterrupted; Passed
 	// is Verdict == VerdictPass.
-	Verdict string `json:"verdict"`
-	Passed  bool   `json:"passed"`
-	Error       string        `json:"error,omitempty"`
-	Start       time.Time     `json:"start"`
-	Duration    time.Duration `json:"duration"`
-	Artifacts   string        `json:"artifacts"`
-	KeptLab     string        `json:"keptLab,omitempty"`
+	Verdict   string        `json:"verdict"`
+	Passed    bool          `json:"passed"`
+	Error     string        `json:"error,omitempty"`
+	Start     time.Time     `json:"start"`
+	Duration  time.Duration `json:"duration"`
+	Artifacts string        `json:"artifacts"`
+	KeptLab   string        `json:"keptLab,omitempty"`
 	// TotalSteps is the number of steps in the scenario; Steps holds
 	// those that ran.
 	TotalSteps int          `json:"totalSteps"`
@@ -55,19 +56,30 @@ type Result struct {
 	Err        error        `json:"-"`
 }
 
+// verdict is r.Verdict, or what Passed says for a Result made without one.
+func (r *Result) verdict() string {
+	switch {
+	case r.Verdict != "":
+		return r.Verdict
+	case r.Passed:
+		return VerdictPass
+	}
+	return VerdictFail
+}
+
 // StepResult is the outcome of one step.
 type StepResult struct {
-	Index    int           `json:"index"`
-	Kind     string        `json:"kind"`
-	Text     string        `json:"text"`
-	Pos      string        `json:"pos"`
-	Passed   bool          `json:"passed"`
+	Index  int    `json:"index"`
+	Kind   string `json:"kind"`
+	Text   string `json:"text"`
+	Pos    string `json:"pos"`
+	Passed bool   `json:"passed"`
 	// Interrupted: the step was cut short by the caller (Ctrl-C).
 	Interrupted bool          `json:"interrupted,omitempty"`
 	Error       string        `json:"error,omitempty"`
 	Note        string        `json:"note,omitempty"`
-	Start    time.Time     `json:"start"`
-	Duration time.Duration `json:"duration"`
+	Start       time.Time     `json:"start"`
+	Duration    time.Duration `json:"duration"`
 }
 
 // Verdicts of a scenario run.
@@ -152,7 +164,7 @@ type runner struct {
 	sent map[string]Sent // chat messages by label (ChatStep.As)
 	// caller is Run's context: when it ends, the run is interrupted.
 	caller context.Context
-	mark Mark            // the start of the last action step
+	mark   Mark // the start of the last action step
 }
 
 // markAction records the start of an action step: what `within` counts
@@ -191,6 +203,9 @@ func (rn *runner) steps(ctx context.Context, r *Result) error {
 		r.Steps = append(r.Steps, sr)
 		if err != nil {
 			return fmt.Errorf("step %d (%s) %s: %w", i, st.Position(), sr.Text, err)
+		}
+		if rn.interrupted(ctx) {
+			return fmt.Errorf("stopped after step %d: %w", i, ctx.Err())
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("scenario timeout %s reached after step %d: %w", rn.s.Timeout, i, ctx.Err())

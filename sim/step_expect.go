@@ -105,7 +105,7 @@ func (x *EventExpectStep) run(ctx context.Context, rn *runner) (string, error) {
 	}
 	e, err := l.Client(x.At).waitEvent(ctx, from, m, w)
 	if err != nil {
-		return "", l.failErr(err, "event "+w.String(), m.String()+" at "+x.At, err.Error(), x.At, x.Peer, x.From)
+		return "", l.failErr(fmt.Errorf("%w: %w", ErrDeadline, err), "event "+w.String(), m.String()+" at "+x.At, err.Error(), x.At, x.Peer, x.From)
 	}
 	return fmt.Sprintf("after %s: %s", e.Time.Sub(rn.mark.Time).Round(time.Millisecond), fmtEvent(e)), nil
 }

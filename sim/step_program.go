@@ -192,7 +192,7 @@ func (p clientProgram) kill(ctx context.Context) error  { return p.c.Kill(ctx) }
 // neither the server nor a client).
 type noProgram string
 
-func (p noProgram) err() error                    { return fmt.Errorf("%q runs no program", string(p)) }
+func (p noProgram) err() error                  { return fmt.Errorf("%q runs no program", string(p)) }
 func (p noProgram) start(context.Context) error { return p.err() }
 func (p noProgram) stop(context.Context) error  { return p.err() }
 func (p noProgram) kill(context.Context) error  { return p.err() }

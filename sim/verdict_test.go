@@ -5,7 +5,7 @@ import (
 	"errors"
 	"os"
 	"strings"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/p2plab/p2plab/internal/selfbuild"
