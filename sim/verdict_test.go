@@ -2,8 +2,10 @@ package sim
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +153,84 @@ func TestVerdictsCannotLie(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writerFunc is an io.Writer that hands each write to a function.
+type writerFunc func(p []byte)
+
+func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
+
+// A scenario whose caller's context ends (Ctrl-C in p2plab run) is
+// INTERRUPTED, not FAIL; one that runs out of its own timeout fails.
+func TestInterruptedIsNotAFailure(t *testing.T) {
+	bin := labBinary(t)
+	text := `id: interrupted
+requirement: an interrupted run has no verdict on the programs
+topology: pair
+timeout: 20s
+steps:
+  - start: [server, alice, bob]
+  - wait: 60s
+  - expect:
+      channels: {pairs: [[alice, bob]]}
+`
+	s, err := ParseScenario("interrupted.yaml", []byte(text), FSTopologies(scenarios.FS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("caller cancels", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// Interrupt once the lab runs: when step 0's progress line is out.
+		progress := writerFunc(func(p []byte) {
+			if strings.Contains(string(p), "[ 0]") {
+				cancel()
+			}
+		})
+		art := t.TempDir()
+		r := Run(ctx, s, RunOptions{Binary: bin, Artifacts: art, Progress: progress})
+		if r.Verdict != VerdictInterrupted || r.Passed || !errors.Is(r.Err, ErrInterrupted) {
+			t.Fatalf("verdict %q passed %v err %v; want interrupted", r.Verdict, r.Passed, r.Err)
+		}
+		if r.Duration > 15*time.Second {
+			t.Errorf("the interrupted run took %s: the wait was not cut short", r.Duration)
+		}
+		for _, st := range r.Steps {
+			if !st.Passed && !st.Interrupted {
+				t.Errorf("step %d FAILED in an interrupted run: %s", st.Index, st.Error)
+			}
+		}
+		if len(r.Steps) == r.TotalSteps {
+			t.Errorf("every step ran: %+v", r.Steps)
+		}
+		saved, err := os.ReadFile(filepath.Join(r.Artifacts, "result.json"))
+		if err != nil || !strings.Contains(string(saved), `"verdict": "interrupted"`) {
+			t.Errorf("result.json (%v):\n%s", err, saved)
+		}
+		jp := filepath.Join(art, "junit.xml")
+		if err := WriteJUnit(jp, []*Result{r}); err != nil {
+			t.Fatal(err)
+		}
+		var doc junitSuites
+		data, _ := os.ReadFile(jp)
+		if err := xml.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Failures != 0 || doc.Errors != 1 || doc.Suites[0].Cases[0].Error == nil || doc.Suites[0].Cases[0].Error.Type != VerdictInterrupted {
+			t.Errorf("junit: %s", data)
+		}
+		var b strings.Builder
+		WriteSummary(&b, []*Result{r})
+		if !strings.Contains(b.String(), "INTERRUPTED") || !strings.Contains(b.String(), "0 failed, 1 interrupted") {
+			t.Errorf("summary:\n%s", b.String())
+		}
+	})
+	t.Run("own timeout", func(t *testing.T) {
+		short := *s
+		short.Timeout = 3 * time.Second
+		r := Run(context.Background(), &short, RunOptions{Binary: bin, Artifacts: t.TempDir()})
+		if r.Verdict != VerdictFail || errors.Is(r.Err, ErrInterrupted) {
+			t.Fatalf("verdict %q err %v; want fail", r.Verdict, r.Err)
+		}
+	})
 }
