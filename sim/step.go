@@ -39,8 +39,6 @@ type Step interface {
 	String() string
 	// Position is where the step is in its file.
 	Position() Pos
-	// Number is the step's index in its scenario, from 0.
-	Number() int
 	// run does the step in the runner's lab.
 	run(ctx context.Context, rn *runner) (note string, err error)
 	base() *stepBase
@@ -56,8 +54,6 @@ type stepBase struct {
 // Position is where the step is in its file.
 func (b *stepBase) Position() Pos { return b.At }
 
-// Number is the step's index in its scenario.
-func (b *stepBase) Number() int      { return b.Index }
 func (b *stepBase) base() *stepBase  { return b }
 func (b *stepBase) isAction() bool   { return true }
 func (b *expectBase) isAction() bool { return false }

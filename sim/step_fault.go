@@ -42,65 +42,65 @@ func (rn *runner) lift(ctx context.Context, step, kind string, hosts []string) e
 // FreezeStep stops every process of the hosts (SIGSTOP).
 type FreezeStep struct {
 	stepBase
-	Names
+	nameList
 }
 
-func readFreeze(v *validator, n node) Step { return &FreezeStep{Names: v.hostNames(n)} }
+func readFreeze(v *validator, n node) Step { return &FreezeStep{nameList: v.hostNames(n)} }
 
 // Kind is "freeze".
 func (*FreezeStep) Kind() string     { return StepFreeze }
 func (s *FreezeStep) String() string { return s.describe(StepFreeze) }
 
 func (s *FreezeStep) run(ctx context.Context, rn *runner) (string, error) {
-	return "", rn.faultOn(ctx, StepFreeze, s.Names.Names, func(h *netlab.Host) (netlab.Undo, error) { return h.Freeze(ctx) })
+	return "", rn.faultOn(ctx, StepFreeze, s.Names, func(h *netlab.Host) (netlab.Undo, error) { return h.Freeze(ctx) })
 }
 
 // ThawStep undoes a freeze.
 type ThawStep struct {
 	stepBase
-	Names
+	nameList
 }
 
-func readThaw(v *validator, n node) Step { return &ThawStep{Names: v.hostNames(n)} }
+func readThaw(v *validator, n node) Step { return &ThawStep{nameList: v.hostNames(n)} }
 
 // Kind is "thaw".
 func (*ThawStep) Kind() string     { return StepThaw }
 func (s *ThawStep) String() string { return s.describe(StepThaw) }
 
 func (s *ThawStep) run(ctx context.Context, rn *runner) (string, error) {
-	return "", rn.lift(ctx, StepThaw, StepFreeze, s.Names.Names)
+	return "", rn.lift(ctx, StepThaw, StepFreeze, s.Names)
 }
 
 // CutStep takes the hosts' links down: their traffic vanishes silently.
 type CutStep struct {
 	stepBase
-	Names
+	nameList
 }
 
-func readCut(v *validator, n node) Step { return &CutStep{Names: v.hostNames(n)} }
+func readCut(v *validator, n node) Step { return &CutStep{nameList: v.hostNames(n)} }
 
 // Kind is "cut".
 func (*CutStep) Kind() string     { return StepCut }
 func (s *CutStep) String() string { return s.describe(StepCut) }
 
 func (s *CutStep) run(ctx context.Context, rn *runner) (string, error) {
-	return "", rn.faultOn(ctx, StepCut, s.Names.Names, func(h *netlab.Host) (netlab.Undo, error) { return h.Cut(ctx) })
+	return "", rn.faultOn(ctx, StepCut, s.Names, func(h *netlab.Host) (netlab.Undo, error) { return h.Cut(ctx) })
 }
 
 // RestoreStep undoes a cut.
 type RestoreStep struct {
 	stepBase
-	Names
+	nameList
 }
 
-func readRestore(v *validator, n node) Step { return &RestoreStep{Names: v.hostNames(n)} }
+func readRestore(v *validator, n node) Step { return &RestoreStep{nameList: v.hostNames(n)} }
 
 // Kind is "restore".
 func (*RestoreStep) Kind() string     { return StepRestore }
 func (s *RestoreStep) String() string { return s.describe(StepRestore) }
 
 func (s *RestoreStep) run(ctx context.Context, rn *runner) (string, error) {
-	return "", rn.lift(ctx, StepRestore, StepCut, s.Names.Names)
+	return "", rn.lift(ctx, StepRestore, StepCut, s.Names)
 }
 
 // BlockStep drops (or, with Reject, resets) new inbound TCP connections
@@ -150,17 +150,17 @@ func (s *BlockStep) run(ctx context.Context, rn *runner) (string, error) {
 // UnblockStep undoes the blocks on hosts.
 type UnblockStep struct {
 	stepBase
-	Names
+	nameList
 }
 
-func readUnblock(v *validator, n node) Step { return &UnblockStep{Names: v.hostNames(n)} }
+func readUnblock(v *validator, n node) Step { return &UnblockStep{nameList: v.hostNames(n)} }
 
 // Kind is "unblock".
 func (*UnblockStep) Kind() string     { return StepUnblock }
 func (s *UnblockStep) String() string { return s.describe(StepUnblock) }
 
 func (s *UnblockStep) run(ctx context.Context, rn *runner) (string, error) {
-	return "", rn.lift(ctx, StepUnblock, StepBlock, s.Names.Names)
+	return "", rn.lift(ctx, StepUnblock, StepBlock, s.Names)
 }
 
 // hostPair is the two hosts of a partition or heal.

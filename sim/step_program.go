@@ -9,16 +9,16 @@ import (
 // Program steps: start, stop, kill, login, logout (docs/scenarios.md,
 // Programs).
 
-// Names is the list of hosts or users a step acts on, in order.
-type Names struct {
+// nameList is the hosts or users a step acts on, in order.
+type nameList struct {
 	Names []string `json:"names"`
 }
 
-func (n Names) describe(kind string) string { return kind + " " + strings.Join(n.Names, ", ") }
+func (n nameList) describe(kind string) string { return kind + " " + strings.Join(n.Names, ", ") }
 
 // hostNames reads a host name or a list of them (at least one).
-func (v *validator) hostNames(n node) Names {
-	var out Names
+func (v *validator) hostNames(n node) nameList {
+	var out nameList
 	for _, it := range n.seq(true) {
 		if name, ok := it.str(); ok && v.isHost(it, name) {
 			out.Names = append(out.Names, name)
@@ -31,8 +31,8 @@ func (v *validator) hostNames(n node) Names {
 }
 
 // clientNames reads a client name or a list of them (at least one).
-func (v *validator) clientNames(n node) Names {
-	var out Names
+func (v *validator) clientNames(n node) nameList {
+	var out nameList
 	for _, it := range n.seq(true) {
 		if name, ok := it.str(); ok && v.isClient(it, name) {
 			out.Names = append(out.Names, name)
@@ -48,17 +48,17 @@ func (v *validator) clientNames(n node) Names {
 // ready.
 type StartStep struct {
 	stepBase
-	Names
+	nameList
 }
 
-func readStart(v *validator, n node) Step { return &StartStep{Names: v.hostNames(n)} }
+func readStart(v *validator, n node) Step { return &StartStep{nameList: v.hostNames(n)} }
 
 // Kind is "start".
 func (*StartStep) Kind() string     { return StepStart }
 func (s *StartStep) String() string { return s.describe(StepStart) }
 
 func (s *StartStep) run(ctx context.Context, rn *runner) (string, error) {
-	for _, n := range s.Names.Names {
+	for _, n := range s.Names {
 		if err := rn.program(n).start(ctx); err != nil {
 			return "", err
 		}
@@ -70,17 +70,17 @@ func (s *StartStep) run(ctx context.Context, rn *runner) (string, error) {
 // first, so it logs in again as a new session.
 type LoginStep struct {
 	stepBase
-	Names
+	nameList
 }
 
-func readLogin(v *validator, n node) Step { return &LoginStep{Names: v.clientNames(n)} }
+func readLogin(v *validator, n node) Step { return &LoginStep{nameList: v.clientNames(n)} }
 
 // Kind is "login".
 func (*LoginStep) Kind() string     { return StepLogin }
 func (s *LoginStep) String() string { return s.describe(StepLogin) }
 
 func (s *LoginStep) run(ctx context.Context, rn *runner) (string, error) {
-	for _, n := range s.Names.Names {
+	for _, n := range s.Names {
 		c := rn.lab.Client(n)
 		if c.Running() {
 			if err := c.Stop(ctx); err != nil {
@@ -98,17 +98,17 @@ func (s *LoginStep) run(ctx context.Context, rn *runner) (string, error) {
 // SIGTERM) and waits for them to exit.
 type StopStep struct {
 	stepBase
-	Names
+	nameList
 }
 
-func readStop(v *validator, n node) Step { return &StopStep{Names: v.hostNames(n)} }
+func readStop(v *validator, n node) Step { return &StopStep{nameList: v.hostNames(n)} }
 
 // Kind is "stop".
 func (*StopStep) Kind() string     { return StepStop }
 func (s *StopStep) String() string { return s.describe(StepStop) }
 
 func (s *StopStep) run(ctx context.Context, rn *runner) (string, error) {
-	for _, n := range s.Names.Names {
+	for _, n := range s.Names {
 		if err := rn.program(n).stop(ctx); err != nil {
 			return "", err
 		}
@@ -119,17 +119,17 @@ func (s *StopStep) run(ctx context.Context, rn *runner) (string, error) {
 // KillStep sends SIGKILL to programs.
 type KillStep struct {
 	stepBase
-	Names
+	nameList
 }
 
-func readKill(v *validator, n node) Step { return &KillStep{Names: v.hostNames(n)} }
+func readKill(v *validator, n node) Step { return &KillStep{nameList: v.hostNames(n)} }
 
 // Kind is "kill".
 func (*KillStep) Kind() string     { return StepKill }
 func (s *KillStep) String() string { return s.describe(StepKill) }
 
 func (s *KillStep) run(ctx context.Context, rn *runner) (string, error) {
-	for _, n := range s.Names.Names {
+	for _, n := range s.Names {
 		if err := rn.program(n).kill(ctx); err != nil {
 			return "", err
 		}
@@ -140,17 +140,17 @@ func (s *KillStep) run(ctx context.Context, rn *runner) (string, error) {
 // LogoutStep asks clients to log out (POST /v1/logout).
 type LogoutStep struct {
 	stepBase
-	Names
+	nameList
 }
 
-func readLogout(v *validator, n node) Step { return &LogoutStep{Names: v.clientNames(n)} }
+func readLogout(v *validator, n node) Step { return &LogoutStep{nameList: v.clientNames(n)} }
 
 // Kind is "logout".
 func (*LogoutStep) Kind() string     { return StepLogout }
 func (s *LogoutStep) String() string { return s.describe(StepLogout) }
 
 func (s *LogoutStep) run(ctx context.Context, rn *runner) (string, error) {
-	for _, n := range s.Names.Names {
+	for _, n := range s.Names {
 		if err := rn.lab.Client(n).Logout(ctx); err != nil {
 			return "", fmt.Errorf("logout %s: %w", n, err)
 		}
