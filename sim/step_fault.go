@@ -24,6 +24,18 @@ func (rn *runner) faultOn(ctx context.Context, kind string, hosts []string, appl
 	return nil
 }
 
+// setFault replaces a setting fault (loss, rate) on host: the one in force
+// is undone, then apply sets the new one unless off.
+func (rn *runner) setFault(ctx context.Context, kind, host string, off bool, apply func(h *netlab.Host) (netlab.Undo, error)) error {
+	if _, err := rn.lab.undo(ctx, kind+"/"+host); err != nil {
+		return err
+	}
+	if off {
+		return nil
+	}
+	return rn.faultOn(ctx, kind, []string{host}, apply)
+}
+
 // lift undoes the fault kind on each host; it is an error if none is in
 // force there.
 func (rn *runner) lift(ctx context.Context, step, kind string, hosts []string) error {
@@ -279,13 +291,7 @@ func (s *LossStep) String() string {
 }
 
 func (s *LossStep) run(ctx context.Context, rn *runner) (string, error) {
-	if _, err := rn.lab.undo(ctx, StepLoss+"/"+s.Host); err != nil {
-		return "", err
-	}
-	if s.Percent == 0 {
-		return "", nil
-	}
-	return "", rn.faultOn(ctx, StepLoss, []string{s.Host}, func(h *netlab.Host) (netlab.Undo, error) { return h.Loss(ctx, s.Percent) })
+	return "", rn.setFault(ctx, StepLoss, s.Host, s.Percent == 0, func(h *netlab.Host) (netlab.Undo, error) { return h.Loss(ctx, s.Percent) })
 }
 
 // RateStep limits a host's outbound rate (0 removes the limit).
@@ -326,11 +332,5 @@ func (s *RateStep) String() string {
 }
 
 func (s *RateStep) run(ctx context.Context, rn *runner) (string, error) {
-	if _, err := rn.lab.undo(ctx, StepRate+"/"+s.Host); err != nil {
-		return "", err
-	}
-	if s.Rate == 0 {
-		return "", nil
-	}
-	return "", rn.faultOn(ctx, StepRate, []string{s.Host}, func(h *netlab.Host) (netlab.Undo, error) { return h.Rate(ctx, s.Rate) })
+	return "", rn.setFault(ctx, StepRate, s.Host, s.Rate == 0, func(h *netlab.Host) (netlab.Undo, error) { return h.Rate(ctx, s.Rate) })
 }
