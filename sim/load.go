@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
@@ -61,7 +62,7 @@ func LoadScenarios(fsys fs.FS) ([]*Scenario, error) {
 	for _, n := range names {
 		s, err := LoadScenario(fsys, n)
 		if err != nil {
-			if fe, ok := err.(FileErrors); ok {
+			if fe := FileErrors(nil); errors.As(err, &fe) {
 				all = append(all, fe...)
 				continue
 			}
@@ -136,7 +137,7 @@ func ParseScenario(file string, data []byte, topologies TopologyFunc) (*Scenario
 		}
 		t, err := ParseTopology(tf, data)
 		if err != nil {
-			if fe, ok := err.(FileErrors); ok {
+			if fe := FileErrors(nil); errors.As(err, &fe) {
 				e.list = append(e.list, fe...)
 			} else {
 				e.add(tn, "topology %q: %v", name, err)

@@ -105,12 +105,15 @@ func Run(ctx context.Context, s *Scenario, o RunOptions) *Result {
 		r.Backend = BackendNetns
 	}
 	caller := ctx
+	// interrupted: the run stopped because the caller's context ended (not
+	// decided at the end: the caller may give up while a failed lab closes).
+	interrupted := false
 	finish := func(err error) *Result {
 		r.Duration = time.Since(r.Start)
 		r.Verdict = VerdictPass
 		if err != nil {
 			r.Verdict = VerdictFail
-			if caller.Err() != nil {
+			if interrupted {
 				r.Verdict = VerdictInterrupted
 				err = fmt.Errorf("%w (%v): %w", ErrInterrupted, context.Cause(caller), err)
 			}
@@ -139,13 +142,15 @@ func Run(ctx context.Context, s *Scenario, o RunOptions) *Result {
 		ClientCommand: o.ClientCommand, Artifacts: r.Artifacts, Capture: o.Capture, Manual: true,
 	})
 	if err != nil {
+		interrupted = caller.Err() != nil
 		return finish(err)
 	}
 	lab.note("scenario %s (%s): %s", s.ID, s.File, s.Requirement)
 	rn := &runner{lab: lab, s: s, o: o, sent: map[string]Sent{}, caller: caller}
 	rn.markAction()
 	err = rn.steps(ctx, r)
-	if err != nil && o.Keep && caller.Err() == nil {
+	interrupted = err != nil && caller.Err() != nil
+	if err != nil && o.Keep && !interrupted {
 		lab.Abandon(context.WithoutCancel(ctx))
 		r.KeptLab = lab.ID()
 		return finish(err)
