@@ -74,6 +74,9 @@ type StepResult struct {
 	Text   string `json:"text"`
 	Pos    string `json:"pos"`
 	Passed bool   `json:"passed"`
+	// Deadline is when the step's check had to come true by (within from
+	// the start of the last action step); zero for steps without one.
+	Deadline time.Time `json:"deadline,omitzero"`
 	// Interrupted: the step was cut short by the caller (Ctrl-C).
 	Interrupted bool          `json:"interrupted,omitempty"`
 	Error       string        `json:"error,omitempty"`
@@ -192,6 +195,9 @@ func (rn *runner) steps(ctx context.Context, r *Result) error {
 		if st.isAction() {
 			rn.markAction()
 		}
+		if d, ok := st.(deadliner); ok {
+			sr.Deadline = d.deadline(rn)
+		}
 		note, err := st.run(ctx, rn)
 		sr.Duration = time.Since(sr.Start)
 		sr.Note = note
@@ -217,6 +223,11 @@ func (rn *runner) steps(ctx context.Context, r *Result) error {
 		}
 	}
 	return nil
+}
+
+// deadliner is a step that checks something by a deadline.
+type deadliner interface {
+	deadline(rn *runner) time.Time
 }
 
 // interrupted reports whether the caller's context ended (not the

@@ -77,6 +77,8 @@ func readExpect(v *validator, n node) Step {
 // window is the expectation's: Within from the start of the last action.
 func (x *expectBase) window(rn *runner) window { return windowOf(rn.mark, x.Within) }
 
+func (x *expectBase) deadline(rn *runner) time.Time { return x.window(rn).deadline() }
+
 // EventExpectStep expects an event of one client.
 type EventExpectStep struct {
 	expectBase
@@ -130,6 +132,9 @@ func readNoEventExpect(v *validator, b node, m mapping, x expectBase) Step {
 	}
 	return &NoEventExpectStep{expectBase: x, EventMatch: *em}
 }
+
+// deadline is none: no_event watches During instead.
+func (*NoEventExpectStep) deadline(*runner) time.Time { return time.Time{} }
 
 // ExpectKind is "no_event".
 func (*NoEventExpectStep) ExpectKind() string { return ExpectNoEvent }

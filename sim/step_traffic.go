@@ -48,6 +48,15 @@ func readChat(v *validator, n node) Step {
 	return c
 }
 
+// deadline is when the receipt (or, refused, the chat_failed) is due;
+// none for a plain send.
+func (c *ChatStep) deadline(rn *runner) time.Time {
+	if c.Via == "" && !c.Refused {
+		return time.Time{}
+	}
+	return windowOf(rn.mark, c.Within).deadline()
+}
+
 // Kind is "chat".
 func (*ChatStep) Kind() string { return StepChat }
 
@@ -122,6 +131,8 @@ func readFile(v *validator, n node) Step {
 	f.Within = v.within(fm.get("within"), 4*DefaultWithin)
 	return f
 }
+
+func (f *FileStep) deadline(rn *runner) time.Time { return windowOf(rn.mark, f.Within).deadline() }
 
 // Kind is "file".
 func (*FileStep) Kind() string { return StepFile }

@@ -163,6 +163,9 @@ func TestVerdictsCannotLie(t *testing.T) {
 					t.Errorf("error does not name %q:\n%s", w, r.Error)
 				}
 			}
+			if tt.name != "no_event" && (last.Deadline.IsZero() || !strings.Contains(r.Error, "within")) {
+				t.Errorf("the failing step has no deadline (%v)", last.Deadline)
+			}
 			if tt.max > 0 && last.Duration > tt.max {
 				t.Errorf("the failing step took %s, want at most %s (a poll outlived the deadline)", last.Duration, tt.max)
 			}
