@@ -251,30 +251,36 @@ func (m Match) Matches(e api.Event) bool {
 // ErrNoEvent is wrapped by WaitEvent when no event matched in time.
 var ErrNoEvent = errors.New("no matching event")
 
-// WaitEvent waits for the first event after since that matches m and
-// happened within `within` of since.Time. The wait itself lasts until
-// since.Time + within + 1s (the grace lets a long poll deliver it), so the
-// verdict rests on the event's own time.
+// WaitEvent waits for the first event after since (a zero Mark: any event)
+// that matches m and happened within `within` of since.Time (of now, for a
+// zero Mark). The wait lasts until that deadline + 1s (the grace lets a long
+// poll deliver it), so the verdict rests on the event's own time.
 func (c *Client) WaitEvent(ctx context.Context, since Mark, m Match, within time.Duration) (api.Event, error) {
-	deadline := since.Time.Add(within + time.Second)
-	if min := time.Now().Add(200 * time.Millisecond); deadline.Before(min) {
-		deadline = min
+	return c.waitEvent(ctx, since, m, windowOf(since, within))
+}
+
+// waitEvent waits for the first event after from that matches m and
+// happened by w's deadline.
+func (c *Client) waitEvent(ctx context.Context, from Mark, m Match, w window) (api.Event, error) {
+	end := w.deadline().Add(readGrace)
+	if min := time.Now().Add(readGrace / 5); end.Before(min) {
+		end = min
 	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
+	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	for {
 		ch := c.wait()
-		for _, e := range c.Events(since) {
+		for _, e := range c.Events(from) {
 			if m.Matches(e) {
-				if late := e.Time.Sub(since.Time); late > within {
-					return e, fmt.Errorf("%w within %s: the first match came after %s: %s", ErrNoEvent, within, late.Round(time.Millisecond), fmtEvent(e))
+				if e.Time.After(w.deadline()) {
+					return e, fmt.Errorf("%w %s: the first match came at %s: %s", ErrNoEvent, w, w.since(e.Time), fmtEvent(e))
 				}
 				return e, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return api.Event{}, fmt.Errorf("%w within %s at %s: want %s; saw %s", ErrNoEvent, within, c.user, m, fmtEvents(c.Events(since), 12))
+			return api.Event{}, fmt.Errorf("%w %s at %s: want %s; saw %s", ErrNoEvent, w, c.user, m, fmtEvents(c.Events(from), 12))
 		case <-ch:
 		}
 	}

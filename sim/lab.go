@@ -218,6 +218,7 @@ func (l *Lab) undo(ctx context.Context, key string) (bool, error) {
 type Mark struct {
 	Time   time.Time
 	events map[string]int
+	name   string // what the mark is, for messages ("the last action")
 }
 
 // Mark records now.

@@ -26,7 +26,9 @@ func runRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(fs.Output(), "usage: p2plab run [flags] [FILES...]\n\n"+
 			"Runs scenario files (default: every shipped scenario) in a lab and prints\n"+
 			"a line per step and a summary. Exit 0: all passed; 1: a failure; 2: bad\n"+
-			"usage or a bad file.\n\nflags:\n")
+			"usage or a bad file; 130: interrupted (Ctrl-C or SIGTERM) before every\n"+
+			"scenario had a verdict (the interrupted one is reported INTERRUPTED, the\n"+
+			"reports are still written).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	backend := fs.String("backend", sim.BackendNetns, "lab backend: netns or docker")
@@ -99,7 +101,7 @@ func runRun(ctx context.Context, args []string) int {
 		return 1
 	}
 	var results []*sim.Result
-	failed := 0
+	failed, interrupted := 0, false
 	runStart := time.Now()
 	for i, s := range ss {
 		if ctx.Err() != nil {
@@ -115,6 +117,11 @@ func runRun(ctx context.Context, args []string) int {
 			fmt.Printf("--- PASS %s (%s)\n", s.ID, r.Duration.Round(10*time.Millisecond))
 			continue
 		}
+		if r.Verdict == sim.VerdictInterrupted {
+			interrupted = true
+			fmt.Printf("--- INTERRUPTED %s (%s)\n%s\n", s.ID, r.Duration.Round(10*time.Millisecond), indentText(r.Error))
+			break
+		}
 		failed++
 		fmt.Printf("--- FAIL %s (%s)\n%s\n", s.ID, r.Duration.Round(10*time.Millisecond), indentText(r.Error))
 		if r.KeptLab != "" {
@@ -124,31 +131,41 @@ func runRun(ctx context.Context, args []string) int {
 	fmt.Println()
 	sim.WriteSummary(os.Stdout, results)
 	code := 0
-	if failed > 0 || len(results) < len(ss) {
+	if failed > 0 {
 		code = 1
+	}
+	if interrupted || ctx.Err() != nil {
+		if n := len(ss) - len(results); n > 0 {
+			fmt.Printf("%d scenarios not run: interrupted\n", n)
+		}
+		code = exitInterrupted
 	}
 	if *junit != "" {
 		if err := sim.WriteJUnit(*junit, results); err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab run:", err)
-			code = 1
+			code = max(code, 1)
 		}
 	}
 	if *jsonOut != "" {
 		if err := sim.WriteJSON(*jsonOut, results); err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab run:", err)
-			code = 1
+			code = max(code, 1)
 		}
 	}
 	if *htmlOut != "" {
 		if err := htmlreport.Write(*htmlOut, "p2plab run", results); err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab run:", err)
-			code = 1
+			code = max(code, 1)
 		} else {
 			fmt.Printf("report: %s\n", *htmlOut)
 		}
 	}
 	return code
 }
+
+// exitInterrupted is run's exit status when a signal stopped it: 128 +
+// SIGINT, as shells report a program killed by Ctrl-C.
+const exitInterrupted = 130
 
 func indentText(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
 
