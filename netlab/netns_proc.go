@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,45 +38,9 @@ func (b *netnsBackend) Start(ctx context.Context, host string, c Command) (Proce
 		return nil, fmt.Errorf("netlab: netns: start on %s: %w", host, err)
 	}
 	dir, _ := b.Mount(host)
-	cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
-	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}, c.Env...)
-	cmd.Dir = c.Dir
-	if cmd.Dir == "" {
-		cmd.Dir = dir
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var files []*os.File
-	closeFiles := func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}
-	open := func(path string) (*os.File, error) {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err == nil {
-			files = append(files, f)
-		}
-		return f, err
-	}
-	if c.Stdout != "" {
-		f, err := open(c.Stdout)
-		if err != nil {
-			closeFiles()
-			return nil, fmt.Errorf("netlab: netns: start on %s: %w", host, err)
-		}
-		cmd.Stdout = f
-	}
-	if c.Stderr != "" {
-		if c.Stderr == c.Stdout {
-			cmd.Stderr = cmd.Stdout
-		} else {
-			f, err := open(c.Stderr)
-			if err != nil {
-				closeFiles()
-				return nil, fmt.Errorf("netlab: netns: start on %s: %w", host, err)
-			}
-			cmd.Stderr = f
-		}
+	cmd, closeFiles, err := childCommand(c, dir)
+	if err != nil {
+		return nil, fmt.Errorf("netlab: netns: start on %s: %w", host, err)
 	}
 	var cgfd = -1
 	if cg != "" && b.cg.v2 {
@@ -164,10 +129,71 @@ func (b *netnsBackend) freeze(ctx context.Context, host string, on bool) error {
 		return nil
 	}
 	sig := map[bool]syscall.Signal{true: syscall.SIGSTOP, false: syscall.SIGCONT}[on]
-	b.mu.Lock()
-	procs := append([]*nsProc(nil), b.procs...)
-	b.mu.Unlock()
-	for _, p := range procs {
+	if err := signalHost(&b.mu, &b.procs, host, sig); err != nil {
+		return fmt.Errorf("netlab: netns: %s: %w", op, err)
+	}
+	return nil
+}
+
+// childCommand makes the exec.Cmd of a host program: argv, a minimal
+// environment (PATH, HOME = the host's directory) plus c.Env, the working
+// directory (default dir), its own process group, SIGKILL on the lab
+// process's death, and stdout/stderr appended to the files c names. The
+// caller starts it, then calls closeFiles (the child has its own copies).
+func childCommand(c Command, dir string) (cmd *exec.Cmd, closeFiles func(), err error) {
+	if len(c.Argv) == 0 {
+		return nil, nil, fmt.Errorf("empty argv")
+	}
+	cmd = exec.Command(c.Argv[0], c.Argv[1:]...)
+	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}, c.Env...)
+	cmd.Dir = c.Dir
+	if cmd.Dir == "" {
+		cmd.Dir = dir
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var files []*os.File
+	closeFiles = func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	open := func(path string) (*os.File, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err == nil {
+			files = append(files, f)
+		}
+		return f, err
+	}
+	if c.Stdout != "" {
+		f, err := open(c.Stdout)
+		if err != nil {
+			closeFiles()
+			return nil, nil, err
+		}
+		cmd.Stdout = f
+	}
+	if c.Stderr != "" {
+		if c.Stderr == c.Stdout {
+			cmd.Stderr = cmd.Stdout
+		} else {
+			f, err := open(c.Stderr)
+			if err != nil {
+				closeFiles()
+				return nil, nil, err
+			}
+			cmd.Stderr = f
+		}
+	}
+	return cmd, closeFiles, nil
+}
+
+// signalHost sends sig to the process group of every running program of
+// host among procs (read under mu).
+func signalHost(mu *sync.Mutex, procs *[]*nsProc, host string, sig syscall.Signal) error {
+	mu.Lock()
+	ps := append([]*nsProc(nil), (*procs)...)
+	mu.Unlock()
+	for _, p := range ps {
 		if p.host != host {
 			continue
 		}
@@ -177,7 +203,7 @@ func (b *netnsBackend) freeze(ctx context.Context, host string, on bool) error {
 		default:
 		}
 		if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("netlab: netns: %s %s: %w", op, host, err)
+			return fmt.Errorf("signal %v to %s: %w", sig, host, err)
 		}
 	}
 	return nil
