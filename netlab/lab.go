@@ -290,6 +290,17 @@ func (h *Host) AddrOn(lan string) netip.Addr {
 	return netip.Addr{}
 }
 
+// LoopbackAddr is the address for services only the host's own programs
+// should reach (an admin API): 127.0.0.1 in a host with a namespace of its
+// own; on a backend whose hosts share one (local), the host's own
+// address, so that hosts do not collide.
+func (h *Host) LoopbackAddr() netip.Addr {
+	if _, shared := h.lab.b.(sharesNamespace); shared {
+		return h.Addr()
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
 // Addrs is every address of the host, in NIC order.
 func (h *Host) Addrs() []netip.Addr {
 	out := make([]netip.Addr, len(h.spec.NICs))

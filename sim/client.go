@@ -78,20 +78,15 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := os.MkdirAll(c.filesDir(), 0o755); err != nil {
 		return fmt.Errorf("sim: client %s: %w", c.user, err)
 	}
-	vars := l.vars(c.host)
-	vars["user"] = c.user
-	vars["name"] = strings.ToUpper(c.user[:1]) + c.user[1:]
-	vars["control"] = c.host.Path(c.controlPath())
-	vars["log"] = c.host.Path(c.logPath())
-	vars["files"] = c.host.Path(c.filesDir())
-	argv, err := expand(l.opts.ClientCommand, vars)
-	if err != nil {
-		return err
+	vars := map[string]string{
+		"user":    c.user,
+		"name":    strings.ToUpper(c.user[:1]) + c.user[1:],
+		"control": c.host.Path(c.controlPath()),
+		"log":     c.host.Path(c.logPath()),
+		"files":   c.host.Path(c.filesDir()),
 	}
 	dir := filepath.Join(l.artifacts, c.user)
-	os.MkdirAll(dir, 0o755)
-	l.progress("  start client %s: %v", c.user, argv)
-	p, err := c.host.Start(ctx, netlab.Command{Argv: argv, Stdout: filepath.Join(dir, "stdout.log"), Stderr: filepath.Join(dir, "stderr.log")})
+	p, err := l.StartProgram(ctx, c.host, Program{Command: l.opts.ClientCommand, Image: l.opts.ClientImage, Vars: vars, Output: dir})
 	if err != nil {
 		return fmt.Errorf("sim: start client %s: %w", c.user, err)
 	}
