@@ -37,27 +37,17 @@ type ClientRun struct {
 // wait for it.
 type StartClientFunc func(ctx context.Context, run ClientRun) (stop func(), err error)
 
-// CommandClient starts the client under test from a command template with
-// the placeholders {server}, {user}, {control}, {log}, {files}, {heartbeat}
-// and {misses}, as a child process on this machine. If out is not nil, the
-// program's output is written to it when it stops.
-func CommandClient(template string, out func(user, output string)) StartClientFunc {
-	return func(ctx context.Context, run ClientRun) (func(), error) {
-		vars := map[string]string{
-			"server": run.Server.String(), "user": run.User, "control": run.Control, "log": run.Log,
-			"files": run.Files, "heartbeat": run.Heartbeat.String(), "misses": fmt.Sprint(run.Misses),
-		}
-		p, err := StartProcess(context.WithoutCancel(ctx), Expand(template, vars))
-		if err != nil {
-			return nil, err
-		}
-		return func() {
-			p.Stop(2 * time.Second)
-			if out != nil {
-				out(run.User, p.Output())
-			}
-		}, nil
-	}
+// Network is where the checker's fake peers live: it makes their listeners
+// and connections (with SO_REUSEADDR and SO_REUSEPORT, so a fake peer can
+// listen on and dial from its server connection's endpoint). sim.HostNet,
+// a lab host's network, is one.
+type Network interface {
+	// Addr is the IP address fake peers use.
+	Addr() netip.Addr
+	// Listen listens on addr (port 0: any free port).
+	Listen(ctx context.Context, addr netip.AddrPort) (net.Listener, error)
+	// Dial connects to remote from local (zero: any local endpoint).
+	Dial(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error)
 }
 
 // ClientTarget is a client implementation under test and the reference
@@ -73,8 +63,8 @@ type ClientTarget struct {
 	// CheckTimeout bounds each check (default DefaultTimeout); checks that
 	// wait out a heartbeat timeout get heartbeat*(misses+1) on top.
 	CheckTimeout time.Duration
-	// Net is where fake peers listen and dial from (default: loopback on
-	// this machine).
+	// Net is where fake peers listen and dial from (StartClientLab's
+	// target has the lab's host "checker").
 	Net Network
 	// Dir holds the run's sockets and logs (default: a new temporary
 	// directory, removed afterwards).
@@ -94,8 +84,8 @@ func RunClient(ctx context.Context, target ClientTarget, reqs []Requirement, onR
 	if target.Misses <= 0 {
 		target.Misses = 3
 	}
-	if target.Net == nil {
-		target.Net = Loopback{}
+	if target.Net == nil || target.Start == nil {
+		return nil, fmt.Errorf("conform: a client target needs Start and Net (see StartClientLab)")
 	}
 	if target.Dir == "" {
 		// Unix socket paths are short: keep the directory name short too.

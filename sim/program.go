@@ -2,10 +2,12 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/p2plab/p2plab/netlab"
 )
@@ -64,3 +66,28 @@ func (l *Lab) StartProgram(ctx context.Context, h *netlab.Host, p Program) (netl
 // Output returns the last n lines of each log a program wrote to dir (its
 // Program.Output), for error reports.
 func Output(dir string, n int) string { return tailFiles(dir, n) }
+
+// errNotYet is what Poll's adapter gives poll for "not done yet".
+var errNotYet = errors.New("not yet")
+
+// Poll calls fn every interval until it reports done, returns an error
+// (which ends the wait and is returned), or ctx ends (the error then wraps
+// ctx's). It is the lab's one polling loop (poll), for callers outside sim.
+func Poll(ctx context.Context, interval time.Duration, fn func() (done bool, err error)) error {
+	var fatal error
+	err := poll(ctx, interval, func() error {
+		done, err := fn()
+		switch {
+		case err != nil:
+			fatal = err
+			return errExited // stops poll
+		case done:
+			return nil
+		}
+		return errNotYet
+	})
+	if fatal != nil {
+		return fatal
+	}
+	return err
+}
