@@ -30,7 +30,7 @@ func TestReferenceServerInLab(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			lab, target, err := conform.StartServerLab(ctx, conform.LabOptions{Backend: b, Binary: p2plabBin,
-				Command: p2plabBin + " server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}",
+				Command:   p2plabBin + " server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}",
 				Heartbeat: testHeartbeat, Misses: testMisses})
 			if err != nil {
 				t.Fatal(err)
