@@ -666,8 +666,8 @@ func testRouter(t *testing.T, newBackend func() netlab.Backend, opts netlab.Opti
 			t.Fatalf("%s: a -> b through r: %v", when, err)
 		}
 		// (On a backend whose hosts share one namespace, an unbound socket
-	// leaves from 127.0.0.1: see docs/netlab.md, "The local backend".)
-	if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != a.Addr() && a.LoopbackAddr() != a.Addr() {
+		// leaves from 127.0.0.1: see docs/netlab.md, "The local backend".)
+		if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != a.Addr() && a.LoopbackAddr() != a.Addr() {
 			t.Errorf("%s: from %s, want %s", when, got, a.Addr())
 		}
 	}
