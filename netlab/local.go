@@ -187,12 +187,7 @@ func (b *localBackend) Start(ctx context.Context, host string, c Command) (Proce
 	if err != nil {
 		return nil, fmt.Errorf("netlab: local: start %s on %s: %w", c.Argv[0], host, err)
 	}
-	p := &nsProc{cmd: cmd, host: host, done: make(chan struct{})}
-	go p.wait()
-	b.mu.Lock()
-	b.procs = append(b.procs, p)
-	b.mu.Unlock()
-	return p, nil
+	return track(&b.mu, &b.procs, cmd, host), nil
 }
 
 // NetNS implements Backend: the hosts have no namespace of their own.

@@ -70,12 +70,17 @@ func (b *netnsBackend) Start(ctx context.Context, host string, c Command) (Proce
 	if cg != "" && !b.cg.v2 {
 		_ = b.cg.add(cg, cmd.Process.Pid)
 	}
+	return track(&b.mu, &b.procs, cmd, host), nil
+}
+
+// track watches a started program of host and adds it to procs (under mu).
+func track(mu *sync.Mutex, procs *[]*nsProc, cmd *exec.Cmd, host string) *nsProc {
 	p := &nsProc{cmd: cmd, host: host, done: make(chan struct{})}
 	go p.wait()
-	b.mu.Lock()
-	b.procs = append(b.procs, p)
-	b.mu.Unlock()
-	return p, nil
+	mu.Lock()
+	*procs = append(*procs, p)
+	mu.Unlock()
+	return p
 }
 
 // hostCgroup returns the host's cgroup, making it on first use ("" when no

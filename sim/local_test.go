@@ -6,12 +6,11 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/p2plab/p2plab/internal/selfbuild"
 	"github.com/p2plab/p2plab/netlab"
 )
 
@@ -27,12 +26,11 @@ func buildP2plab(t *testing.T) string {
 	if bin := os.Getenv("P2PLAB_TEST_BINARY"); bin != "" {
 		return bin // a prebuilt binary (e.g. for a run as another user)
 	}
-	bin := filepath.Join(t.TempDir(), "p2plab")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/p2plab/p2plab/cmd/p2plab").CombinedOutput()
+	bin, err := selfbuild.Binary(ctx, t.TempDir())
 	if err != nil {
-		t.Fatalf("build p2plab: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }
