@@ -14,6 +14,7 @@ import (
 
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/protocol"
+	"github.com/p2plab/p2plab/sim"
 )
 
 // ClientRun is how one client under test is to be started.
@@ -149,10 +150,9 @@ type cut struct {
 	ctl  *api.Client
 	run  ClientRun
 	hc   *http.Client
-
-	mu     sync.Mutex
-	events []api.Event
-	seq    int64
+	// events is what the client reported on GET /v1/events, collected in
+	// the background from its start to the end of the check.
+	events sim.EventLog
 }
 
 // startCUT starts the client under test and waits until its control API
@@ -181,6 +181,13 @@ func (t *clientT) startCUTWith(ctx context.Context, server netip.AddrPort, serve
 		return d.DialContext(ctx, "unix", run.Control)
 	}}}
 	t.cl.add(func() { c.ctl.Close(); c.hc.CloseIdleConnections() })
+	fctx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		c.events.Follow(fctx, c.ctl, nil, nil)
+	}()
+	t.cl.add(func() { stopFollow(); <-followed })
 	if serve != nil {
 		if err := serve(ctx); err != nil {
 			return nil, err
@@ -199,56 +206,18 @@ func (t *clientT) startCUTWith(ctx context.Context, server netip.AddrPort, serve
 	return c, nil
 }
 
-// fetch long-polls the client's events once, appending the new ones.
-func (c *cut) fetch(ctx context.Context, wait time.Duration) error {
-	c.mu.Lock()
-	after := c.seq
-	c.mu.Unlock()
-	es, err := c.ctl.Events(ctx, after, wait)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range es {
-		if e.Seq > c.seq {
-			c.seq = e.Seq
-			c.events = append(c.events, e)
-		}
-	}
-	return nil
-}
-
 // waitEvent waits for an event matching pred.
 func (c *cut) waitEvent(ctx context.Context, want string, pred func(api.Event) bool) (api.Event, error) {
-	for {
-		c.mu.Lock()
-		for _, e := range c.events {
-			if pred(e) {
-				c.mu.Unlock()
-				return e, nil
-			}
-		}
-		c.mu.Unlock()
-		wait := 500 * time.Millisecond
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			wait = time.Until(dl)
-		}
-		if wait <= 0 || ctx.Err() != nil {
-			return api.Event{}, failf("event "+want, "events so far: %s", c.describeEvents())
-		}
-		if err := c.fetch(ctx, wait); err != nil && ctx.Err() == nil {
-			return api.Event{}, failf("event "+want, "GET /v1/events: %v", err)
-		}
+	if e, ok := c.events.Wait(ctx, 0, pred); ok {
+		return e, nil
 	}
+	return api.Event{}, failf("event "+want, "events so far: %s", c.describeEvents())
 }
 
 // countEvents counts the events seen so far that match pred.
 func (c *cut) countEvents(pred func(api.Event) bool) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	n := 0
-	for _, e := range c.events {
+	for _, e := range c.events.From(0) {
 		if pred(e) {
 			n++
 		}
@@ -257,10 +226,8 @@ func (c *cut) countEvents(pred func(api.Event) bool) int {
 }
 
 func (c *cut) describeEvents() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var parts []string
-	for _, e := range c.events {
+	for _, e := range c.events.From(0) {
 		s := e.Type
 		for _, kv := range [][2]string{{"userID", e.UserID}, {"peer", e.Peer}, {"from", e.From}, {"to", e.To}, {"messageID", e.MessageID}, {"via", e.Via}, {"reason", e.Reason}} {
 			if kv[1] != "" {
