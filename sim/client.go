@@ -25,12 +25,12 @@ type Client struct {
 	user string
 	host *netlab.Host
 
-	mu      sync.Mutex
-	proc    netlab.Process
-	api     *api.Client
-	stop    context.CancelFunc // stops the current event follower
-	events  EventLog           // every event of every run of the program
-	listen  netip.AddrPort
+	mu     sync.Mutex
+	proc   netlab.Process
+	api    *api.Client
+	stop   context.CancelFunc // stops the current event follower
+	events EventLog           // every event of every run of the program
+	listen netip.AddrPort
 }
 
 // User is the client's user ID.
