@@ -3,9 +3,12 @@ package netlab_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"net/netip"
 	"os"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/p2plab/p2plab/netlab"
 	"github.com/p2plab/p2plab/netlab/netlabtest"
@@ -62,4 +65,37 @@ func TestRegistry(t *testing.T) {
 		}
 	}()
 	netlab.Register(netlab.BackendLocal, func(context.Context) (netlab.Backend, error) { return netlab.NewLocal(), nil })
+}
+
+// A program that does not exist is reported as such (fs.ErrNotExist), on
+// every backend that runs this machine's files.
+func TestStartMissingProgram(t *testing.T) {
+	for _, name := range []string{netlab.BackendLocal, netlab.BackendNetns} {
+		t.Run(name, func(t *testing.T) {
+			if name == netlab.BackendNetns {
+				needRoot(t)
+			}
+			b, err := netlab.NewBackend(context.Background(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			topo := netlab.Topology{
+				LANs:  []netlab.LAN{{Name: "lan", Subnet: netip.MustParsePrefix("198.18.41.0/24")}},
+				Hosts: []netlab.HostSpec{{Name: "h1", NICs: []netlab.NIC{{LAN: "lan"}}}},
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			l, err := netlab.New(ctx, b, topo, netlab.Options{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close(ctx)
+			// Twice: the first start also makes the host's cgroup (netns).
+			for range 2 {
+				if _, err := l.Host("h1").Start(ctx, netlab.Command{Argv: []string{"/no/such/program"}}); !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("start /no/such/program: %v, want fs.ErrNotExist", err)
+				}
+			}
+		})
+	}
 }

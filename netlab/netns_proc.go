@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"sync"
@@ -53,13 +54,20 @@ func (b *netnsBackend) Start(ctx context.Context, host string, c Command) (Proce
 	err = inNS(h.ns, cmd.Start)
 	if cgfd >= 0 {
 		unix.Close(cgfd)
-		if err != nil && cmd.Process == nil {
+		if err != nil && cmd.Process == nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 			// clone3 into a cgroup can be refused (seccomp, old kernel):
-			// start plainly and move the process after.
-			cmd.SysProcAttr.UseCgroupFD = false
-			cmd.SysProcAttr.CgroupFD = 0
-			if err = inNS(h.ns, cmd.Start); err == nil {
-				_ = b.cg.add(cg, cmd.Process.Pid)
+			// start plainly and move the process after. An exec.Cmd
+			// cannot be started twice: make it again. (A missing or
+			// forbidden program is not a refusal: report it as it is.)
+			closeFiles()
+			var retry *exec.Cmd
+			if retry, closeFiles, err = childCommand(c, dir); err == nil {
+				cmd = retry
+				if err = inNS(h.ns, cmd.Start); err == nil {
+					_ = b.cg.add(cg, cmd.Process.Pid)
+				}
+			} else {
+				closeFiles = func() {}
 			}
 		}
 	}
