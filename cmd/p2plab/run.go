@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/p2plab/p2plab/internal/progress"
 	"github.com/p2plab/p2plab/netlab"
 	"github.com/p2plab/p2plab/netlab/docker"
 	"github.com/p2plab/p2plab/scenarios"
 	"github.com/p2plab/p2plab/sim"
+	"github.com/p2plab/p2plab/sim/htmlreport"
 )
 
 func init() { register("run", "run scenarios in a lab (default: every shipped scenario)", runRun) }
@@ -31,6 +33,7 @@ func runRun(ctx context.Context, args []string) int {
 	backend := fs.String("backend", sim.BackendNetns, "lab backend: "+strings.Join(netlab.Backends(), ", "))
 	junit := fs.String("junit", "", "write a JUnit XML report to `FILE`")
 	jsonOut := fs.String("json", "", "write a JSON report to `FILE`")
+	htmlOut := fs.String("html", "", "write a self-contained HTML report (summary, timelines, artifact links) to `FILE`")
 	artifacts := fs.String("artifacts", "", "artifacts root `DIR` (default ./artifacts/run-<time>)")
 	keep := fs.Bool("keep", false, "leave a failed scenario's lab up for inspection (remove it with `p2plab clean`)")
 	capture := fs.Bool("capture", false, "write a pcap of every host into the artifacts")
@@ -102,11 +105,12 @@ func runRun(ctx context.Context, args []string) int {
 	}
 	var results []*sim.Result
 	failed := 0
+	runStart := time.Now()
 	for i, s := range ss {
 		if ctx.Err() != nil {
 			break
 		}
-		fmt.Printf("\n=== [%d/%d] %s (%s, %s)\n    %s\n", i+1, len(ss), s.ID, s.Level, s.File, s.Requirement)
+		fmt.Printf("\n=== [%d/%d] %s (%s, %s; %s)\n    %s\n", i+1, len(ss), s.ID, s.Level, s.File, progress.Status(i, len(ss), time.Since(runStart)), s.Requirement)
 		r := sim.Run(ctx, s, sim.RunOptions{
 			Backend: *backend, NewBackend: newBackend, Binary: *binary, ServerCommand: *serverCmd, ClientCommand: *clientCmd,
 			Capture: *capture, Artifacts: root, Keep: *keep, Progress: os.Stdout,
@@ -138,6 +142,14 @@ func runRun(ctx context.Context, args []string) int {
 		if err := sim.WriteJSON(*jsonOut, results); err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab run:", err)
 			code = 1
+		}
+	}
+	if *htmlOut != "" {
+		if err := htmlreport.Write(*htmlOut, "p2plab run", results); err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab run:", err)
+			code = 1
+		} else {
+			fmt.Printf("report: %s\n", *htmlOut)
 		}
 	}
 	return code
