@@ -56,7 +56,7 @@ func New() *Backend {
 }
 
 // Name is "docker".
-func (b *Backend) Name() string { return "docker" }
+func (b *Backend) Name() string { return netlab.BackendDocker }
 
 // Binary is the path of the p2plab binary inside every container, or "" if
 // Config.Binary was empty.
@@ -260,4 +260,16 @@ func (b *Backend) Thaw(ctx context.Context, name string) error {
 		return fmt.Errorf("docker: thaw %s: %w", name, err)
 	}
 	return nil
+}
+
+// init registers the backend as "docker": a program that imports this
+// package (a blank import will do) can name it in netlab.NewBackend. The
+// factory fails when no Docker engine answers.
+func init() {
+	netlab.Register(netlab.BackendDocker, func(ctx context.Context) (netlab.Backend, error) {
+		if err := Available(ctx); err != nil {
+			return nil, err
+		}
+		return New(), nil
+	})
 }
