@@ -84,9 +84,9 @@ type natMapping struct {
 type natVerdict uint8
 
 const (
-	natDrop     natVerdict = iota
-	natAccept              // rewritten in place
-	natUntouched           // not the NAT's business: let it pass as it is
+	natDrop      natVerdict = iota
+	natAccept               // rewritten in place
+	natUntouched            // not the NAT's business: let it pass as it is
 )
 
 // newNATEngine returns an engine for the outside address public.
