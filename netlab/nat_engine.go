@@ -70,6 +70,7 @@ type natPortKey struct {
 // filter).
 type natMapping struct {
 	key      natKey
+	also     []natKey // keys of flows that came in through it (bind)
 	port     uint16
 	lastOut  time.Time // last outbound packet (UDP lifetime)
 	lastSeen time.Time // last packet either way (TCP lifetime)
@@ -266,6 +267,7 @@ func (e *natEngine) inbound(b []byte) natVerdict {
 	if p.proto == 6 {
 		e.tcpSeen(m, p.flags, false)
 	}
+	e.bind(m, p.src)
 	p.rewrite(p.src, m.key.inside)
 	e.stats.In++
 	return natAccept
@@ -299,7 +301,9 @@ func (e *natEngine) hairpin(b []byte) natVerdict {
 	}
 	e.sent(from, p, now)
 	to.lastSeen = now
-	p.rewrite(netip.AddrPortFrom(e.public, from.port), to.key.inside)
+	src := netip.AddrPortFrom(e.public, from.port)
+	e.bind(to, src)
+	p.rewrite(src, to.key.inside)
 	e.stats.Hairpin++
 	return natAccept
 }
@@ -342,6 +346,23 @@ func (e *natEngine) mappingFor(proto uint8, in, remote netip.AddrPort, now time.
 	e.byPort[natPortKey{proto, port}] = m
 	e.stats.Mappings++
 	return m
+}
+
+// bind makes the inside endpoint's answers to remote go out through m, the
+// mapping remote came in by, as a session-tracking NAT does: without it an
+// address-dependent mapping would answer an admitted flow (or a hairpinned
+// TCP connection) from a new port. Mappings of outbound flows are left
+// alone.
+func (e *natEngine) bind(m *natMapping, remote netip.AddrPort) {
+	k := natKey{proto: m.key.proto, inside: m.key.inside, remote: remoteKey(e.prof.Mapping, remote)}
+	if k == m.key {
+		return
+	}
+	if o := e.byKey[k]; o != nil && o != m && !e.expired(o, e.now()) {
+		return
+	}
+	e.byKey[k] = m
+	m.also = append(m.also, k)
 }
 
 // natPortLo and natPortHi bound the outside ports of random assignment.
@@ -438,8 +459,10 @@ func (e *natEngine) expired(m *natMapping, now time.Time) bool {
 
 // remove deletes a mapping from both indexes.
 func (e *natEngine) remove(m *natMapping) {
-	if e.byKey[m.key] == m {
-		delete(e.byKey, m.key)
+	for _, k := range append(m.also, m.key) {
+		if e.byKey[k] == m {
+			delete(e.byKey, k)
+		}
 	}
 	pk := natPortKey{m.key.proto, m.port}
 	if e.byPort[pk] == m {
@@ -454,7 +477,7 @@ func (e *natEngine) sweep() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
-	for _, m := range e.byKey {
+	for _, m := range e.byPort {
 		if e.expired(m, now) {
 			e.remove(m)
 		}
@@ -465,5 +488,5 @@ func (e *natEngine) sweep() {
 func (e *natEngine) mappings() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.byKey)
+	return len(e.byPort)
 }

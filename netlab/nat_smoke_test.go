@@ -26,7 +26,10 @@ func TestNATSmoke(t *testing.T) {
 	}
 	defer l.Close(ctx)
 	var sc, cc *net.UDPConn
-	l.Host("srv").Do(ctx, func() error { sc, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.Host("srv").Addr(), 3478))); return err })
+	l.Host("srv").Do(ctx, func() error {
+		sc, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.Host("srv").Addr(), 3478)))
+		return err
+	})
 	l.Host("c").Do(ctx, func() error { cc, err = net.ListenUDP("udp", &net.UDPAddr{Port: 4444}); return err })
 	if _, err := cc.WriteToUDPAddrPort([]byte("hi"), netip.AddrPortFrom(l.Host("srv").Addr(), 3478)); err != nil {
 		t.Fatal(err)
@@ -46,8 +49,17 @@ func TestNATSmoke(t *testing.T) {
 	t.Logf("%+v", st)
 	// TCP
 	var ln net.Listener
-	l.Host("srv").Do(ctx, func() error { ln, err = net.Listen("tcp", netip.AddrPortFrom(l.Host("srv").Addr(), 80).String()); return err })
-	go func() { c, err := ln.Accept(); if err == nil { c.Write([]byte(c.RemoteAddr().String() + "\n")); c.Close() } }()
+	l.Host("srv").Do(ctx, func() error {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(l.Host("srv").Addr(), 80).String())
+		return err
+	})
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Write([]byte(c.RemoteAddr().String() + "\n"))
+			c.Close()
+		}
+	}()
 	l.Host("c").Do(ctx, func() error {
 		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(l.Host("srv").Addr(), 80).String(), 3*time.Second)
 		if err != nil {
