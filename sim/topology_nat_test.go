@@ -66,3 +66,27 @@ func TestParseTopologyNATErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseTopologyNAT: no panic on any nat:, and a nat: the parser
+// accepts is one netlab accepts too (the two checks agree).
+func FuzzParseTopologyNAT(f *testing.F) {
+	f.Add([]byte(natYAML))
+	f.Add([]byte("lans:\n  - {name: wan, subnet: 198.18.70.0/24}\n  - {name: h, subnet: 198.18.71.0/24}\nhosts:\n  - {name: r, lans: [wan, h], router: true, nat: {outside: wan, type: symmetric, mapping: endpoint-independent, timeout: -1s}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > fuzzLimit {
+			return
+		}
+		top, err := ParseTopology("fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		for _, h := range top.Hosts {
+			if h.NAT == nil {
+				continue
+			}
+			if _, err := h.NAT.Profile(); err != nil {
+				t.Fatalf("parser accepted host %s's nat %+v, netlab refuses it: %v", h.Name, *h.NAT, err)
+			}
+		}
+	})
+}
