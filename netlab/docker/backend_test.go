@@ -288,15 +288,17 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*netlab.Config)
-		want   string
+		want   string // text of a validation error
+		is     error  // or the sentinel the error wraps
 	}{
 		{"duplicate address", func(c *netlab.Config) {
 			c.Topology.Hosts[1].NICs[0].Addr = c.Topology.Hosts[0].NICs[0].Addr
-		}, "is taken by host"},
+		}, "is taken by host", nil},
 		// Image and network are made, the first host container fails to
-		// start: everything made so far must go.
-		{"binary that cannot run", func(c *netlab.Config) { c.Binary = notExecutable }, "start"},
-		{"no binary", func(c *netlab.Config) { c.Binary = "" }, "Config.Binary is required"},
+		// start (the engine refuses it, or it exits before or while its
+		// namespace is configured): everything made so far must go.
+		{"binary that cannot run", func(c *netlab.Config) { c.Binary = notExecutable }, "", ErrHostNotStarted},
+		{"no binary", func(c *netlab.Config) { c.Binary = "" }, "Config.Binary is required", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -308,7 +310,10 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			err := b.Create(ctx, cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
+			switch {
+			case tc.is != nil && !errors.Is(err, tc.is):
+				t.Fatalf("Create = %v, want an error wrapping %q", err, tc.is)
+			case tc.is == nil && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Fatalf("Create = %v, want an error containing %q", err, tc.want)
 			}
 			if left := leftovers(t, cfg.RunID); len(left) > 0 {

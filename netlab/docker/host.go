@@ -3,6 +3,7 @@ package docker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 
@@ -22,6 +23,13 @@ var hostSysctls = map[string]string{
 	"net.ipv6.conf.all.disable_ipv6":     "1",
 	"net.ipv6.conf.default.disable_ipv6": "1",
 }
+
+// ErrHostNotStarted is wrapped by Create's error when a host container's
+// program ("p2plab idle", which holds the host's namespace) could not start
+// or exited at once: the engine refused to start it, it was not running
+// right after start, or it was gone before its namespace was configured
+// (which of these a broken binary hits depends on timing).
+var ErrHostNotStarted = errors.New("the host's program did not start")
 
 // createHost starts the container that holds a host's namespace: it runs
 // "p2plab idle", is attached to the network of each of the host's LANs,
@@ -77,7 +85,7 @@ func (b *Backend) createHost(ctx context.Context, spec netlab.HostSpec) error {
 		}
 	}
 	if err := ctr.Start(ctx); err != nil {
-		return fmt.Errorf("docker: host %s: start: %w", spec.Name, err)
+		return fmt.Errorf("docker: host %s: start: %w: %w", spec.Name, ErrHostNotStarted, err)
 	}
 	ins, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
@@ -85,7 +93,7 @@ func (b *Backend) createHost(ctx context.Context, spec netlab.HostSpec) error {
 	}
 	st := ins.Container.State
 	if st == nil || !st.Running || st.Pid == 0 {
-		return fmt.Errorf("docker: host %s: container %s is not running after start", spec.Name, name)
+		return fmt.Errorf("docker: host %s: container %s is not running after start (%s): %w", spec.Name, name, exitState(st), ErrHostNotStarted)
 	}
 	macs := map[string]net.HardwareAddr{}
 	for _, nic := range spec.NICs {
@@ -96,12 +104,40 @@ func (b *Backend) createHost(ctx context.Context, spec netlab.HostSpec) error {
 		macs[nic.LAN] = net.HardwareAddr(ep.MacAddress)
 	}
 	if err := b.configureHost(st.Pid, spec, macs); err != nil {
+		// A program that exits at once takes its namespace with it: say
+		// so rather than leave only the netlink error that followed.
+		if gone, state := b.exitedSince(ctx, id, st.Pid); gone {
+			return fmt.Errorf("docker: host %s: container %s exited before its namespace was configured (%s): %w: %w", spec.Name, name, state, ErrHostNotStarted, err)
+		}
 		return fmt.Errorf("docker: host %s: %w", spec.Name, err)
 	}
 	b.mu.Lock()
 	b.hosts[spec.Name].pid = st.Pid
 	b.mu.Unlock()
 	return nil
+}
+
+// exitedSince reports whether container id is no longer running the
+// process pid (it exited, or restarted as another process), with its state.
+func (b *Backend) exitedSince(ctx context.Context, id string, pid int) (bool, string) {
+	ins, err := b.p.Client().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil || ins.Container.State == nil {
+		return false, ""
+	}
+	st := ins.Container.State
+	return !st.Running || st.Pid != pid, exitState(st)
+}
+
+// exitState describes a container state for errors.
+func exitState(st *container.State) string {
+	if st == nil {
+		return "no state"
+	}
+	s := fmt.Sprintf("status %s, exit code %d", st.Status, st.ExitCode)
+	if st.Error != "" {
+		s += ", " + st.Error
+	}
+	return s
 }
 
 // configureHost gives each of the host's interfaces (found by the MAC the
