@@ -57,7 +57,15 @@ func stalledFrame(ctx context.Context, t *serverT) error {
 	by, st := ss[0], ss[1]
 	by.keepAlive(t.Heartbeat / 3)
 	st.silent.Store(true) // nothing more may go out on it: it is mid-frame
-	half := binary.BigEndian.AppendUint32(nil, 100)
+	// A whole Heartbeat goes in the same write as the half frame: the
+	// staller is live (5.8) up to the moment its frame starts, however long
+	// this process was descheduled since its login, so a server that cuts
+	// it for silence instead of the stalled frame is wrong, not unlucky.
+	half, err := protocol.Marshal(protocol.Frame{Type: protocol.TypeHeartbeat})
+	if err != nil {
+		return err
+	}
+	half = binary.BigEndian.AppendUint32(half, 100)
 	half = append(half, `{"type":"Heartbeat","id"`...)
 	if err := st.sendRaw(half); err != nil {
 		return err

@@ -10,7 +10,10 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/p2plab/p2plab/protocol"
 )
@@ -284,10 +287,21 @@ func (c *conn) readFrame() (f protocol.Frame, n int, payload []byte, err error) 
 			return f, 0, nil, errKilled
 		}
 		if _, err := br.Peek(1); err != nil {
-			if isTimeout(err) {
-				err = errIdle
+			if !isTimeout(err) {
+				return f, 0, nil, err
 			}
-			return f, 0, nil, err
+			// The deadline may fire after a frame's first bytes reached
+			// the socket but before this goroutine read them (a loaded
+			// machine): that frame is in progress, so the peer is not
+			// idle (docs/protocol.md 5.8) and the frame gets the read
+			// timeout (5.9) from now.
+			if !bytesWaiting(c.nc) {
+				return f, 0, nil, errIdle
+			}
+			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ReadTimeout))
+			if _, err := br.Peek(1); err != nil {
+				return f, 0, nil, midFrame(err)
+			}
 		}
 	}
 	// Once a frame has started it must arrive within ReadTimeout. arm sets
@@ -350,3 +364,27 @@ func midFrame(err error) error {
 }
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// bytesWaiting reports whether the socket under nc holds bytes not yet read
+// (a non-blocking MSG_PEEK). It clears nc's read deadline: Go refuses every
+// read, even one that would not wait, once the deadline has passed.
+func bytesWaiting(nc net.Conn) bool {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	nc.SetReadDeadline(time.Time{})
+	n := 0
+	var buf [1]byte
+	if err := rc.Read(func(fd uintptr) bool {
+		n, _, _ = unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return true // never wait: an empty socket is the answer
+	}); err != nil {
+		return false
+	}
+	return n > 0
+}
