@@ -46,6 +46,11 @@ type Requirement struct {
 	// Timeout bounds the check (DefaultTimeout when zero); it may depend on
 	// the target's heartbeat settings, see timeoutFor.
 	Timeout time.Duration
+	// minTimeout is the least the check gets, whatever the run's
+	// CheckTimeout: a check that must push a volume of data through the
+	// target (a slow-consumer flood) needs throughput, which a loaded
+	// machine lowers, rather than the wait a short CheckTimeout bounds.
+	minTimeout time.Duration
 	// usesHeartbeat extends the timeout by the target's heartbeat*(misses+1).
 	usesHeartbeat bool
 

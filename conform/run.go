@@ -85,15 +85,16 @@ func runOne(ctx context.Context, r Requirement, timeout time.Duration, check fun
 }
 
 // checkTimeout is the deadline of r's check: its own Timeout, else the
-// run's, else DefaultTimeout.
+// run's, else DefaultTimeout; never less than r's minTimeout.
 func checkTimeout(r Requirement, run time.Duration) time.Duration {
+	d := DefaultTimeout
 	switch {
 	case r.Timeout > 0:
-		return r.Timeout
+		d = r.Timeout
 	case run > 0:
-		return run
+		d = run
 	}
-	return DefaultTimeout
+	return max(d, r.minTimeout)
 }
 
 // slack is the scheduling delay allowed on top of a timing requirement

@@ -22,6 +22,16 @@ import (
 const (
 	floodCap     = 20000
 	floodContent = 4096
+	// floodBatch chats go out in one write.
+	floodBatch = 256
+	// floodTimeout is the least a slow-consumer check is given: the
+	// flood it needs (several MB before a queue overflows, more through a
+	// proxy) takes seconds on a loaded machine, where the race detector
+	// and parallel runs slow the server down ten times and more. It ends
+	// on events (the cut, or a refusal), so a conforming or a defective
+	// server is decided long before; only a server that neither cuts nor
+	// stops reading uses it up.
+	floodTimeout = time.Minute
 )
 
 // flowRequirements are about connections that stall or stop reading
@@ -41,6 +51,7 @@ func flowRequirements() []Requirement {
 			Sentence:      "A connection that stops reading holds up no other connection: once its queue overflows its user goes offline, the frames for it are refused with user_offline, and it gets Error slow_consumer before the close.",
 			Outcomes:      []string{"while up to 20,000 chats of 4 KB are sent to a user that never reads, another session keeps getting HeartbeatAck; the others receive UserStateNotify{onLine:false} for it; the sender gets Error user_offline; reading the stalled connection at last ends with Error{code:slow_consumer} and a close"},
 			usesHeartbeat: true,
+			minTimeout:    floodTimeout,
 			server:        slowConsumer,
 		},
 	}
@@ -138,24 +149,35 @@ func slowConsumer(ctx context.Context, t *serverT) error {
 	offline := isStateNotify(sink, false)
 	content := strings.Repeat("x", floodContent)
 	sent := 0
+	var batch []byte
 	for sent < floodCap && !snd.scan(refused) && !obs.scan(offline) {
-		for range 256 {
-			if err := snd.notice(protocol.TypeChatMessage, chat(fmt.Sprintf("%s-%d", t.user("m"), sent), t.user("sender"), sink, content)); err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					return failf("the server keeps reading the sender while the sink does not read", "a write to the server blocked for 5 s after %d chats", sent)
-				}
+		batch = batch[:0]
+		for i := range floodBatch {
+			f, err := protocol.NewFrame(protocol.TypeChatMessage, chat(fmt.Sprintf("%s-%d", t.user("m"), sent+i), t.user("sender"), sink, content))
+			if err != nil {
 				return err
 			}
-			sent++
+			b, err := protocol.Marshal(f)
+			if err != nil {
+				return err
+			}
+			batch = append(batch, b...)
 		}
+		if err := snd.sendRaw(batch); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return failf("the server keeps reading the sender while the sink does not read", "a write to the server blocked for 5 s after %d chats", sent)
+			}
+			return err
+		}
+		sent += floodBatch
 		if sent == 2048 {
 			if err := roundTrip(ctx, obs, "another session is served while one does not read"); err != nil {
 				return err
 			}
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return fmt.Errorf("conform: slow consumer: after %d chats to a sink that never reads, neither a cut nor a refusal before the check's deadline: %w", sent, ctx.Err())
 		}
 	}
 	limit := t.Heartbeat*time.Duration(t.Misses+1) + slack(t.Heartbeat)
