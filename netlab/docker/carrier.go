@@ -62,5 +62,5 @@ func carrierSubnet(pool netip.Prefix, runID, lan string, bits, i int) (netip.Pre
 // subnet overlaps an existing one's (libnetwork's ErrPoolOverlap, a
 // "forbidden" error: HTTP 403).
 func isPoolOverlap(err error) bool {
-	return cerrdefs.IsPermissionDenied(err) || cerrdefs.IsConflict(err)
+	return cerrdefs.IsPermissionDenied(err)
 }
