@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/p2plab/p2plab/netlab"
 	"github.com/p2plab/p2plab/netlab/natcheck"
@@ -204,7 +203,7 @@ func testSimultaneousOpen(t *testing.T, p *natcheck.Probe, a, b *netlab.Host) {
 	mapped := func(h *netlab.Host) (uint16, netip.AddrPort) {
 		var c net.Conn
 		err := h.Do(ctx, func() error {
-			d := net.Dialer{Timeout: okWait, Control: reuseAddrPort}
+			d := net.Dialer{Timeout: okWait, Control: natcheck.Reuse}
 			var err error
 			c, err = d.Dial("tcp4", p.Endpoints()[0].String())
 			return err
@@ -239,7 +238,7 @@ func testSimultaneousOpen(t *testing.T, p *natcheck.Probe, a, b *netlab.Host) {
 			deadline := time.Now().Add(okWait)
 			for time.Now().Before(deadline) {
 				errs[i] = side.h.Do(ctx, func() error {
-					d := net.Dialer{Timeout: time.Second, Control: reuseAddrPort, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(side.h.Addr(), side.local))}
+					d := net.Dialer{Timeout: time.Second, Control: natcheck.Reuse, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(side.h.Addr(), side.local))}
 					c, err := d.Dial("tcp4", side.peer.String())
 					conns[i] = c
 					return err
@@ -270,18 +269,4 @@ func testSimultaneousOpen(t *testing.T, p *natcheck.Probe, a, b *netlab.Host) {
 			t.Fatalf("side %d read %q, %v; want %q", 1-i, got, err, msg)
 		}
 	}
-}
-
-// reuseAddrPort sets SO_REUSEADDR and SO_REUSEPORT on a socket.
-func reuseAddrPort(_, _ string, c syscall.RawConn) error {
-	var serr error
-	if err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		if serr == nil {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}
-	}); err != nil {
-		return err
-	}
-	return serr
 }
