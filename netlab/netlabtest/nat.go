@@ -270,3 +270,23 @@ func testSimultaneousOpen(t *testing.T, p *natcheck.Probe, a, b *netlab.Host) {
 		}
 	}
 }
+
+// testLocalNAT: a backend whose hosts share this machine's namespace
+// cannot route or translate, and says so before anything is made.
+func testLocalNAT(t *testing.T, newBackend func() netlab.Backend, opts netlab.Options) {
+	topo := netlab.Topology{
+		LANs: []netlab.LAN{{Name: "wan", Subnet: netip.MustParsePrefix("198.19.100.0/24")}, {Name: "home", Subnet: netip.MustParsePrefix("198.19.101.0/24")}},
+		Hosts: []netlab.HostSpec{
+			{Name: "r", Router: true, NICs: []netlab.NIC{{LAN: "wan"}, {LAN: "home"}}, NAT: &netlab.NATSpec{Outside: "wan"}},
+			{Name: "c", NICs: []netlab.NIC{{LAN: "home"}}},
+		},
+	}
+	opts.RunID, opts.Dir = netlab.NewRunID(), t.TempDir()
+	l, err := netlab.New(context.Background(), newBackend(), topo, opts)
+	if l != nil {
+		_ = l.Close(context.Background())
+	}
+	if !errors.Is(err, netlab.ErrNotSupported) {
+		t.Errorf("NAT router on %s: %v, want netlab.ErrNotSupported", opts.RunID, err)
+	}
+}

@@ -740,4 +740,5 @@ func testLocal(t *testing.T, l *netlab.Lab, topo netlab.Topology, newBackend fun
 	})
 	t.Run("Process", func(t *testing.T) { testProcess(t, l, h1, h2) })
 	t.Run("Freeze", func(t *testing.T) { testFreeze(t, l, h1, h3) })
+	t.Run("NAT", func(t *testing.T) { testLocalNAT(t, newBackend, opts) })
 }
