@@ -4,7 +4,7 @@ go 1.26.8
 
 require github.com/vishvananda/netns v0.0.5
 
-require github.com/florianl/go-nfqueue/v2 v2.0.0 // indirect
+require github.com/florianl/go-nfqueue/v2 v2.0.0
 
 require (
 	dario.cat/mergo v1.0.2 // indirect
@@ -35,7 +35,7 @@ require (
 	github.com/klauspost/compress v1.18.7 // indirect
 	github.com/lufia/plan9stats v0.0.0-20260330125221-c963978e514e // indirect
 	github.com/magiconair/properties v1.18.12 // indirect
-	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42 // indirect
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
 	github.com/mdlayher/socket v0.5.0 // indirect
 	github.com/moby/docker-image-spec v1.3.1 // indirect
 	github.com/moby/go-archive v0.3.3 // indirect
