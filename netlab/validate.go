@@ -71,8 +71,12 @@ func (t Topology) Resolve() (Topology, error) {
 		if h.Router && len(h.NICs) < 2 {
 			return Topology{}, fmt.Errorf("netlab: host %q: a router needs NICs on two LANs", h.Name)
 		}
+		nics, err := h.impairNICs()
+		if err != nil {
+			return Topology{}, err
+		}
 		seen := make(map[string]bool, len(h.NICs))
-		for _, n := range h.NICs {
+		for _, n := range nics {
 			li, ok := lans[n.LAN]
 			if !ok {
 				return Topology{}, fmt.Errorf("netlab: host %q: unknown LAN %q", h.Name, n.LAN)
@@ -97,6 +101,7 @@ func (t Topology) Resolve() (Topology, error) {
 			taken[n.Addr] = h.Name
 		}
 		out.Hosts[i] = HostSpec{Name: h.Name, Router: h.Router, NICs: append([]NIC(nil), h.NICs...)}
+		out.Hosts[i].NICs = nics // host-level impair moved onto its NIC
 	}
 
 	next := make(map[string]netip.Addr, len(t.LANs))
