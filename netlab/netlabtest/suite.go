@@ -71,6 +71,7 @@ func TestBackendOpts(t *testing.T, newBackend func() netlab.Backend, opts netlab
 	t.Run("PartitionBoth", func(t *testing.T) { testPartition(t, h1, h2, false) })
 	t.Run("Loss", func(t *testing.T) { testLoss(t, h1, h3) })
 	t.Run("Rate", func(t *testing.T) { testRate(t, h1, h3) })
+	t.Run("Impair", func(t *testing.T) { testImpair(t, newBackend, opts, h1, h3) })
 	t.Run("Capture", func(t *testing.T) { testCapture(t, h1, h2) })
 	t.Run("Process", func(t *testing.T) { testProcess(t, l, h1, h2) })
 	t.Run("Freeze", func(t *testing.T) { testFreeze(t, l, h1, h3) })
