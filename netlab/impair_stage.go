@@ -40,6 +40,10 @@ var (
 // buffer does.
 const stageQueueLen = 65536
 
+// preciseWait is the last stretch before a packet is due that the
+// scheduler sleeps with nanosleep rather than a runtime timer.
+const preciseWait = 2 * time.Millisecond
+
 // held is one packet waiting for its verdict.
 type held struct {
 	due     time.Time
@@ -231,8 +235,19 @@ func (s *stage) run(ctx context.Context) {
 		for _, h := range due {
 			s.release(h)
 		}
-		if next >= 0 {
-			t.Reset(next)
+		if next > 0 && next <= preciseWait {
+			// The runtime's timers wake up to a millisecond late (the
+			// poller sleeps in whole milliseconds); the last stretch is
+			// slept on this thread with nanosleep (an hrtimer), which is
+			// tens of microseconds late. New arrivals wait until it ends.
+			ts := unix.NsecToTimespec(int64(next))
+			_ = unix.Nanosleep(&ts, nil)
+			if ctx.Err() == nil {
+				continue
+			}
+		}
+		if next > preciseWait {
+			t.Reset(next - preciseWait)
 		}
 		select {
 		case <-ctx.Done():
