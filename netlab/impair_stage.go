@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,10 +40,6 @@ var (
 // length): a stage that holds more drops new packets, as a full router
 // buffer does.
 const stageQueueLen = 65536
-
-// preciseWait is the last stretch before a packet is due that the
-// scheduler sleeps with nanosleep rather than a runtime timer.
-const preciseWait = 2 * time.Millisecond
 
 // held is one packet waiting for its verdict.
 type held struct {
@@ -90,7 +87,11 @@ type stage struct {
 	seq     uint64
 	lastDue time.Time // due time of the last packet (order kept without Reorder)
 	txFree  time.Time // when the rate-limited link is free again
-	wake    chan struct{}
+	// timer is a timerfd armed for the earliest held packet. The runtime's
+	// own timers wake up to a millisecond late (its poller sleeps in whole
+	// milliseconds); a timerfd is an hrtimer that wakes the poller itself,
+	// tens of microseconds late, without holding a thread.
+	timer *os.File
 
 	packets, lost, dups, rateDrops, errs atomic.Uint64
 }
@@ -102,7 +103,6 @@ func startStage(ctx context.Context, ns netns.NsHandle, table string, num uint16
 		im:   im,
 		raw:  -1,
 		rng:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(num))),
-		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
 	if im.Duplicate > 0 {
@@ -121,6 +121,12 @@ func startStage(ctx context.Context, ns netns.NsHandle, table string, num uint16
 			return nil, fmt.Errorf("raw socket for duplicates: %w", err)
 		}
 	}
+	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		s.closeRaw()
+		return nil, fmt.Errorf("timerfd: %w", err)
+	}
+	s.timer = os.NewFile(uintptr(tfd), "impair-timer")
 	r := QueueRule{SkipMark: dupMark}
 	if dir == In {
 		r.Hook, r.Priority, r.IIF = nftables.ChainHookPrerouting, &prioIn, nic
@@ -136,6 +142,7 @@ func startStage(ctx context.Context, ns netns.NsHandle, table string, num uint16
 	if err != nil {
 		cancel()
 		s.closeRaw()
+		s.timer.Close()
 		return nil, err
 	}
 	s.q = q
@@ -196,14 +203,17 @@ func (s *stage) arrive(q *Queue, p Packet) {
 		heap.Push(&s.pending, held{due: due, seq: s.seq, payload: p.Payload})
 		s.dups.Add(1)
 	}
-	first := s.pending[0].id == p.ID && s.pending[0].payload == nil
-	s.mu.Unlock()
-	if first {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+	if first := s.pending[0]; first.id == p.ID && first.payload == nil {
+		s.arm(first.due)
 	}
+	s.mu.Unlock()
+}
+
+// arm sets the timer to fire at due (at once if due has passed); s.mu is
+// held.
+func (s *stage) arm(due time.Time) {
+	d := max(time.Until(due), time.Microsecond)
+	_ = unix.TimerfdSettime(int(s.timer.Fd()), 0, &unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}, nil)
 }
 
 // verdict counts a failed verdict.
@@ -217,9 +227,10 @@ func (s *stage) verdict(err error) {
 // then it lets every packet still held go at once.
 func (s *stage) run(ctx context.Context) {
 	defer close(s.done)
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
+	stop := context.AfterFunc(ctx, func() { _ = s.timer.SetReadDeadline(time.Now()) })
+	defer stop()
 	var due []held
+	buf := make([]byte, 8)
 	for {
 		s.mu.Lock()
 		now := time.Now()
@@ -227,48 +238,24 @@ func (s *stage) run(ctx context.Context) {
 		for len(s.pending) > 0 && !s.pending[0].due.After(now) {
 			due = append(due, heap.Pop(&s.pending).(held))
 		}
-		var next time.Duration = -1
 		if len(s.pending) > 0 {
-			next = s.pending[0].due.Sub(now)
+			s.arm(s.pending[0].due)
 		}
 		s.mu.Unlock()
 		for _, h := range due {
 			s.release(h)
 		}
-		if next > 0 && next <= preciseWait {
-			// The runtime's timers wake up to a millisecond late (the
-			// poller sleeps in whole milliseconds); the last stretch is
-			// slept on this thread with nanosleep (an hrtimer), which is
-			// tens of microseconds late. New arrivals wait until it ends.
-			ts := unix.NsecToTimespec(int64(next))
-			_ = unix.Nanosleep(&ts, nil)
-			if ctx.Err() == nil {
-				continue
-			}
+		if _, err := s.timer.Read(buf); err != nil && ctx.Err() != nil {
+			break
 		}
-		if next > preciseWait {
-			t.Reset(next - preciseWait)
-		}
-		select {
-		case <-ctx.Done():
-			s.mu.Lock()
-			rest := s.pending
-			s.pending = nil
-			s.mu.Unlock()
-			for _, h := range rest {
-				if h.payload == nil {
-					s.release(h)
-				}
-			}
-			return
-		case <-s.wake:
-		case <-t.C:
-		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
+	}
+	s.mu.Lock()
+	rest := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	for _, h := range rest {
+		if h.payload == nil {
+			s.release(h)
 		}
 	}
 }
@@ -306,6 +293,7 @@ func (s *stage) stop() error {
 	<-s.done
 	err = errors.Join(err, s.q.Close())
 	s.closeRaw()
+	s.timer.Close()
 	return err
 }
 
