@@ -46,7 +46,8 @@ type held struct {
 	due     time.Time
 	seq     uint64 // arrival order, to break ties
 	id      uint32
-	payload []byte // set for a copy to inject, with id 0
+	payload []byte // set for a packet to inject, with id 0
+	dup     bool   // the payload is an extra copy (not sent when the stage stops)
 }
 
 // heldHeap orders held packets by due time, then arrival.
@@ -76,6 +77,7 @@ type stageStats struct {
 // stage is one running impairment stage.
 type stage struct {
 	im     Impairment
+	dir    Direction
 	q      *Queue
 	raw    int // raw IPv4 socket in the host's namespace for copies (-1: none)
 	cancel context.CancelFunc
@@ -101,11 +103,12 @@ type stage struct {
 func startStage(ctx context.Context, ns netns.NsHandle, table string, num uint16, nic string, dir Direction, im Impairment) (*stage, error) {
 	s := &stage{
 		im:   im,
+		dir:  dir,
 		raw:  -1,
 		rng:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(num))),
 		done: make(chan struct{}),
 	}
-	if im.Duplicate > 0 {
+	if im.Duplicate > 0 || dir == Out {
 		if err := inNS(ns, func() error {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 			if err != nil {
@@ -118,7 +121,7 @@ func startStage(ctx context.Context, ns netns.NsHandle, table string, num uint16
 			s.raw = fd
 			return nil
 		}); err != nil {
-			return nil, fmt.Errorf("raw socket for duplicates: %w", err)
+			return nil, fmt.Errorf("raw socket: %w", err)
 		}
 	}
 	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
@@ -197,16 +200,29 @@ func (s *stage) arrive(q *Queue, p Packet) {
 		return
 	}
 	s.seq++
-	heap.Push(&s.pending, held{due: due, seq: s.seq, id: p.ID})
+	h := held{due: due, seq: s.seq, id: p.ID}
+	local := s.dir == Out && p.InDev == 0
+	if local {
+		// A packet of this host's own socket is not held but dropped now
+		// and sent again as a copy when due: held, it would still count
+		// against its TCP socket's small queues limit (as a packet in a
+		// qdisc does), and TCP through a delay would crawl. netem orphans
+		// the packets it holds for the same reason.
+		h = held{due: due, seq: s.seq, payload: p.Payload}
+	}
+	heap.Push(&s.pending, h)
 	if im.Duplicate > 0 && s.rng.Float64()*100 < im.Duplicate {
 		s.seq++
-		heap.Push(&s.pending, held{due: due, seq: s.seq, payload: p.Payload})
+		heap.Push(&s.pending, held{due: due, seq: s.seq, payload: p.Payload, dup: true})
 		s.dups.Add(1)
 	}
-	if first := s.pending[0]; first.id == p.ID && first.payload == nil {
+	if first := s.pending[0]; first.seq == h.seq {
 		s.arm(first.due)
 	}
 	s.mu.Unlock()
+	if local {
+		s.verdict(q.Drop(p.ID))
+	}
 }
 
 // arm sets the timer to fire at due (at once if due has passed); s.mu is
@@ -254,7 +270,7 @@ func (s *stage) run(ctx context.Context) {
 	s.pending = nil
 	s.mu.Unlock()
 	for _, h := range rest {
-		if h.payload == nil {
+		if !h.dup {
 			s.release(h)
 		}
 	}

@@ -32,6 +32,7 @@ func testImpair(t *testing.T, newBackend func() netlab.Backend, opts netlab.Opti
 	t.Run("LossDirection", func(t *testing.T) { testLossDir(t, a, b) })
 	t.Run("Duplicate", func(t *testing.T) { testDuplicate(t, a, b) })
 	t.Run("RateIn", func(t *testing.T) { testRateIn(t, a, b) })
+	t.Run("TCPThroughDelay", func(t *testing.T) { testTCPThroughDelay(t, a, b) })
 	t.Run("Flap", func(t *testing.T) { testFlap(t, a, b) })
 	t.Run("BadInput", func(t *testing.T) { testImpairBadInput(t, a) })
 	t.Run("Declared", func(t *testing.T) { testImpairDeclared(t, newBackend, opts) })
@@ -196,6 +197,20 @@ func testDuplicate(t *testing.T, a, b *netlab.Host) {
 	if r.CopiesAtB != r.ArrivedAtB {
 		t.Errorf("after undo: %d copies of %d probes", r.CopiesAtB, r.ArrivedAtB)
 	}
+	// out: a sends the copies (its own packets go through the copy path)
+	undo, err = a.Duplicate(ctx, 25, netlab.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = probe(t, a, b, 7232, n, time.Millisecond)
+	if r.ArrivedAtB < n-5 {
+		t.Fatalf("out: %d of %d probes arrived", r.ArrivedAtB, n)
+	}
+	within4sd(t, "duplicate out", float64(r.CopiesAtB-r.ArrivedAtB)/float64(r.ArrivedAtB), 0.25, r.ArrivedAtB)
+	if r.CopiesAtA != r.CopiesAtB {
+		t.Errorf("out: b echoed %d datagrams, a got %d: the way back was impaired", r.CopiesAtB, r.CopiesAtA)
+	}
+	_ = undo(ctx)
 }
 
 // testRateIn limits what b receives (no qdisc can: this is the queue's
@@ -219,6 +234,20 @@ func testRateIn(t *testing.T, a, b *netlab.Host) {
 	}
 	if free := float64(size*8) / transfer(t, a, b, 7241, size).Seconds(); free < 3*bits {
 		t.Errorf("after undo: %.0f bit/s, want well above the old limit of %d", free, bits)
+	}
+}
+
+// testTCPThroughDelay sends a TCP stream out of a delayed sender: its
+// packets must not stay charged to the socket while they wait (TCP small
+// queues would then hold the stream to a few segments per delay).
+func testTCPThroughDelay(t *testing.T, a, b *netlab.Host) {
+	impair(t, a, netlab.Impairment{Delay: 20 * time.Millisecond})
+	const size = 2_000_000
+	d := transfer(t, a, b, 7245, size)
+	rate := float64(size*8) / d.Seconds()
+	t.Logf("TCP through 20 ms each way on the sender: %d bytes in %v = %.1f Mbit/s", size, d, rate/1e6)
+	if rate < 8e6 {
+		t.Errorf("TCP through 20 ms each way on the sender: %.1f Mbit/s, want at least 8", rate/1e6)
 	}
 }
 
