@@ -5,14 +5,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2plab/p2plab/reliability/leakcheck"
+	"github.com/p2plab/p2plab/internal/leaktest"
+	"go.uber.org/goleak"
 )
 
 // TestImpairUndoLeavesNothing: an impairment's undo removes its tables and
 // stops its goroutines (queue readers, schedulers), with packets held at
 // that moment let go rather than lost.
 func TestImpairUndoLeavesNothing(t *testing.T) {
-	leakcheck.Check(t, leakcheck.Options{})
+	// registered first, so it runs after the lab's cleanups
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		if err := leaktest.Find(leaktest.Grace, before); err != nil {
+			t.Error(err)
+		}
+	})
 	lab, a, b, _ := queueLab(t, "198.18.85.0/24")
 	ctx := context.Background()
 	tx, rx := udpPair(t, a, b, 9200)
