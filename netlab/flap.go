@@ -73,6 +73,13 @@ func (h *Host) Flap(ctx context.Context, f Flap) (*Flapping, error) {
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("netlab: flap %s: %w", h.Name(), err)
 	}
+	// refuse at once where links cannot be cut (the local backend answers
+	// ErrNotSupported), not in the background
+	ns, err := h.lab.b.NetNS(ctx, h.spec.Name)
+	if err != nil {
+		return nil, fmt.Errorf("netlab: flap %s: %w", h.Name(), err)
+	}
+	ns.Close()
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	fl := &Flapping{done: make(chan struct{}), cancel: cancel}
 	detail := fmt.Sprintf("down %v, up %v, %d times", f.Down, f.Up, f.Count)

@@ -728,11 +728,20 @@ func testLocal(t *testing.T, l *netlab.Lab, topo netlab.Topology, newBackend fun
 			"loss":      func() (netlab.Undo, error) { return h1.Loss(ctx, 50) },
 			"rate":      func() (netlab.Undo, error) { return h1.Rate(ctx, 1e6) },
 			"capture":   func() (netlab.Undo, error) { return h1.Capture(ctx, filepath.Join(t.TempDir(), "x.pcap")) },
+			"impair":    func() (netlab.Undo, error) { return h1.Impair(ctx, "", netlab.Impairment{Delay: time.Millisecond}) },
+			"delay":     func() (netlab.Undo, error) { return h1.Delay(ctx, time.Millisecond, 0, netlab.Both) },
+			"duplicate": func() (netlab.Undo, error) { return h1.Duplicate(ctx, 10, netlab.In) },
+			"loss dir":  func() (netlab.Undo, error) { return h1.LossDir(ctx, 10, netlab.Out) },
+			"rate in":   func() (netlab.Undo, error) { return h1.RateDir(ctx, 1e6, netlab.In) },
+			"rate both": func() (netlab.Undo, error) { return h1.RateDir(ctx, 1e6, netlab.Both) },
 		}
 		for name, f := range faults {
 			if undo, err := f(); !errors.Is(err, netlab.ErrNotSupported) || undo != nil {
 				t.Errorf("%s: %v, want netlab.ErrNotSupported", name, err)
 			}
+		}
+		if f, err := h1.Flap(ctx, netlab.Flap{Down: time.Millisecond, Up: time.Millisecond, Count: 1}); !errors.Is(err, netlab.ErrNotSupported) || f != nil {
+			t.Errorf("flap: %v, want netlab.ErrNotSupported", err)
 		}
 		if _, err := h1.Start(ctx, netlab.Command{Image: "x:y"}); !errors.Is(err, netlab.ErrNotSupported) {
 			t.Errorf("image: %v, want netlab.ErrNotSupported", err)
