@@ -309,19 +309,31 @@ func testImpairBadInput(t *testing.T, h *netlab.Host) {
 	}
 }
 
-// testImpairDeclared brings up a lab whose topology delays one host's NIC
-// and checks the delay is there from the start (and, through start's
-// leak check, that Close removes it).
+// testImpairDeclared brings up a lab whose topology delays NICs (a host's
+// only NIC, a NIC given by LAN, a router's NIC, whose forwarded packets are
+// held rather than copied) and checks each delay is there from the start
+// (and, through start's leak check, that Close removes it).
 func testImpairDeclared(t *testing.T, newBackend func() netlab.Backend, opts netlab.Options) {
 	topo := netlab.Topology{
-		LANs: []netlab.LAN{{Name: "lan", Subnet: netip.MustParsePrefix("198.18.44.0/24")}},
+		LANs: []netlab.LAN{
+			{Name: "lan", Subnet: netip.MustParsePrefix("198.18.44.0/24")},
+			{Name: "far", Subnet: netip.MustParsePrefix("198.18.45.0/24")},
+		},
 		Hosts: []netlab.HostSpec{
 			{Name: "slow", NICs: []netlab.NIC{{LAN: "lan", Impair: &netlab.Impairment{Delay: 20 * time.Millisecond, Direction: netlab.Out}}}},
 			{Name: "peer", Impair: &netlab.Impairment{Delay: 10 * time.Millisecond, Direction: netlab.In}, NICs: []netlab.NIC{{LAN: "lan"}}},
+			{Name: "r", Router: true, NICs: []netlab.NIC{{LAN: "lan"}, {LAN: "far", Impair: &netlab.Impairment{Delay: 15 * time.Millisecond, Direction: netlab.Out}}}},
+			{Name: "far1", NICs: []netlab.NIC{{LAN: "far"}}},
 		},
 	}
 	l := start(t, newBackend(), topo, opts)
 	r := probe(t, l.Host("slow"), l.Host("peer"), 7260, 100, 5*time.Millisecond)
 	checkDelay(t, "slow->peer (20ms out + 10ms in)", r.Forward, 30*time.Millisecond)
 	checkDelay(t, "peer->slow", r.Back, 0)
+	r = probe(t, l.Host("peer"), l.Host("far1"), 7261, 100, 5*time.Millisecond)
+	if r.Returned < 95 {
+		t.Fatalf("peer -> far1 through r: %d of 100 probes returned", r.Returned)
+	}
+	checkDelay(t, "peer->far1 (forwarded, 15ms out on r's far NIC)", r.Forward, 15*time.Millisecond)
+	checkDelay(t, "far1->peer (10ms in on peer)", r.Back, 10*time.Millisecond)
 }
