@@ -14,16 +14,7 @@ import (
 // impairHead is verdictHead with heartbeats that outlast a 400 ms delay
 // each way (a heartbeat of 200 ms with 2 misses would tear the channel
 // down).
-const impairHead = `id: impair
-requirement: impairment steps act as they say
-topology: pair
-heartbeat: 1s
-misses: 3
-steps:
-  - start: [server, alice, bob]
-  - expect:
-      channels: {pairs: [[alice, bob]]}
-`
+var impairHead = strings.NewReplacer("heartbeat: 200ms", "heartbeat: 1s", "misses: 2", "misses: 3").Replace(verdictHead)
 
 func TestImpairStepsRun(t *testing.T) {
 	bin := labBinary(t)
