@@ -216,24 +216,34 @@ func testDuplicate(t *testing.T, a, b *netlab.Host) {
 // testRateIn limits what b receives (no qdisc can: this is the queue's
 // rate) and times a transfer into b.
 func testRateIn(t *testing.T, a, b *netlab.Host) {
+	checkRateLimit(t, "rate in", a, b, 7240, func(bits uint64) (netlab.Undo, error) {
+		return b.RateDir(context.Background(), bits, netlab.In)
+	})
+}
+
+// checkRateLimit applies a 4 Mbit/s limit with apply and times 500 kB from
+// a to b on port (within 0.5x-1.3x of the limit), then undoes it and times
+// them again on port+1 (well above the limit).
+func checkRateLimit(t *testing.T, what string, a, b *netlab.Host, port uint16, apply func(bits uint64) (netlab.Undo, error)) {
+	t.Helper()
 	ctx := context.Background()
-	const bits, size = 4_000_000, 500_000
-	undo, err := b.RateDir(ctx, bits, netlab.In)
+	const bits, size = 4_000_000, 500_000 // 500 kB/s
+	undo, err := apply(bits)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = undo(ctx) })
-	d := transfer(t, a, b, 7240, size)
+	d := transfer(t, a, b, port, size)
 	rate := float64(size*8) / d.Seconds()
-	t.Logf("rate in %d bit/s: %d bytes in %v = %.0f bit/s", bits, size, d, rate)
+	t.Logf("%s %d bit/s: %d bytes in %v = %.0f bit/s", what, bits, size, d, rate)
 	if rate > 1.3*bits || rate < 0.5*bits {
-		t.Errorf("rate in %d bit/s: measured %.0f bit/s, want within 0.5x-1.3x", bits, rate)
+		t.Errorf("%s %d bit/s: measured %.0f bit/s, want within 0.5x-1.3x", what, bits, rate)
 	}
 	if err := undo(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if free := float64(size*8) / transfer(t, a, b, 7241, size).Seconds(); free < 3*bits {
-		t.Errorf("after undo: %.0f bit/s, want well above the old limit of %d", free, bits)
+	if free := float64(size*8) / transfer(t, a, b, port+1, size).Seconds(); free < 3*bits {
+		t.Errorf("after %s undo: %.0f bit/s, want well above the old limit of %d", what, free, bits)
 	}
 }
 

@@ -431,27 +431,9 @@ func transfer(t *testing.T, a, b *netlab.Host, port uint16, size int) time.Durat
 }
 
 func testRate(t *testing.T, a, b *netlab.Host) {
-	ctx := context.Background()
-	const bits = 4_000_000 // 500 kB/s
-	const size = 500_000
-	undo, err := a.Rate(ctx, bits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = undo(ctx) })
-	d := transfer(t, a, b, 7070, size)
-	rate := float64(size*8) / d.Seconds()
-	t.Logf("rate limit %d bit/s: %d bytes in %v = %.0f bit/s", bits, size, d, rate)
-	if rate > 1.3*bits || rate < 0.5*bits {
-		t.Errorf("rate limit %d bit/s: measured %.0f bit/s, want within 0.5x-1.3x", bits, rate)
-	}
-	if err := undo(ctx); err != nil {
-		t.Fatal(err)
-	}
-	d = transfer(t, a, b, 7071, size)
-	if free := float64(size*8) / d.Seconds(); free < 3*bits {
-		t.Errorf("after rate undo: %.0f bit/s, want well above the old limit of %d", free, bits)
-	}
+	checkRateLimit(t, "rate limit", a, b, 7070, func(bits uint64) (netlab.Undo, error) {
+		return a.Rate(context.Background(), bits)
+	})
 }
 
 func testCapture(t *testing.T, a, b *netlab.Host) {
