@@ -4,9 +4,7 @@ go 1.26.8
 
 require github.com/vishvananda/netns v0.0.5
 
-require github.com/florianl/go-nfqueue/v2 v2.0.0
-
-require github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510 // indirect
+require github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -18,9 +16,12 @@ require (
 	go.uber.org/goleak v1.3.0
 	google.golang.org/protobuf v1.36.12 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
-	github.com/chromedp/chromedp v0.23.0 // indirect
+	github.com/chromedp/chromedp v0.23.0
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+
 )
+
+require github.com/florianl/go-nfqueue/v2 v2.0.0
 
 require (
 	dario.cat/mergo v1.0.2 // indirect

@@ -29,11 +29,12 @@ const dupMark = 0x50324c44 // "P2LD"
 
 // Hooks and priorities of the stages: outbound packets are taken in
 // postrouting after source NAT (priority 300), as they go on the wire;
-// inbound ones in prerouting before conntrack and destination NAT
-// (priority -300), as they come off it.
+// inbound ones in prerouting after defragmentation (-400) and before the
+// NAT routers' queue (raw, -300), conntrack and destination NAT (priority
+// -350), as they come off it.
 var (
 	prioOut = nftables.ChainPriority(300)
-	prioIn  = nftables.ChainPriority(-300)
+	prioIn  = nftables.ChainPriority(-350)
 )
 
 // stageQueueLen is the most packets one stage holds (the kernel queue's

@@ -25,6 +25,10 @@ type HostSpec struct {
 	Router bool `json:"router,omitempty" yaml:"router,omitempty"`
 	// Impair, for a host with one NIC, impairs that NIC (as NIC.Impair).
 	Impair *Impairment `json:"impair,omitempty" yaml:"impair,omitempty"`
+	// NAT makes a router translate addresses between its inside LANs and
+	// its NIC on NAT.Outside (nat.go). Hosts on its inside LANs get their
+	// default route through it; hosts outside get no route to them.
+	NAT *NATSpec `json:"nat,omitempty" yaml:"nat,omitempty"`
 }
 
 // NIC attaches a host to a LAN. A zero Addr is filled in with the LAN's next

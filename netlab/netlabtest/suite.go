@@ -81,6 +81,7 @@ func TestBackendOpts(t *testing.T, newBackend func() netlab.Backend, opts netlab
 	t.Run("Freeze", func(t *testing.T) { testFreeze(t, l, h1, h3) })
 	t.Run("CloseUndoes", func(t *testing.T) { testCloseUndoes(t, newBackend, topo, opts) })
 	t.Run("Router", func(t *testing.T) { testRouter(t, newBackend, opts) })
+	t.Run("NAT", func(t *testing.T) { testNAT(t, newBackend, opts) })
 }
 
 // start brings a lab up and registers its Close (and a check that it left
