@@ -23,6 +23,10 @@ type HostSpec struct {
 	NICs []NIC  `json:"nics" yaml:"nics"`
 	// Router makes the host forward packets between its LANs.
 	Router bool `json:"router,omitempty" yaml:"router,omitempty"`
+	// NAT makes a router translate addresses between its inside LANs and
+	// its NIC on NAT.Outside (nat.go). Hosts on its inside LANs get their
+	// default route through it; hosts outside get no route to them.
+	NAT *NATSpec `json:"nat,omitempty" yaml:"nat,omitempty"`
 }
 
 // NIC attaches a host to a LAN. A zero Addr is filled in with the LAN's next

@@ -12,12 +12,13 @@ import (
 
 // record appends events to a client as its event follower does.
 func record(c *Client, es ...api.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.events = append(c.events, es...)
-	if c.changed != nil {
-		close(c.changed)
-		c.changed = nil
+	l := &c.events
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, es...)
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
 	}
 }
 

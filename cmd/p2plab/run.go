@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,7 +32,7 @@ func runRun(ctx context.Context, args []string) int {
 			"reports are still written).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	backend := fs.String("backend", sim.BackendNetns, "lab backend: netns or docker")
+	backend := fs.String("backend", sim.BackendNetns, "lab backend: "+strings.Join(netlab.Backends(), ", "))
 	junit := fs.String("junit", "", "write a JUnit XML report to `FILE`")
 	jsonOut := fs.String("json", "", "write a JSON report to `FILE`")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report (summary, timelines, artifact links) to `FILE`")
@@ -50,8 +51,12 @@ func runRun(ctx context.Context, args []string) int {
 		}
 		return 2
 	}
-	if *backend != sim.BackendNetns && *backend != sim.BackendDocker {
-		fmt.Fprintf(os.Stderr, "p2plab run: --backend %q: want netns or docker\n", *backend)
+	if !slices.Contains(netlab.Backends(), *backend) {
+		fmt.Fprintf(os.Stderr, "p2plab run: --backend %q: want one of %s\n", *backend, strings.Join(netlab.Backends(), ", "))
+		return 2
+	}
+	if err := checkRoleTemplates(*backend, *serverCmd, *clientCmd); err != nil {
+		fmt.Fprintf(os.Stderr, "p2plab run: %v\n", err)
 		return 2
 	}
 	ss, err := loadScenarios(files)
@@ -236,4 +241,26 @@ func sharedBackend(ctx context.Context, backend, binary string) (func(context.Co
 		return nil, done, err
 	}
 	return func(context.Context) (netlab.Backend, error) { return docker.New().WithImage(img) }, done, nil
+}
+
+// checkRoleTemplates refuses, before any lab comes up, a role template
+// that does not expand, lacks what the lab drives the role through
+// ({listen}, {control}), or names a program that does not exist on this
+// machine (the netns and local backends run the machine's own files).
+func checkRoleTemplates(backend, serverCmd, clientCmd string) error {
+	for _, r := range []struct {
+		flag, tmpl string
+		need       []string
+	}{{"--server-cmd", serverCmd, sim.ServerNeeds}, {"--client-cmd", clientCmd, sim.ClientNeeds}} {
+		if err := sim.CheckTemplate(r.tmpl, r.need...); err != nil {
+			return fmt.Errorf("%s: %w", r.flag, err)
+		}
+		if backend == sim.BackendDocker {
+			continue
+		}
+		if err := sim.CheckProgram(r.tmpl); err != nil {
+			return fmt.Errorf("%s: %w", r.flag, err)
+		}
+	}
+	return nil
 }

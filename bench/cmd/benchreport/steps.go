@@ -62,6 +62,7 @@ func plan(quick, suites bool, art string) []step {
 	s := []step{
 		gotest("netlab bring-up (netns)", "./netlab/", "BringUp", netlabTime, 10*time.Minute),
 		gotest("netlab bring-up (docker)", "./netlab/docker/", "DockerBringUp", "1x", 15*time.Minute, "TESTCONTAINERS_RYUK_DISABLED=true"),
+		gotest("NAT new-mapping rate (engine, and netns path)", "./netlab/", "NATNewMapping", "5000x", 5*time.Minute),
 		gotest("server relay (loopback, in process)", "./server/", "Relay", "200000x", 5*time.Minute),
 		gotest("lab benchmarks (bench/)", "./bench/", ".", "1x", 40*time.Minute, benchEnv...),
 	}
