@@ -145,6 +145,9 @@ func New(ctx context.Context, b Backend, t Topology, opts Options) (*Lab, error)
 		unlockRun(id, lock)
 		return nil, errors.Join(err, derr)
 	}
+	if err := l.impairTopology(ctx); err != nil {
+		return nil, errors.Join(err, l.Close(context.WithoutCancel(ctx)))
+	}
 	l.event("", "up", fmt.Sprintf("run %s, %s backend, %d hosts, %d LANs", id, b.Name(), len(rt.Hosts), len(rt.LANs)))
 	return l, nil
 }

@@ -251,11 +251,8 @@ func (e *natEngine) inbound(b []byte) natVerdict {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
-	m := e.byPort[natPortKey{p.proto, p.dst.Port()}]
-	if m == nil || e.expired(m, now) {
-		if m != nil {
-			e.remove(m)
-		}
+	m := e.live(p.proto, p.dst.Port(), now)
+	if m == nil {
 		e.stats.Filtered++
 		return natDrop
 	}
@@ -286,11 +283,8 @@ func (e *natEngine) hairpin(b []byte) natVerdict {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
-	to := e.byPort[natPortKey{p.proto, p.dst.Port()}]
-	if to == nil || e.expired(to, now) {
-		if to != nil {
-			e.remove(to)
-		}
+	to := e.live(p.proto, p.dst.Port(), now)
+	if to == nil {
 		e.stats.Filtered++
 		return natDrop
 	}
@@ -306,6 +300,17 @@ func (e *natEngine) hairpin(b []byte) natVerdict {
 	p.rewrite(src, to.key.inside)
 	e.stats.Hairpin++
 	return natAccept
+}
+
+// live returns the mapping of an outside port if it is alive at now,
+// removing it if it has expired.
+func (e *natEngine) live(proto uint8, port uint16, now time.Time) *natMapping {
+	m := e.byPort[natPortKey{proto, port}]
+	if m != nil && e.expired(m, now) {
+		e.remove(m)
+		return nil
+	}
+	return m
 }
 
 // count adds one to a counter under the lock.

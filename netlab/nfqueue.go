@@ -83,6 +83,9 @@ type Packet struct {
 	Payload []byte
 	// Arrival is when the handler got the packet (this process's clock).
 	Arrival time.Time
+	// InDev is the index of the interface the packet came in on, 0 for a
+	// packet this host made itself.
+	InDev uint32
 }
 
 // QueueHandler gets every queued packet, one at a time, on the queue's own
@@ -196,7 +199,11 @@ func OpenQueue(ctx context.Context, ns netns.NsHandle, table string, num uint16,
 		if a.PacketID == nil || a.Payload == nil {
 			return 0
 		}
-		h(q, Packet{ID: *a.PacketID, Payload: *a.Payload, Arrival: time.Now()})
+		p := Packet{ID: *a.PacketID, Payload: *a.Payload, Arrival: time.Now()}
+		if a.InDev != nil {
+			p.InDev = *a.InDev
+		}
+		h(q, p)
 		return 0
 	}
 	errfn := func(err error) int {

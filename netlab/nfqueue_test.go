@@ -202,3 +202,47 @@ func checkQueueRule(t *testing.T, ns netns.NsHandle, table string, num uint16) {
 		t.Fatalf("target info %#v, want queue %d", tg.Info, num)
 	}
 }
+
+// TestQueueBypassWhenNobodyListens: when the queue's socket is gone (the
+// process died) but its rule is left, packets pass unqueued instead of
+// vanishing (the NFQUEUE bypass flag): a crashed run's leftover table does
+// not black-hole the host until `p2plab clean`.
+func TestQueueBypassWhenNobodyListens(t *testing.T) {
+	lab, a, b, nic := queueLab(t, "198.18.86.0/24")
+	ctx := context.Background()
+	tx, rx := udpPair(t, a, b, 9110)
+	ns, err := lab.b.NetNS(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	table := lab.id + "-qbypass"
+	q, err := OpenQueue(ctx, ns, table, 8, QueueRule{
+		Hook: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, IIF: nic, Proto: unix.IPPROTO_UDP,
+	}, QueueConfig{}, func(q *Queue, p Packet) { _ = q.Drop(p.ID) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	fmt.Fprintf(tx, "dropped")
+	if got := receiveAll(rx, 500*time.Millisecond); len(got) != 0 {
+		t.Fatalf("with the handler listening: received %q, want nothing", got)
+	}
+	// as if the process died: the socket closes, the table stays
+	q.cancel()
+	if err := q.nf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ts, err := nftTables(ns, table); err != nil || len(ts) != 1 {
+		t.Fatalf("tables %v, %v: want the rule left behind", ts, err)
+	}
+	for range 3 {
+		fmt.Fprintf(tx, "bypassed")
+	}
+	if got := receiveAll(rx, time.Second); len(got) != 3 {
+		t.Errorf("with nobody on the queue: received %q, want 3 datagrams", got)
+	}
+	if err := nftDel(ns, table); err != nil {
+		t.Fatal(err)
+	}
+}

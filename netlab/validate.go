@@ -74,8 +74,12 @@ func (t Topology) Resolve() (Topology, error) {
 		if err := checkNAT(h); err != nil {
 			return Topology{}, err
 		}
+		nics, err := h.impairNICs()
+		if err != nil {
+			return Topology{}, err
+		}
 		seen := make(map[string]bool, len(h.NICs))
-		for _, n := range h.NICs {
+		for _, n := range nics {
 			li, ok := lans[n.LAN]
 			if !ok {
 				return Topology{}, fmt.Errorf("netlab: host %q: unknown LAN %q", h.Name, n.LAN)
@@ -100,6 +104,7 @@ func (t Topology) Resolve() (Topology, error) {
 			taken[n.Addr] = h.Name
 		}
 		out.Hosts[i] = HostSpec{Name: h.Name, Router: h.Router, NICs: append([]NIC(nil), h.NICs...)}
+		out.Hosts[i].NICs = nics // host-level impair moved onto its NIC
 		out.Hosts[i].NAT = cloneNAT(h.NAT)
 	}
 	if err := checkNATs(t); err != nil {

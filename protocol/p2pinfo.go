@@ -83,7 +83,7 @@ var (
 )
 
 // ParseLogLine parses one P2PInfo log line. It rejects anything that is not
-// exactly one of the phrases of DESIGN section 3.
+// exactly one of the phrases of docs/protocol.md section 7.2.
 func ParseLogLine(line string) (LogEntry, error) {
 	line = strings.TrimRight(line, "\r\n")
 	ts, phrase, ok := strings.Cut(line, " ")

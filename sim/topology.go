@@ -95,7 +95,7 @@ func readTopology(n node) netlab.Topology {
 		var natNode *node // the host's nat:, read once its NICs are known
 		nameNode := hn
 		if hn.isMap() {
-			hm, ok := hn.asMap("name", "lans", "nics", "router", "nat")
+			hm, ok := hn.asMap("name", "lans", "nics", "router", "nat", "impair")
 			if !ok {
 				continue
 			}
@@ -117,7 +117,7 @@ func readTopology(n node) netlab.Topology {
 				h.NICs = append(h.NICs, netlab.NIC{LAN: s})
 			}
 			for _, nn := range hm.get("nics").seq(false) {
-				nm, ok := nn.asMap("lan", "addr")
+				nm, ok := nn.asMap("lan", "addr", "impair")
 				if !ok {
 					continue
 				}
@@ -138,7 +138,14 @@ func readTopology(n node) netlab.Topology {
 						nic.Addr = addr
 					}
 				}
+				nic.Impair = readImpair(nm.get("impair"), h.Name, nic.LAN)
 				h.NICs = append(h.NICs, nic)
+			}
+			if in := hm.get("impair"); !in.absent() {
+				h.Impair = readImpair(in, h.Name, "")
+				if len(h.NICs) > 1 {
+					m.e().add(in, "host %q: impair on a host with %d NICs: put it on one of its nics", h.Name, len(h.NICs))
+				}
 			}
 		} else {
 			h.Name = hn.reqStr()

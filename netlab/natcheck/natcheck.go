@@ -261,7 +261,7 @@ func filteringOf(otherAddr, otherPort bool) netlab.NATBehavior {
 func tcpDial(ctx context.Context, h *netlab.Host, local uint16, dst netip.AddrPort, d time.Duration) (*net.TCPConn, error) {
 	var c net.Conn
 	err := h.Do(ctx, func() error {
-		dl := net.Dialer{Timeout: d, Control: reuse, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(h.Addr(), local))}
+		dl := net.Dialer{Timeout: d, Control: Reuse, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(h.Addr(), local))}
 		var err error
 		c, err = dl.DialContext(ctx, "tcp4", dst.String())
 		return err
@@ -298,7 +298,7 @@ func (p *Probe) tcpMapped(ctx context.Context, h *netlab.Host, local uint16, i i
 func listenOn(ctx context.Context, h *netlab.Host, port uint16, tag string) (func(), error) {
 	var ln net.Listener
 	err := h.Do(ctx, func() error {
-		lc := net.ListenConfig{Control: reuse}
+		lc := net.ListenConfig{Control: Reuse}
 		var err error
 		ln, err = lc.Listen(ctx, "tcp4", netip.AddrPortFrom(h.Addr(), port).String())
 		return err

@@ -67,7 +67,7 @@ func NewProbe(ctx context.Context, a, b *netlab.Host, ports [2]uint16) (_ *Probe
 				return err
 			}
 			p.udp[i] = u
-			lc := net.ListenConfig{Control: reuse}
+			lc := net.ListenConfig{Control: Reuse}
 			ln, err := lc.Listen(ctx, "tcp4", ep.String())
 			if err != nil {
 				return err
@@ -135,9 +135,10 @@ func (p *Probe) Close() {
 	p.wg.Wait()
 }
 
-// reuse sets SO_REUSEADDR and SO_REUSEPORT, so that a TCP port can dial
-// several peers and listen at once (the same-port trick of hole punching).
-func reuse(_, _ string, c syscall.RawConn) error {
+// Reuse is a net.Dialer / net.ListenConfig Control that sets SO_REUSEADDR
+// and SO_REUSEPORT, so that a TCP port can dial several peers and listen at
+// once (the same-port trick of hole punching).
+func Reuse(_, _ string, c syscall.RawConn) error {
 	var serr error
 	if err := c.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)

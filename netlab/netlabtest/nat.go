@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/p2plab/p2plab/netlab"
 	"github.com/p2plab/p2plab/netlab/natcheck"
@@ -204,7 +203,7 @@ func testSimultaneousOpen(t *testing.T, p *natcheck.Probe, a, b *netlab.Host) {
 	mapped := func(h *netlab.Host) (uint16, netip.AddrPort) {
 		var c net.Conn
 		err := h.Do(ctx, func() error {
-			d := net.Dialer{Timeout: okWait, Control: reuseAddrPort}
+			d := net.Dialer{Timeout: okWait, Control: natcheck.Reuse}
 			var err error
 			c, err = d.Dial("tcp4", p.Endpoints()[0].String())
 			return err
@@ -239,7 +238,7 @@ func testSimultaneousOpen(t *testing.T, p *natcheck.Probe, a, b *netlab.Host) {
 			deadline := time.Now().Add(okWait)
 			for time.Now().Before(deadline) {
 				errs[i] = side.h.Do(ctx, func() error {
-					d := net.Dialer{Timeout: time.Second, Control: reuseAddrPort, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(side.h.Addr(), side.local))}
+					d := net.Dialer{Timeout: time.Second, Control: natcheck.Reuse, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(side.h.Addr(), side.local))}
 					c, err := d.Dial("tcp4", side.peer.String())
 					conns[i] = c
 					return err
@@ -272,16 +271,22 @@ func testSimultaneousOpen(t *testing.T, p *natcheck.Probe, a, b *netlab.Host) {
 	}
 }
 
-// reuseAddrPort sets SO_REUSEADDR and SO_REUSEPORT on a socket.
-func reuseAddrPort(_, _ string, c syscall.RawConn) error {
-	var serr error
-	if err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		if serr == nil {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}
-	}); err != nil {
-		return err
+// testLocalNAT: a backend whose hosts share this machine's namespace
+// cannot route or translate, and says so before anything is made.
+func testLocalNAT(t *testing.T, newBackend func() netlab.Backend, opts netlab.Options) {
+	topo := netlab.Topology{
+		LANs: []netlab.LAN{{Name: "wan", Subnet: netip.MustParsePrefix("198.19.100.0/24")}, {Name: "home", Subnet: netip.MustParsePrefix("198.19.101.0/24")}},
+		Hosts: []netlab.HostSpec{
+			{Name: "r", Router: true, NICs: []netlab.NIC{{LAN: "wan"}, {LAN: "home"}}, NAT: &netlab.NATSpec{Outside: "wan"}},
+			{Name: "c", NICs: []netlab.NIC{{LAN: "home"}}},
+		},
 	}
-	return serr
+	opts.RunID, opts.Dir = netlab.NewRunID(), t.TempDir()
+	l, err := netlab.New(context.Background(), newBackend(), topo, opts)
+	if l != nil {
+		_ = l.Close(context.Background())
+	}
+	if !errors.Is(err, netlab.ErrNotSupported) {
+		t.Errorf("NAT router on %s: %v, want netlab.ErrNotSupported", opts.RunID, err)
+	}
 }
