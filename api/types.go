@@ -146,6 +146,12 @@ type Totals struct {
 	Uploads      int64 `json:"uploads"`
 	Downloads    int64 `json:"downloads"`
 	RelayedBytes int64 `json:"relayedBytes"`
+	// Version 1.1 (docs/protocol.md 9.10): UDP hellos answered, ignored
+	// (wrong token, not logged in, malformed), and PunchConnect/PunchSync
+	// frames relayed.
+	UDPHellos         int64 `json:"udpHellos"`
+	UDPHellosRejected int64 `json:"udpHellosRejected"`
+	PunchRelayed      int64 `json:"punchRelayed"`
 }
 
 // Stats is the answer to the server's GET /v1/stats. Users holds every user

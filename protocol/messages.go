@@ -227,6 +227,9 @@ type Error struct {
 	Message    string `json:"message,omitempty"`
 	MessageID  string `json:"messageID,omitempty"`
 	TransferID string `json:"transferID,omitempty"`
+	// PunchID names the PunchConnect or PunchSync an unsupported or
+	// user_offline refusal refuses (version 1.1, docs/protocol.md 9.6).
+	PunchID string `json:"punchID,omitempty"`
 }
 
 // Relay holds the routing fields common to every relayable body.

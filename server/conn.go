@@ -54,6 +54,10 @@ type conn struct {
 	// read by others under s.mu.
 	user string
 	us   *userStats
+	// p11 is the version 1.1 state of the session (docs/protocol.md 9.1):
+	// set by the reader goroutine before register, then read and written
+	// under s.mu.
+	p11 peer11
 
 	loggedIn atomic.Bool
 	killed   atomic.Bool // set with cutReason by whoever cuts the connection

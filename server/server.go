@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,12 @@ type Config struct {
 	ReadTimeout time.Duration
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
+	// Version1 makes the server speak protocol version 1 only: it ignores
+	// the v1.1 members of Login, sends none, serves no UDP and refuses the
+	// v1.1 frames as unknown types (docs/protocol.md 9.2).
+	Version1 bool
+	// NoUDP turns the UDP rendezvous off (docs/protocol.md 9.5).
+	NoUDP bool
 }
 
 func (c Config) withDefaults() Config {
@@ -67,7 +74,8 @@ type Server struct {
 	closed  bool
 	serveID int
 
-	m metrics
+	udpServing atomic.Int32 // UDP rendezvous sockets being served
+	m          metrics
 }
 
 // New returns a Server with cfg (zero fields take their defaults).
@@ -102,6 +110,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	stopUDP := s.startUDP(ctx, ln)
+	defer stopUDP()
 
 	var wg sync.WaitGroup
 	err := s.accept(ctx, ln, id, &wg)

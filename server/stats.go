@@ -30,6 +30,10 @@ type metrics struct {
 	slowConsumers     atomic.Int64
 	heartbeatTimeouts atomic.Int64
 	logins            atomic.Int64
+	// version 1.1 (docs/protocol.md 9.10)
+	udpHellos    atomic.Int64
+	udpRejected  atomic.Int64
+	punchRelayed atomic.Int64
 }
 
 func timeOf(ns int64) *time.Time {
@@ -63,6 +67,9 @@ func (s *Server) Stats() api.Stats {
 	st.Totals.Online = len(s.online)
 	st.Totals.Users = len(s.users)
 	st.Totals.Connections = len(s.conns)
+	st.Totals.UDPHellos = s.m.udpHellos.Load()
+	st.Totals.UDPHellosRejected = s.m.udpRejected.Load()
+	st.Totals.PunchRelayed = s.m.punchRelayed.Load()
 	s.mu.RUnlock()
 	slices.SortFunc(st.Users, func(a, b api.UserStats) int { return strings.Compare(a.UserID, b.UserID) })
 	return st
