@@ -26,6 +26,10 @@ const (
 	EventServerLost     = "server_lost"
 	EventServerRestored = "server_restored"
 	EventLogout         = "logout"
+	// Version 1.1 (docs/protocol.md 9.7): an attempt of the ladder starts
+	// or fails (peer, method, reason).
+	EventTry       = "try"
+	EventTryFailed = "try_failed"
 )
 
 // Status is the answer to GET /v1/status.
@@ -43,9 +47,12 @@ type Status struct {
 // Channel is one P2P channel in the answer to GET /v1/channels.
 type Channel struct {
 	Peer      string `json:"peer"`
-	Transport string `json:"transport"` // "tcp"
-	Local     string `json:"local"`     // IP:PORT
-	Remote    string `json:"remote"`    // IP:PORT
+	Transport string `json:"transport"` // "tcp" or "udp" (QUIC)
+	// Method is how the channel was made: "lan", "direct", "tcp-punch" or
+	// "udp-punch" (docs/protocol.md 9.7).
+	Method string `json:"method,omitempty"`
+	Local  string `json:"local"`  // IP:PORT
+	Remote string `json:"remote"` // IP:PORT
 	// Initiator is the userID of the side that opened the channel.
 	Initiator string    `json:"initiator"`
 	OpenedAt  time.Time `json:"openedAt"`
@@ -101,6 +108,8 @@ type Event struct {
 	UserID     string `json:"userID,omitempty"`     // user_online, user_offline, login
 	Peer       string `json:"peer,omitempty"`       // channel_opened, channel_closed
 	Initiator  string `json:"initiator,omitempty"`  // channel_opened
+	Transport  string `json:"transport,omitempty"`  // channel_opened: tcp or udp
+	Method     string `json:"method,omitempty"`     // channel_opened, try, try_failed: lan, direct, tcp-punch, udp-punch
 	Reason     string `json:"reason,omitempty"`     // channel_closed, chat_failed, file_failed, server_lost
 	From       string `json:"from,omitempty"`       // chat_received, file_received
 	To         string `json:"to,omitempty"`         // chat_sent, chat_acked, chat_failed, file_sent

@@ -172,7 +172,10 @@ func (c *Client) receiveChat(m protocol.Chat, via string, l *link) {
 func (c *Client) onAck(a protocol.ChatAck, via string) {
 	c.mu.Lock()
 	p := c.pending[a.MessageID]
-	if p == nil || (a.UserID != "" && a.UserID != p.msg.DestUserID) {
+	// Only the message's receiver acknowledges it (docs/protocol.md 9.4):
+	// relayed acks name it (the server enforces the sender), channel
+	// acks are the channel peer's.
+	if p == nil || a.UserID != p.msg.DestUserID {
 		c.mu.Unlock()
 		return
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -43,20 +44,25 @@ type Client struct {
 	runCtx context.Context // set by Run before any goroutine starts
 	pulse  *pulse          // heartbeats and liveness of every link
 
-	mu        sync.Mutex
-	srv       *link // current server link (nil if not logged in)
-	loggedOut bool
-	stopped   bool // Run is shutting down: start nothing new
-	listen    netip.AddrPort
-	listeners []net.Listener
-	inbound   map[net.Conn]struct{} // accepted, first frame not read yet
-	chans     map[string]*channel
-	users     map[string]netip.AddrPort // online users' advertised endpoints
-	pending   map[string]*pendingChat   // unacknowledged messages by messageID
-	seen      map[string]struct{}       // received from+"\x00"+messageID
-	nextMsg   int64
-	sends     map[string]*fileSend // outgoing transfers by transferID
-	recvs     map[string]*fileRecv // incoming transfers by from+"\x00"+transferID
+	mu           sync.Mutex
+	srv          *link // current server link (nil if not logged in)
+	loggedOut    bool
+	stopped      bool // Run is shutting down: start nothing new
+	listen       netip.AddrPort
+	listeners    []net.Listener
+	inbound      map[net.Conn]struct{} // accepted, first frame not read yet
+	chans        map[string]*channel
+	users        map[string]netip.AddrPort  // online users' advertised endpoints
+	info         map[string]protocol.Peer11 // their v1.1 members (docs/protocol.md 9.1)
+	usersChanged chan struct{}              // closed and replaced when users change
+	srv11        server11                   // what the server said at the last login
+	priv         ed25519.PrivateKey         // this run's identity (docs/protocol.md 9.3)
+	refusedSince time.Time                  // first already_online refusal of the first login
+	pending      map[string]*pendingChat    // unacknowledged messages by messageID
+	seen         map[string]struct{}        // received from+"\x00"+messageID
+	nextMsg      int64
+	sends        map[string]*fileSend // outgoing transfers by transferID
+	recvs        map[string]*fileRecv // incoming transfers by from+"\x00"+transferID
 }
 
 // channel is one P2P channel in the table.
@@ -68,11 +74,18 @@ type channel struct {
 	openedAt  time.Time
 	l         *link
 	dialed    bool
+	transport string // protocol.TransportTCP or TransportUDP
+	method    string // how it was made (docs/protocol.md 9.7)
 }
 
 func (ch *channel) api() api.Channel {
-	return api.Channel{Peer: ch.peer, Transport: "tcp", Local: ch.local.String(), Remote: ch.remote.String(),
-		Initiator: ch.initiator, OpenedAt: ch.openedAt}
+	return api.Channel{Peer: ch.peer, Transport: ch.transport, Method: ch.method, Local: ch.local.String(),
+		Remote: ch.remote.String(), Initiator: ch.initiator, OpenedAt: ch.openedAt}
+}
+
+func (ch *channel) openedEvent() api.Event {
+	return api.Event{Type: api.EventChannelOpened, Peer: ch.peer, Initiator: ch.initiator,
+		Transport: ch.transport, Method: ch.method}
 }
 
 // New checks cfg, opens the P2PInfo log and binds the control endpoint (so
@@ -97,22 +110,25 @@ func New(cfg Config) (*Client, error) {
 	var tok [4]byte
 	_, _ = rand.Read(tok[:])
 	c := &Client{
-		cfg:     cfg,
-		log:     cfg.Logger.With("user", cfg.UserID),
-		events:  newEventLog(),
-		token:   hex.EncodeToString(tok[:]),
-		ready:   make(chan struct{}),
-		quit:    make(chan struct{}),
-		chans:   map[string]*channel{},
-		users:   map[string]netip.AddrPort{},
-		pending: map[string]*pendingChat{},
-		seen:    map[string]struct{}{},
-		sends:   map[string]*fileSend{},
-		recvs:   map[string]*fileRecv{},
-		inbound: map[net.Conn]struct{}{},
-		runCtx:  context.Background(),
-		pulse:   newPulse(cfg.Heartbeat),
+		cfg:          cfg,
+		log:          cfg.Logger.With("user", cfg.UserID),
+		events:       newEventLog(),
+		token:        hex.EncodeToString(tok[:]),
+		ready:        make(chan struct{}),
+		quit:         make(chan struct{}),
+		chans:        map[string]*channel{},
+		users:        map[string]netip.AddrPort{},
+		info:         map[string]protocol.Peer11{},
+		usersChanged: make(chan struct{}),
+		pending:      map[string]*pendingChat{},
+		seen:         map[string]struct{}{},
+		sends:        map[string]*fileSend{},
+		recvs:        map[string]*fileRecv{},
+		inbound:      map[net.Conn]struct{}{},
+		runCtx:       context.Background(),
+		pulse:        newPulse(cfg.Heartbeat),
 	}
+	_, c.priv, _ = ed25519.GenerateKey(nil)
 	pl, err := openP2PLog(cfg.LogPath)
 	if err != nil {
 		return nil, err
