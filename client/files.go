@@ -239,8 +239,10 @@ func (c *Client) onFile(f protocol.Frame, via, peer string, reply *link, ch *cha
 	c.mu.Lock()
 	r := c.recvs[from+"\x00"+tid]
 	c.mu.Unlock()
-	if r == nil {
-		return nil // unknown or already failed transfer
+	if r == nil || r.reply != reply {
+		// unknown or already failed transfer, or one that came by another
+		// path (docs/protocol.md 9.4)
+		return nil
 	}
 	if f.Type == protocol.TypeFileChunk {
 		c.onChunk(r, chunk)
