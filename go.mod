@@ -4,7 +4,7 @@ go 1.26.8
 
 require github.com/vishvananda/netns v0.0.5
 
-require github.com/quic-go/quic-go v0.65.0 // indirect
+require github.com/quic-go/quic-go v0.65.0
 
 require (
 	dario.cat/mergo v1.0.2 // indirect

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -58,6 +59,9 @@ type Client struct {
 	srv11        server11                   // what the server said at the last login
 	priv         ed25519.PrivateKey         // this run's identity (docs/protocol.md 9.3)
 	refusedSince time.Time                  // first already_online refusal of the first login
+	cert         tls.Certificate            // priv\'s self-signed certificate for QUIC (9.8)
+	udp          *udpState                  // the UDP socket, with punching (9.5)
+	punches      map[string]*punchRun       // coordinated punches by peer (9.6)
 	pending      map[string]*pendingChat    // unacknowledged messages by messageID
 	seen         map[string]struct{}        // received from+"\x00"+messageID
 	nextMsg      int64
@@ -129,6 +133,12 @@ func New(cfg Config) (*Client, error) {
 		pulse:        newPulse(cfg.Heartbeat),
 	}
 	_, c.priv, _ = ed25519.GenerateKey(nil)
+	cert, err := selfCert(c.priv)
+	if err != nil {
+		return nil, fmt.Errorf("client: certificate: %w", err)
+	}
+	c.cert = cert
+	c.punches = map[string]*punchRun{}
 	pl, err := openP2PLog(cfg.LogPath)
 	if err != nil {
 		return nil, err
@@ -259,6 +269,7 @@ func (c *Client) Run(parent context.Context) error {
 		conn.Close()
 	}
 	c.mu.Unlock()
+	c.closeUDP()
 	cancel()
 	c.wg.Wait()
 	c.pulse.wait()

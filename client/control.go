@@ -189,7 +189,7 @@ func (c *Client) Connect(ctx context.Context, peer string) (api.Channel, int, er
 	if !known {
 		return api.Channel{}, http.StatusNotFound, fmt.Errorf("peer: %s is not online (no endpoint known)", peer)
 	}
-	nch, err := c.dialPeer(ctx, peer, ep)
+	nch, err := c.connectPeer(ctx, peer, ep)
 	if errors.Is(err, errOtherPathWon) {
 		// the peer's crossing dial holds the connection: wait for it
 		deadline := time.Now().Add(c.cfg.DialTimeout)

@@ -178,6 +178,9 @@ func (c *Client) session(ctx context.Context, relogin bool) (bool, error) {
 	c.srv = l
 	c.listen = local
 	c.mu.Unlock()
+	if err := c.startUDP(local); err != nil {
+		c.log.Warn("no UDP punching", "err", err)
+	}
 	c.emit(api.Event{Type: api.EventLogin, UserID: c.cfg.UserID})
 	if relogin {
 		c.emit(api.Event{Type: api.EventServerRestored})
@@ -278,6 +281,8 @@ func (c *Client) onServerFrame(l *link, f protocol.Frame) error {
 		c.onAck(a, api.ViaRelay)
 	case protocol.TypeFileOffer, protocol.TypeFileChunk, protocol.TypeFileDone, protocol.TypeFileResult:
 		return c.onFile(f, api.ViaRelay, "", l, nil)
+	case protocol.TypePunchConnect, protocol.TypePunchSync:
+		c.onPunchFrame(f)
 	case protocol.TypeError:
 		var e protocol.Error
 		if err := f.DecodeBody(&e); err != nil {

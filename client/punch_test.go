@@ -1,0 +1,120 @@
+package client_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/client"
+	"github.com/p2plab/p2plab/client/clienttest"
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// punching enables the ladder's punching steps with the given methods.
+func punching(methods ...string) clienttest.Option {
+	return clienttest.WithConfig(func(c *client.Config) {
+		c.Punch = true
+		c.Methods = methods
+	})
+}
+
+// TestUDPPunchQUIC: bob refuses TCP (its listener is closed), so alice's
+// plain dial fails; the coordinated punch through the server makes a QUIC
+// channel over the punched UDP socket (loopback). Chat, acks and files
+// then work over it as over TCP, and the log tells the story.
+func TestUDPPunchQUIC(t *testing.T) {
+	srv := startServer(t)
+	b := clienttest.New(t, srv.Addr, "bob", punching(protocol.MethodUDPPunch))
+	b.C.CloseListenersForTest()
+	start := time.Now()
+	a := clienttest.New(t, srv.Addr, "alice", punching(protocol.MethodUDPPunch))
+	ea := waitEvent(t, a, "alice's channel", opened("bob"))
+	took := time.Since(start)
+	eb := waitEvent(t, b, "bob's channel", opened("alice"))
+	for _, e := range []api.Event{ea, eb} {
+		if e.Transport != protocol.TransportUDP || e.Method != protocol.MethodUDPPunch || e.Initiator != "alice" {
+			t.Fatalf("channel_opened %+v: want udp, udp-punch, initiated by alice", e)
+		}
+	}
+	t.Logf("plain dial failed, punched and opened a QUIC channel in %v", took)
+	if took > 5*time.Second {
+		t.Errorf("ladder took %v, want under 5s", took)
+	}
+	ch, ok := channelTo(t, a, "bob")
+	if !ok || ch.Transport != "udp" {
+		t.Fatalf("GET /v1/channels: %+v", ch)
+	}
+	for _, d := range []struct{ from, to *clienttest.Client }{{a, b}, {b, a}} {
+		res, err := d.from.API.Chat(tctx(t), d.to.C.UserID(), "over quic")
+		if err != nil || res.Via != api.ViaP2P {
+			t.Fatalf("chat %+v %v", res, err)
+		}
+		waitEvent(t, d.to, "chat", received(res.MessageID))
+		waitEvent(t, d.from, "ack", acked(res.MessageID))
+	}
+	path, data := writeRandom(t, t.TempDir(), "q.bin", 3*protocol.MaxChunkData+5)
+	fr, err := a.API.SendFile(tctx(t), "bob", path)
+	if err != nil || fr.Via != api.ViaP2P {
+		t.Fatalf("file %+v %v", fr, err)
+	}
+	e := waitEvent(t, b, "file", func(e api.Event) bool { return e.TransferID == fr.TransferID && e.Type == api.EventFileReceived })
+	got, _ := os.ReadFile(filepath.Clean(e.Path))
+	if !bytes.Equal(got, data) {
+		t.Fatal("file over QUIC differs")
+	}
+	log := p2pLog(t, a)
+	for _, k := range []string{protocol.LogTry, protocol.LogTryFailed, protocol.LogPunched, protocol.LogCreated} {
+		if countLog(log, k, "bob") == 0 {
+			t.Errorf("alice's log has no %s line:\n%s", k, a.C.P2PInfoLog())
+		}
+	}
+	// heartbeats keep it; a cut channel falls back to the relay
+	if !a.C.KillChannelForTest("bob") {
+		t.Fatal("no channel to kill")
+	}
+	waitEvent(t, b, "bob sees the QUIC channel go", isType(api.EventChannelClosed))
+	res, err := a.API.Chat(tctx(t), "bob", "after the cut")
+	if err != nil || res.Via != api.ViaRelay {
+		t.Fatalf("chat after the cut %+v %v", res, err)
+	}
+	waitEvent(t, b, "relayed chat", received(res.MessageID))
+}
+
+// TestTCPPunch: with only tcp-punch, bob's refused listener makes alice
+// punch over TCP: both dial each other from their shared endpoints.
+func TestTCPPunch(t *testing.T) {
+	srv := startServer(t)
+	b := clienttest.New(t, srv.Addr, "bob", punching(protocol.MethodTCPPunch))
+	b.C.CloseListenersForTest()
+	a := clienttest.New(t, srv.Addr, "alice", punching(protocol.MethodTCPPunch))
+	e := waitEvent(t, a, "alice's channel", opened("bob"))
+	if e.Transport != protocol.TransportTCP || e.Method != protocol.MethodTCPPunch {
+		t.Fatalf("channel_opened %+v: want tcp, tcp-punch", e)
+	}
+	res, err := a.API.Chat(tctx(t), "bob", "punched tcp")
+	if err != nil || res.Via != api.ViaP2P {
+		t.Fatalf("chat %+v %v", res, err)
+	}
+	waitEvent(t, b, "chat", received(res.MessageID))
+}
+
+// TestPunchNeedsBothSides: a peer without punching gets no Punch frame and
+// the pair stays on the relay, within the ladder's bound.
+func TestPunchNeedsBothSides(t *testing.T) {
+	srv := startServer(t)
+	b := clienttest.New(t, srv.Addr, "bob")
+	b.C.CloseListenersForTest()
+	a := clienttest.New(t, srv.Addr, "alice", punching(protocol.MethodTCPPunch, protocol.MethodUDPPunch))
+	eventually(t, "alice's dial failed", func() bool { return countLog(p2pLog(t, a), protocol.LogCreateFailed, "bob") > 0 })
+	res, err := a.API.Chat(tctx(t), "bob", "by relay")
+	if err != nil || res.Via != api.ViaRelay {
+		t.Fatalf("chat %+v %v", res, err)
+	}
+	waitEvent(t, b, "chat", received(res.MessageID))
+	if st, _ := srv.Admin.Stats(tctx(t)); st.Totals.PunchRelayed != 0 {
+		t.Fatalf("punch frames relayed to a peer that does not punch: %+v", st.Totals)
+	}
+}
