@@ -58,6 +58,10 @@ type Channel struct {
 	OpenedAt  time.Time `json:"openedAt"`
 }
 
+// TransportNone is GET /v1/channels/{peer}'s transport when no channel to
+// the peer exists.
+const TransportNone = "none"
+
 // Channels is the answer to GET /v1/channels.
 type Channels struct {
 	Channels []Channel `json:"channels"`

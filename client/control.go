@@ -27,6 +27,7 @@ func (c *Client) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", c.hStatus)
 	mux.HandleFunc("GET /v1/channels", c.hChannels)
+	mux.HandleFunc("GET /v1/channels/{peer}", c.hChannel)
 	mux.HandleFunc("POST /v1/chat", c.hChat)
 	mux.HandleFunc("POST /v1/files", c.hFiles)
 	mux.HandleFunc("POST /v1/connect", c.hConnect)
@@ -35,8 +36,7 @@ func (c *Client) routes() http.Handler {
 	mux.HandleFunc("POST /v1/logout", c.hLogout)
 	mux.HandleFunc("POST /v1/quit", c.hQuit)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern == "" {
+		if _, pattern := mux.Handler(r); pattern == "" {
 			// distinguish a wrong method from an unknown path
 			for _, m := range []string{http.MethodGet, http.MethodPost} {
 				r2 := r.Clone(r.Context())
@@ -50,7 +50,7 @@ func (c *Client) routes() http.Handler {
 			writeErr(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 			return
 		}
-		h.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r) // (not the Handler's h: only ServeHTTP sets PathValue)
 	})
 }
 

@@ -47,6 +47,9 @@ func TestUDPPunchQUIC(t *testing.T) {
 	if !ok || ch.Transport != "udp" {
 		t.Fatalf("GET /v1/channels: %+v", ch)
 	}
+	if one, err := a.API.Channel(tctx(t), "bob"); err != nil || one.Transport != "udp" || one.Method != protocol.MethodUDPPunch {
+		t.Fatalf("GET /v1/channels/bob: %+v %v", one, err)
+	}
 	for _, d := range []struct{ from, to *clienttest.Client }{{a, b}, {b, a}} {
 		res, err := d.from.API.Chat(tctx(t), d.to.C.UserID(), "over quic")
 		if err != nil || res.Via != api.ViaP2P {
@@ -81,6 +84,9 @@ func TestUDPPunchQUIC(t *testing.T) {
 		t.Fatalf("chat after the cut %+v %v", res, err)
 	}
 	waitEvent(t, b, "relayed chat", received(res.MessageID))
+	if one, err := a.API.Channel(tctx(t), "bob"); err != nil || one.Transport != api.TransportNone {
+		t.Fatalf("GET /v1/channels/bob after the cut: %+v %v", one, err)
+	}
 }
 
 // TestTCPPunch: with only tcp-punch, bob's refused listener makes alice
