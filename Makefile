@@ -18,6 +18,10 @@ FUZZTIME  ?= 20s
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/scenarios$$')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# Debian packages the tests run (command:package): tshark for the Wireshark
+# dissector's tests, chromium for the HTML report's browser test.
+TEST_TOOLS = tshark:tshark chromium:chromium
+
 .PHONY: all deps build run test vet unit suites suite-netns suite-docker bench fuzz clean load chaos leaks flake
 
 all: build
@@ -30,6 +34,13 @@ deps:
 	@if command -v modprobe >/dev/null 2>&1; then \
 		for m in veth bridge nf_tables nft_numgen sch_tbf; do $(SUDO) modprobe -q $$m 2>/dev/null || true; done; fi
 	@if [ "$$(id -u)" != 0 ]; then echo "deps: note: the lab needs root; commands below use sudo"; fi
+	@for p in $(TEST_TOOLS); do cmd=$${p%%:*}; pkg=$${p#*:}; \
+		command -v $$cmd >/dev/null 2>&1 && continue; \
+		if command -v apt-get >/dev/null 2>&1; then echo "deps: installing Debian's $$pkg (tests use $$cmd)"; \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$pkg >/dev/null 2>&1 || \
+			{ $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$pkg >/dev/null 2>&1; } || \
+			echo "deps: could not install $$pkg: the tests that use $$cmd will fail"; \
+		else echo "deps: $$cmd is missing and there is no apt-get: install it for the tests that use it"; fi; done
 	@if docker version >/dev/null 2>&1; then echo "deps: Docker engine answers: the docker backend is available"; \
 		else echo "deps: no Docker engine answers: the docker backend will be skipped (netns needs nothing but Go)"; fi
 
@@ -41,7 +52,7 @@ build:
 run: deps build
 	@mkdir -p $(ARTIFACTS)/run
 	$(SUDO) $(BIN) run --backend netns --artifacts $(ARTIFACTS)/run \
-		--junit $(ARTIFACTS)/run/junit.xml --json $(ARTIFACTS)/run/report.json
+		--junit $(ARTIFACTS)/run/junit.xml --json $(ARTIFACTS)/run/report.json --html $(ARTIFACTS)/run/report.html
 
 ## test: vet, race unit tests of every package, then every Ginkgo suite on
 ## every backend this machine has (docker only when an engine answers).

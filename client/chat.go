@@ -18,6 +18,12 @@ const maxContent = 512 << 10
 // to the peer and no server connection.
 var ErrNoPath = errors.New("no channel to the peer and not connected to the server")
 
+// ErrLoggedOut is returned by sends and connects after a logout.
+var ErrLoggedOut = errors.New("logged out")
+
+// ErrStopping is returned by a send the stopping client cannot start.
+var ErrStopping = errors.New("stopping")
+
 // pendingChat is a sent message waiting for its ChatAck.
 type pendingChat struct {
 	msg     protocol.Chat
@@ -44,7 +50,7 @@ func (c *Client) SendChat(to, content string) (string, string, error) {
 	c.mu.Lock()
 	if c.loggedOut {
 		c.mu.Unlock()
-		return "", "", errors.New("logged out")
+		return "", "", ErrLoggedOut
 	}
 	c.nextMsg++
 	m := protocol.Chat{

@@ -204,9 +204,6 @@ func (c *Client) Listen() netip.AddrPort {
 // UserID returns the client's user ID.
 func (c *Client) UserID() string { return c.cfg.UserID }
 
-// FilesDir returns the directory received files are stored in.
-func (c *Client) FilesDir() string { return c.cfg.FilesDir }
-
 // Quit stops Run, logging out first (like POST /v1/quit).
 func (c *Client) Quit() {
 	c.quitOnce.Do(func() { close(c.quit) })

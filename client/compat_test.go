@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"encoding/json"
+	"net"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestCompatibility(t *testing.T) {
 			}
 			for _, h := range []*clienttest.Client{a, b} {
 				if logHas(t, h, protocol.LogRefused, "alice") || logHas(t, h, protocol.LogRefused, "bob") {
-					t.Errorf("%s refused its peer:\n%s", h.C.UserID(), h.C.P2PInfoLog())
+					t.Errorf("%s refused its peer:\n%s", h.C.UserID(), logText(t, h))
 				}
 			}
 		})
@@ -94,6 +95,35 @@ func TestV1PeerFromElsewhereRefused(t *testing.T) {
 	good.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"}))
 	waitEvent(t, a, "zed's channel from its own endpoint", opened("zed"))
 	if !logHas(t, a, protocol.LogRefused, "zed") {
-		t.Errorf("no refused line:\n%s", a.C.P2PInfoLog())
+		t.Errorf("no refused line:\n%s", logText(t, a))
+	}
+}
+
+// TestRestartWhileOldSessionLingers: a restarted client whose old session
+// is still on the server (gone silent, not yet timed out) is refused with
+// already_online; it retries within the server's teardown window and gets
+// in, instead of exiting (docs/control-api.md section 1).
+func TestRestartWhileOldSessionLingers(t *testing.T) {
+	srv := servertest.NewServer(t, server.Config{Heartbeat: 200 * time.Millisecond, Misses: 3})
+	old, err := net.Dial("tcp", srv.Addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	login := protocol.MustFrame(protocol.TypeLogin, protocol.Login{UserID: "alice"})
+	login.ID = 1
+	if err := protocol.WriteFrame(old, login); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := protocol.NewReader(old).ReadFrame(); err != nil || f.Type != protocol.TypeLoginResult {
+		t.Fatalf("old session login: %+v %v", f, err)
+	}
+	start := time.Now()
+	a := clienttest.New(t, srv.Addr, "alice") // the old session is silent from now on
+	if st, err := a.API.Status(tctx(t)); err != nil || !st.Online {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	if took := time.Since(start); took < 400*time.Millisecond {
+		t.Fatalf("logged in after %v: the old session cannot have been timed out yet", took)
 	}
 }

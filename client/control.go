@@ -102,13 +102,27 @@ func (c *Client) hChannels(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, api.Channels{Channels: c.channelList()})
 }
 
-// sendStatus maps a send error to an HTTP status.
-func sendStatus(err error) int {
-	if errors.Is(err, ErrNoPath) {
+// ErrPeerOffline is returned by Connect for a peer with no known endpoint.
+var ErrPeerOffline = errors.New("not online")
+
+// ErrDialFailed is returned by Connect when the dial to the peer failed.
+var ErrDialFailed = errors.New("dial failed")
+
+// errStatus maps an error of a send or a connect to the HTTP status the
+// control API answers with (docs/control-api.md, errors). Anything not
+// named here is the caller's bad input.
+func errStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrNoPath):
 		return http.StatusServiceUnavailable
-	}
-	if err.Error() == "logged out" || err.Error() == "stopping" {
+	case errors.Is(err, ErrLoggedOut), errors.Is(err, ErrStopping):
 		return http.StatusConflict
+	case errors.Is(err, ErrPeerOffline):
+		return http.StatusNotFound
+	case errors.Is(err, ErrDialFailed):
+		return http.StatusBadGateway
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusBadRequest
 }
@@ -124,7 +138,7 @@ func (c *Client) hChat(w http.ResponseWriter, r *http.Request) {
 	}
 	id, via, err := c.SendChat(req.To, req.Content)
 	if err != nil {
-		writeErr(w, sendStatus(err), err.Error())
+		writeErr(w, errStatus(err), err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, api.ChatResponse{MessageID: id, Via: via})
@@ -141,7 +155,7 @@ func (c *Client) hFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	id, via, err := c.SendFile(req.To, req.Path)
 	if err != nil {
-		writeErr(w, sendStatus(err), err.Error())
+		writeErr(w, errStatus(err), err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, api.FileResponse{TransferID: id, Via: via})
@@ -152,24 +166,25 @@ func (c *Client) hConnect(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	ch, status, err := c.Connect(r.Context(), req.Peer)
+	ch, err := c.Connect(r.Context(), req.Peer)
 	if err != nil {
-		writeErr(w, status, err.Error())
+		writeErr(w, errStatus(err), err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, api.ConnectResponse{Channel: ch})
 }
 
-// Connect opens a channel to peer now (or returns the open one). On error
-// it also returns the HTTP status the control API answers with.
-func (c *Client) Connect(ctx context.Context, peer string) (api.Channel, int, error) {
+// Connect opens a channel to peer now (or returns the open one). Its
+// errors match ErrLoggedOut, ErrPeerOffline, ErrDialFailed or a context
+// error; any other is bad input.
+func (c *Client) Connect(ctx context.Context, peer string) (api.Channel, error) {
 	switch {
 	case peer == "":
-		return api.Channel{}, http.StatusBadRequest, errors.New("peer: required")
+		return api.Channel{}, errors.New("peer: required")
 	case !protocol.ValidUserID(peer):
-		return api.Channel{}, http.StatusBadRequest, fmt.Errorf("peer: %q is not a valid user ID", peer)
+		return api.Channel{}, fmt.Errorf("peer: %q is not a valid user ID", peer)
 	case peer == c.cfg.UserID:
-		return api.Channel{}, http.StatusBadRequest, errors.New("peer: cannot connect to yourself")
+		return api.Channel{}, errors.New("peer: cannot connect to yourself")
 	}
 	c.mu.Lock()
 	ch := c.chans[peer]
@@ -181,13 +196,13 @@ func (c *Client) Connect(ctx context.Context, peer string) (api.Channel, int, er
 	}
 	c.mu.Unlock()
 	if out {
-		return api.Channel{}, http.StatusConflict, errors.New("logged out")
+		return api.Channel{}, ErrLoggedOut
 	}
 	if ch != nil && !ch.l.closed() {
-		return cur, 0, nil
+		return cur, nil
 	}
 	if !known {
-		return api.Channel{}, http.StatusNotFound, fmt.Errorf("peer: %s is not online (no endpoint known)", peer)
+		return api.Channel{}, fmt.Errorf("peer: %s is %w (no endpoint known)", peer, ErrPeerOffline)
 	}
 	nch, err := c.connectPeer(ctx, peer, ep)
 	if errors.Is(err, errOtherPathWon) {
@@ -201,22 +216,22 @@ func (c *Client) Connect(ctx context.Context, peer string) (api.Channel, int, er
 			}
 			c.mu.Unlock()
 			if ch != nil {
-				return cur, 0, nil
+				return cur, nil
 			}
 			select {
 			case <-time.After(20 * time.Millisecond):
 			case <-ctx.Done():
-				return api.Channel{}, http.StatusServiceUnavailable, ctx.Err()
+				return api.Channel{}, fmt.Errorf("connect %s: %w", peer, ctx.Err())
 			}
 		}
 	}
 	if err != nil {
-		return api.Channel{}, http.StatusBadGateway, fmt.Errorf("connect %s at %s: %s", peer, ep, shortErr(err))
+		return api.Channel{}, fmt.Errorf("connect %s at %s: %w: %s", peer, ep, ErrDialFailed, shortErr(err))
 	}
 	c.mu.Lock()
 	cur = nch.api()
 	c.mu.Unlock()
-	return cur, 0, nil
+	return cur, nil
 }
 
 func (c *Client) hEvents(w http.ResponseWriter, r *http.Request) {
@@ -273,9 +288,6 @@ func (c *Client) Events(after int64) []api.Event {
 	evs, _ := c.events.after(after, maxEvents)
 	return evs
 }
-
-// P2PInfoLog returns the P2PInfo log text.
-func (c *Client) P2PInfoLog() string { return c.plog.String() }
 
 func sortChannels(cs []api.Channel) {
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Peer < cs[j].Peer })

@@ -82,7 +82,7 @@ func (c *Client) SendFile(to, path string) (string, string, error) {
 	if c.loggedOut || c.stopped {
 		c.mu.Unlock()
 		f.Close()
-		return "", "", errors.New("logged out")
+		return "", "", ErrLoggedOut
 	}
 	c.nextMsg++
 	s := &fileSend{id: fmt.Sprintf("%s-%s-f%d", c.cfg.UserID, c.token, c.nextMsg), to: to,
@@ -126,7 +126,7 @@ func (c *Client) SendFile(to, path string) (string, string, error) {
 	if !started {
 		f.Close()
 		cancel()
-		return "", "", errors.New("stopping")
+		return "", "", ErrStopping
 	}
 	return s.id, s.via, nil
 }
@@ -414,10 +414,24 @@ func (c *Client) recvFail(r *fileRecv, reason string, tell bool) {
 
 // recvAbort fails the incoming transfers that came over the dead channel ch.
 func (c *Client) recvAbort(ch *channel) {
+	c.recvAbortWhere(func(r *fileRecv) bool { return r.ch == ch })
+}
+
+// recvAbortLink fails the relayed incoming transfers whose offer came over
+// the dead server link l: their chunks cannot come any more. The sender
+// hears of it from the server (or its own FileResult timeout).
+func (c *Client) recvAbortLink(l *link) {
+	c.recvAbortWhere(func(r *fileRecv) bool { return r.ch == nil && r.reply == l })
+}
+
+// recvAbortWhere fails, with "connection lost", the unfinished incoming
+// transfers that match: the partial file is removed and file_failed
+// reported.
+func (c *Client) recvAbortWhere(match func(*fileRecv) bool) {
 	c.mu.Lock()
 	var rs []*fileRecv
 	for _, r := range c.recvs {
-		if r.ch == ch {
+		if match(r) {
 			rs = append(rs, r)
 		}
 	}

@@ -185,3 +185,30 @@ func TestFileChannelLostMidTransfer(t *testing.T) {
 // bulkSlots mirrors the client's limit of queued file chunks per
 // connection: a transfer with more chunks must wait for the writer.
 const bulkSlots = 16
+
+// TestRelayedFileServerLostMidTransfer: a relayed transfer is cut when the
+// server connection dies after the offer and one chunk; the receiver
+// reports file_failed (connection lost, via relay) and keeps no partial
+// file.
+func TestRelayedFileServerLostMidTransfer(t *testing.T) {
+	srv := startServer(t)
+	b := clienttest.New(t, srv.Addr, "bob")
+	zed := newRawUser(t, srv.Addr, "zed", false)
+	sum := sha256.Sum256(make([]byte, 200))
+	zed.sendServer(protocol.MustFrame(protocol.TypeFileOffer, protocol.FileOffer{TransferID: "t8", UserID: "zed", DestUserID: "bob", FileName: "half.bin", Size: 200, SHA256: hex.EncodeToString(sum[:])}))
+	zed.sendServer(protocol.MustFrame(protocol.TypeFileChunk, protocol.FileChunk{TransferID: "t8", UserID: "zed", DestUserID: "bob", Offset: 0, Data: make([]byte, 100)}))
+	// a chat after the chunk: once it is in, bob has the chunk too
+	zed.sendServer(protocol.MustFrame(protocol.TypeChatMessage, protocol.Chat{MessageID: "c1", UserID: "zed", DestUserID: "bob"}))
+	waitEvent(t, b, "chat after the chunk", received("c1"))
+	if ents, _ := os.ReadDir(b.FilesDir); len(ents) != 1 {
+		t.Fatalf("files dir holds %d entries during the transfer, want its partial file", len(ents))
+	}
+	srv.Close()
+	e := waitEvent(t, b, "file_failed", isType(api.EventFileFailed))
+	if e.TransferID != "t8" || e.From != "zed" || e.Reason != protocol.ReasonConnectionLost || e.Via != api.ViaRelay {
+		t.Errorf("file_failed %+v", e)
+	}
+	if ents, _ := os.ReadDir(b.FilesDir); len(ents) != 0 {
+		t.Errorf("files dir holds %d entries after a cut transfer", len(ents))
+	}
+}

@@ -138,3 +138,13 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // tests of version 1 behaviour drive it with hand-made peers that prove no
 // identity.
 var asV1 = clienttest.WithConfig(func(c *client.Config) { c.Version1 = true })
+
+// logText is h's P2PInfo log as text, for failure messages.
+func logText(t *testing.T, h *clienttest.Client) string {
+	t.Helper()
+	text, err := h.API.Log(tctx(t))
+	if err != nil {
+		return "(log: " + err.Error() + ")"
+	}
+	return text
+}

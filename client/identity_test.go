@@ -125,7 +125,7 @@ func TestImpostorRefused(t *testing.T) {
 		}
 	}
 	if !logHas(t, a, protocol.LogRefused, "bob") || !logHas(t, a, protocol.LogRefused, "ghost") {
-		t.Errorf("no refused lines in alice's log:\n%s", a.C.P2PInfoLog())
+		t.Errorf("no refused lines in alice's log:\n%s", logText(t, a))
 	}
 	after, ok := channelTo(t, a, "bob")
 	if !ok || after.Remote != before.Remote || after.OpenedAt != before.OpenedAt {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -244,12 +243,11 @@ func (l *link) reader(onFrame func(protocol.Frame) error) {
 		}
 		if err != nil {
 			var ne net.Error
+			var fe *protocol.FrameError
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
 				l.close(protocol.ReasonHeartbeatTimeout)
-			case errors.Is(err, protocol.ErrBadFrame):
-				var fe *protocol.FrameError
-				errors.As(err, &fe)
+			case errors.As(err, &fe):
 				l.writeError(fe.Code, fe.Reason, 0)
 			}
 			return
@@ -314,8 +312,3 @@ func (l *link) writer() {
 // isAddrNotAvail reports a dial that failed because the 4-tuple is taken:
 // a crossing dial from the peer won.
 func isAddrNotAvail(err error) bool { return errors.Is(err, syscall.EADDRNOTAVAIL) }
-
-// isEOF reports a clean or abrupt end of stream.
-func isEOF(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
-}

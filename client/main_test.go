@@ -3,7 +3,7 @@ package client_test
 import (
 	"testing"
 
-	"github.com/p2plab/p2plab/reliability/leakcheck"
+	"github.com/p2plab/p2plab/internal/leaktest"
 )
 
 // Where DESIGN section 1 is tested (all against the reference server,
@@ -31,6 +31,6 @@ import (
 
 // TestMain fails the run if goroutines outlive the tests: every client,
 // server, raw peer and control API client must have been stopped. The
-// check (reliability/leakcheck) compares goroutine stacks with those before
+// check (internal/leaktest, on go.uber.org/goleak) compares goroutine stacks with those before
 // the tests, so the fuzzing engine's own goroutines do not count.
-func TestMain(m *testing.M) { leakcheck.Main(m, leakcheck.Options{}) }
+func TestMain(m *testing.M) { leaktest.Main(m) }

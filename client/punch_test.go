@@ -71,7 +71,7 @@ func TestUDPPunchQUIC(t *testing.T) {
 	log := p2pLog(t, a)
 	for _, k := range []string{protocol.LogTry, protocol.LogTryFailed, protocol.LogPunched, protocol.LogCreated} {
 		if countLog(log, k, "bob") == 0 {
-			t.Errorf("alice's log has no %s line:\n%s", k, a.C.P2PInfoLog())
+			t.Errorf("alice's log has no %s line:\n%s", k, logText(t, a))
 		}
 	}
 	// heartbeats keep it; a cut channel falls back to the relay

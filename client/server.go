@@ -211,6 +211,7 @@ func (c *Client) session(ctx context.Context, relogin bool) (bool, error) {
 	}
 	c.mu.Unlock()
 	c.sendAbortLink(l)
+	c.recvAbortLink(l)
 	if !out && ctx.Err() == nil {
 		c.emit(api.Event{Type: api.EventServerLost, Reason: reason})
 		c.log.Info("server lost", "reason", reason)

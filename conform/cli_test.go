@@ -101,13 +101,14 @@ func TestCLIClient(t *testing.T) {
 }
 
 // conform server --cmd starts the server under test itself (here the
-// reference server binary), on a netns lab host when root, or on loopback.
+// reference server binary), on a lab host: local (loopback addresses of
+// its own, no root) or, with auto as root, netns.
 func TestCLIServerCmd(t *testing.T) {
 	cmd := p2plabBin + " server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}"
 	cases := []struct {
 		lab, where string
 	}{
-		{"loopback", "against 127.0.0.1:"},
+		{"local", "against 127."},
 		{"auto", "against 198.18."},
 	}
 	for _, tc := range cases {
@@ -118,6 +119,39 @@ func TestCLIServerCmd(t *testing.T) {
 			code, out := runCLI(t, "conform", "server", "--lab", tc.lab, "--heartbeat", "1s", "--misses", "2", "--cmd", cmd)
 			if code != 0 || !strings.Contains(out, "CONFORMS") || strings.Contains(out, "SKIP") || !strings.Contains(out, tc.where) {
 				t.Fatalf("exit %d:\n%s", code, out)
+			}
+		})
+	}
+}
+
+// A program under test that cannot start, or exits at once, is reported as
+// such (with its output), is not run anywhere else, and no checks run.
+func TestCLIProgramFails(t *testing.T) {
+	cases := []struct {
+		name, role, cmd string
+		contains        []string
+	}{
+		{"no such program", "server", "/no/such/program --listen {listen}", []string{"no such file"}},
+		{"exits", "server", `sh -c 'echo cannot serve {listen} >&2; exit 3'`, []string{"the program exited", "cannot serve 127."}},
+		{"no listen", "server", p2plabBin + " server", []string{"needs the {listen} placeholder"}},
+		{"typo", "client", p2plabBin + " client --server {server} --user {user} --control {contrl}", []string{"unknown placeholder {contrl}"}},
+		{"client no such program", "client", "/no/such/client --server {server} --user {user} --control {control}", []string{"no such file"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, "conform", tc.role, "--lab", "local", "--cmd", tc.cmd)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2:\n%s", code, out)
+			}
+			for _, c := range append(tc.contains, "p2plab conform "+tc.role+":") {
+				if !strings.Contains(out, c) {
+					t.Errorf("output lacks %q:\n%s", c, out)
+				}
+			}
+			for _, c := range []string{"lab not available", "PASS", "FAIL", "requirements against"} {
+				if strings.Contains(out, c) {
+					t.Errorf("output has %q:\n%s", c, out)
+				}
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/protocol"
+	"github.com/p2plab/p2plab/sim"
 )
 
 // ClientRun is how one client under test is to be started.
@@ -37,27 +38,17 @@ type ClientRun struct {
 // wait for it.
 type StartClientFunc func(ctx context.Context, run ClientRun) (stop func(), err error)
 
-// CommandClient starts the client under test from a command template with
-// the placeholders {server}, {user}, {control}, {log}, {files}, {heartbeat}
-// and {misses}, as a child process on this machine. If out is not nil, the
-// program's output is written to it when it stops.
-func CommandClient(template string, out func(user, output string)) StartClientFunc {
-	return func(ctx context.Context, run ClientRun) (func(), error) {
-		vars := map[string]string{
-			"server": run.Server.String(), "user": run.User, "control": run.Control, "log": run.Log,
-			"files": run.Files, "heartbeat": run.Heartbeat.String(), "misses": fmt.Sprint(run.Misses),
-		}
-		p, err := StartProcess(context.WithoutCancel(ctx), Expand(template, vars))
-		if err != nil {
-			return nil, err
-		}
-		return func() {
-			p.Stop(2 * time.Second)
-			if out != nil {
-				out(run.User, p.Output())
-			}
-		}, nil
-	}
+// Network is where the checker's fake peers live: it makes their listeners
+// and connections (with SO_REUSEADDR and SO_REUSEPORT, so a fake peer can
+// listen on and dial from its server connection's endpoint). sim.HostNet,
+// a lab host's network, is one.
+type Network interface {
+	// Addr is the IP address fake peers use.
+	Addr() netip.Addr
+	// Listen listens on addr (port 0: any free port).
+	Listen(ctx context.Context, addr netip.AddrPort) (net.Listener, error)
+	// Dial connects to remote from local (zero: any local endpoint).
+	Dial(ctx context.Context, local, remote netip.AddrPort) (net.Conn, error)
 }
 
 // ClientTarget is a client implementation under test and the reference
@@ -73,8 +64,8 @@ type ClientTarget struct {
 	// CheckTimeout bounds each check (default DefaultTimeout); checks that
 	// wait out a heartbeat timeout get heartbeat*(misses+1) on top.
 	CheckTimeout time.Duration
-	// Net is where fake peers listen and dial from (default: loopback on
-	// this machine).
+	// Net is where fake peers listen and dial from (StartClientLab's
+	// target has the lab's host "checker").
 	Net Network
 	// Dir holds the run's sockets and logs (default: a new temporary
 	// directory, removed afterwards).
@@ -94,8 +85,8 @@ func RunClient(ctx context.Context, target ClientTarget, reqs []Requirement, onR
 	if target.Misses <= 0 {
 		target.Misses = 3
 	}
-	if target.Net == nil {
-		target.Net = Loopback{}
+	if target.Net == nil || target.Start == nil {
+		return nil, fmt.Errorf("conform: a client target needs Start and Net (see StartClientLab)")
 	}
 	if target.Dir == "" {
 		// Unix socket paths are short: keep the directory name short too.
@@ -159,10 +150,9 @@ type cut struct {
 	ctl  *api.Client
 	run  ClientRun
 	hc   *http.Client
-
-	mu     sync.Mutex
-	events []api.Event
-	seq    int64
+	// events is what the client reported on GET /v1/events, collected in
+	// the background from its start to the end of the check.
+	events sim.EventLog
 }
 
 // startCUT starts the client under test and waits until its control API
@@ -191,6 +181,13 @@ func (t *clientT) startCUTWith(ctx context.Context, server netip.AddrPort, serve
 		return d.DialContext(ctx, "unix", run.Control)
 	}}}
 	t.cl.add(func() { c.ctl.Close(); c.hc.CloseIdleConnections() })
+	fctx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		c.events.Follow(fctx, c.ctl, nil, nil)
+	}()
+	t.cl.add(func() { stopFollow(); <-followed })
 	if serve != nil {
 		if err := serve(ctx); err != nil {
 			return nil, err
@@ -209,56 +206,18 @@ func (t *clientT) startCUTWith(ctx context.Context, server netip.AddrPort, serve
 	return c, nil
 }
 
-// fetch long-polls the client's events once, appending the new ones.
-func (c *cut) fetch(ctx context.Context, wait time.Duration) error {
-	c.mu.Lock()
-	after := c.seq
-	c.mu.Unlock()
-	es, err := c.ctl.Events(ctx, after, wait)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range es {
-		if e.Seq > c.seq {
-			c.seq = e.Seq
-			c.events = append(c.events, e)
-		}
-	}
-	return nil
-}
-
 // waitEvent waits for an event matching pred.
 func (c *cut) waitEvent(ctx context.Context, want string, pred func(api.Event) bool) (api.Event, error) {
-	for {
-		c.mu.Lock()
-		for _, e := range c.events {
-			if pred(e) {
-				c.mu.Unlock()
-				return e, nil
-			}
-		}
-		c.mu.Unlock()
-		wait := 500 * time.Millisecond
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			wait = time.Until(dl)
-		}
-		if wait <= 0 || ctx.Err() != nil {
-			return api.Event{}, failf("event "+want, "events so far: %s", c.describeEvents())
-		}
-		if err := c.fetch(ctx, wait); err != nil && ctx.Err() == nil {
-			return api.Event{}, failf("event "+want, "GET /v1/events: %v", err)
-		}
+	if e, ok := c.events.Wait(ctx, 0, pred); ok {
+		return e, nil
 	}
+	return api.Event{}, failf("event "+want, "events so far: %s", c.describeEvents())
 }
 
 // countEvents counts the events seen so far that match pred.
 func (c *cut) countEvents(pred func(api.Event) bool) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	n := 0
-	for _, e := range c.events {
+	for _, e := range c.events.From(0) {
 		if pred(e) {
 			n++
 		}
@@ -267,10 +226,8 @@ func (c *cut) countEvents(pred func(api.Event) bool) int {
 }
 
 func (c *cut) describeEvents() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var parts []string
-	for _, e := range c.events {
+	for _, e := range c.events.From(0) {
 		s := e.Type
 		for _, kv := range [][2]string{{"userID", e.UserID}, {"peer", e.Peer}, {"from", e.From}, {"to", e.To}, {"messageID", e.MessageID}, {"via", e.Via}, {"reason", e.Reason}} {
 			if kv[1] != "" {

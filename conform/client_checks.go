@@ -957,12 +957,14 @@ func controlRequirements() []Requirement {
 				if err != nil {
 					return err
 				}
-				if err := c.fetch(ctx, 0); err != nil {
+				es, err := c.ctl.Events(ctx, 0, 0)
+				if err != nil {
 					return failf("GET /v1/events 200", "%v", err)
 				}
-				c.mu.Lock()
-				after := c.seq
-				c.mu.Unlock()
+				var after int64
+				if len(es) > 0 {
+					after = es[len(es)-1].Seq
+				}
 				type answer struct {
 					es  []api.Event
 					err error

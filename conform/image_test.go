@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/p2plab/p2plab/conform"
-	"github.com/p2plab/p2plab/netlab/docker"
+	"github.com/p2plab/p2plab/netlab"
+	"github.com/p2plab/p2plab/netlab/docker" // registers the docker backend
 )
 
 // Implementations under test given as Docker images (here: the reference
@@ -41,19 +42,17 @@ func TestImages(t *testing.T) {
 
 // serverImage checks framing, login and relay rules of the server image.
 func serverImage(t *testing.T, ctx context.Context, img *docker.Image, bin string) {
-	ls, target, err := conform.StartServerImage(ctx, img.Tag,
-		docker.BinaryPath+" server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}",
-		bin, testHeartbeat, testMisses)
-	if ls != nil {
-		t.Cleanup(func() {
-			if err := ls.Close(); err != nil {
-				t.Errorf("lab close: %v", err)
-			}
-		})
-	}
+	ls, target, err := conform.StartServerLab(ctx, conform.LabOptions{Backend: netlab.BackendDocker, Image: img.Tag,
+		Command: docker.BinaryPath + " server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}",
+		Binary:  bin, Heartbeat: testHeartbeat, Misses: testMisses})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := ls.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
 	if target.Addr.Addr().IsLoopback() || target.Admin == "" {
 		t.Fatalf("target %+v is not a lab address with an admin API", target)
 	}
@@ -74,19 +73,17 @@ func serverImage(t *testing.T, ctx context.Context, img *docker.Image, bin strin
 // clientImage checks channel, ack, log and control API rules of clients
 // started from the image, with its paths mapped into the host's mount.
 func clientImage(t *testing.T, ctx context.Context, img *docker.Image, bin string) {
-	lc, target, err := conform.StartClientImage(ctx, img.Tag,
-		docker.BinaryPath+" client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}",
-		bin, testClientHeartbeat, 3)
-	if lc != nil {
-		t.Cleanup(func() {
-			if err := lc.Close(); err != nil {
-				t.Errorf("lab close: %v", err)
-			}
-		})
-	}
+	lc, target, err := conform.StartClientLab(ctx, conform.LabOptions{Backend: netlab.BackendDocker, Image: img.Tag,
+		Command: docker.BinaryPath + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}",
+		Binary:  bin, Heartbeat: testClientHeartbeat, Misses: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := lc.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
 	target.CheckTimeout = testCheckTimeout
 	reqs, err := conform.Select(conform.Catalogue(conform.RoleClient), []string{"client/6.3/*", "client/6.5/*", "client/6.6/ack", "client/7.2/*", "client/api/*"})
 	if err != nil {

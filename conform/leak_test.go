@@ -30,7 +30,7 @@ func TestServerRunLeavesNoGoroutines(t *testing.T) {
 // A client run (fake peers, control API clients, client processes) leaves
 // no goroutine behind either.
 func TestClientRunLeavesNoGoroutines(t *testing.T) {
-	target := clientTarget(t, conform.CommandClient(referenceClient(), nil))
+	target := clientTarget(t, nil)
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

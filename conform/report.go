@@ -2,12 +2,13 @@ package conform
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/p2plab/p2plab/internal/junit"
 )
 
 // WriteList prints the catalogue: ID, level, section and sentence.
@@ -80,67 +81,28 @@ func WriteJSON(path string, rep Report) error {
 	return nil
 }
 
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitMessage `xml:"failure,omitempty"`
-	Error     *junitMessage `xml:"error,omitempty"`
-	Skipped   *junitMessage `xml:"skipped,omitempty"`
-}
-
-type junitMessage struct {
-	Message string `xml:"message,attr"`
-	Text    string `xml:",chardata"`
-}
-
 // WriteJUnit writes a JUnit XML report to path. A failed SHOULD
 // requirement is a JUnit failure only when strict; otherwise it is reported
 // as skipped with its expected/actual text, so CI stays green on SHOULDs.
 func WriteJUnit(path string, rep Report) error {
-	s := junitSuite{Name: "p2plab-conform-" + string(rep.Role)}
-	var total time.Duration
+	var doc junit.Report
+	s := doc.Suite("p2plab-conform-"+string(rep.Role), rep.Started)
 	for _, r := range rep.Results {
-		total += r.Duration
-		c := junitCase{Name: r.ID, Classname: "conform." + string(rep.Role), Time: fmt.Sprintf("%.3f", r.Duration.Seconds())}
+		c := junit.Case{Name: r.ID, Classname: "conform." + string(rep.Role)}
 		text := fmt.Sprintf("[%s %s] %s\nexpected: %s\nactual: %s\n%s", r.Level, r.Doc, r.Sentence, r.Expected, r.Actual, r.Message)
 		counts := r.Level == Must || rep.Strict
 		switch {
 		case r.Verdict == Fail && counts:
-			c.Failure = &junitMessage{Message: "expected " + r.Expected, Text: text}
-			s.Failures++
+			c.Failure = &junit.Message{Message: "expected " + r.Expected, Text: text}
 		case r.Verdict == Error && counts:
-			c.Error = &junitMessage{Message: r.Message, Text: text}
-			s.Errors++
+			c.Error = &junit.Message{Message: r.Message, Text: text}
 		case r.Verdict != Pass:
-			c.Skipped = &junitMessage{Message: string(r.Verdict) + ": " + r.Message + r.Expected, Text: text}
-			s.Skipped++
+			c.Skipped = &junit.Message{Message: string(r.Verdict) + ": " + r.Message + r.Expected, Text: text}
 		}
-		s.Cases = append(s.Cases, c)
+		doc.Add(s, c, r.Duration)
 	}
-	s.Tests = len(s.Cases)
-	s.Time = fmt.Sprintf("%.3f", total.Seconds())
-	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{s}}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("conform: junit report: %w", err)
-	}
-	if err := os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644); err != nil {
-		return fmt.Errorf("conform: junit report: %w", err)
+	if err := doc.Write(path); err != nil {
+		return fmt.Errorf("conform: %w", err)
 	}
 	return nil
 }

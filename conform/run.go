@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/p2plab/p2plab/sim"
 )
 
 // runID returns a short random token that keeps the userIDs of one run apart
@@ -98,4 +100,14 @@ func checkTimeout(r Requirement, run time.Duration) time.Duration {
 // ("within heartbeat*(misses+1)"): a quarter interval plus 250ms.
 func slack(heartbeat time.Duration) time.Duration {
 	return heartbeat/4 + 250*time.Millisecond
+}
+
+// pollEvery is the pace of the checks' polling loops (always bounded by a
+// deadline).
+const pollEvery = 20 * time.Millisecond
+
+// poll is sim.Poll at the checks' pace: fn until done, an error, or ctx
+// ends.
+func poll(ctx context.Context, fn func() (done bool, err error)) error {
+	return sim.Poll(ctx, pollEvery, fn)
 }

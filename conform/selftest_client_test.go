@@ -11,9 +11,27 @@ import (
 	"github.com/p2plab/p2plab/conform/internal/defective"
 )
 
-func clientTarget(t *testing.T, start conform.StartClientFunc) conform.ClientTarget {
-	srv := referenceServer(t)
-	return conform.ClientTarget{Start: start, Server: srv.Addr, Heartbeat: testClientHeartbeat, Misses: 3, Dir: shortTempDir(t), CheckTimeout: testCheckTimeout}
+// clientTarget is the reference client (or a defective wrapping of it,
+// when wrap is not nil) checked in a lab on the local backend: no root.
+func clientTarget(t *testing.T, wrap func(conform.StartClientFunc) conform.StartClientFunc) conform.ClientTarget {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lab, target, err := conform.StartClientLab(ctx, conform.LabOptions{Backend: "local", Binary: p2plabBin, Command: referenceClient(),
+		Heartbeat: testClientHeartbeat, Misses: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
+	if wrap != nil {
+		target.Start = wrap(target.Start)
+	}
+	target.CheckTimeout = testCheckTimeout
+	return target
 }
 
 // shortTempDir is a temporary directory with a short path (unix socket
@@ -29,7 +47,7 @@ func shortTempDir(t *testing.T) string {
 
 // The reference client passes every client requirement.
 func TestReferenceClientConforms(t *testing.T) {
-	target := clientTarget(t, conform.CommandClient(referenceClient(), nil))
+	target := clientTarget(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	reqs := conform.Catalogue(conform.RoleClient)
@@ -62,8 +80,9 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(string(tc.defect), func(t *testing.T) {
 			t.Parallel()
-			start := defective.WrapClient(conform.CommandClient(referenceClient(), nil), tc.defect)
-			target := clientTarget(t, start)
+			target := clientTarget(t, func(start conform.StartClientFunc) conform.StartClientFunc {
+				return defective.WrapClient(start, tc.defect)
+			})
 			target.CheckTimeout = testDefectTimeout
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()

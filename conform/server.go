@@ -28,9 +28,9 @@ type ServerTarget struct {
 	// CheckTimeout bounds each check (default DefaultTimeout); checks that
 	// wait out a heartbeat timeout get heartbeat*(misses+1) on top.
 	CheckTimeout time.Duration
-	// Dial, if set, opens the checker's connections (e.g. from inside a lab
-	// host's network namespace); nil dials from this process's namespace.
-	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+	// In, if set, runs fn where the checker's sockets belong (a lab host:
+	// netlab.Host.Do); nil dials from this process's namespace.
+	In func(ctx context.Context, fn func() error) error
 	// AdminHTTP, if set, is the HTTP client for the admin API.
 	AdminHTTP *http.Client
 }
@@ -88,20 +88,9 @@ func (t *serverT) dial(ctx context.Context, name string) (*session, error) {
 // closed when the check ends. A rcvbuf > 0 sets its receive buffer (before
 // the connect when this process dials, so the window never opens wider).
 func (t *serverT) rawConn(ctx context.Context, name string, rcvbuf int) (net.Conn, error) {
-	var c net.Conn
-	var err error
-	switch {
-	case t.Dial != nil:
-		if c, err = t.Dial(ctx, t.Addr); err == nil && rcvbuf > 0 {
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetReadBuffer(rcvbuf)
-			}
-		}
-	case rcvbuf == 0:
-		var d net.Dialer
-		c, err = d.DialContext(ctx, "tcp", t.Addr.String())
-	default:
-		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+	var d net.Dialer
+	if rcvbuf > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			if err := rc.Control(func(fd uintptr) {
 				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
@@ -109,8 +98,19 @@ func (t *serverT) rawConn(ctx context.Context, name string, rcvbuf int) (net.Con
 				return err
 			}
 			return serr
-		}}
+		}
+	}
+	var c net.Conn
+	dial := func() error {
+		var err error
 		c, err = d.DialContext(ctx, "tcp", t.Addr.String())
+		return err
+	}
+	var err error
+	if t.In != nil {
+		err = t.In(ctx, dial)
+	} else {
+		err = dial()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("conform: %s: dial %s: %w", name, t.Addr, err)

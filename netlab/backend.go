@@ -2,7 +2,13 @@ package netlab
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -13,7 +19,8 @@ import (
 // so that Lab can apply the same netlink/nftables faults on every backend.
 // A Backend value serves one lab.
 type Backend interface {
-	// Name is "netns" or "docker".
+	// Name is the name the backend registered under ("netns", "local",
+	// "docker").
 	Name() string
 	// Create makes the LANs and hosts of a resolved topology (every NIC
 	// has its address). On error it removes whatever it made.
@@ -87,4 +94,55 @@ type Process interface {
 	Stop(ctx context.Context, grace time.Duration) error
 	// Kill sends SIGKILL and reaps it.
 	Kill(ctx context.Context) error
+}
+
+// Factory makes a fresh Backend for one lab. It fails (with a reason a
+// user can act on) when the runtime behind it is not available here.
+type Factory func(ctx context.Context) (Backend, error)
+
+// ErrUnknownBackend is returned (wrapped) by NewBackend for a name no
+// backend registered.
+var ErrUnknownBackend = errors.New("unknown backend")
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Factory{}
+)
+
+// Register makes a backend available by name, as database/sql drivers
+// are: netlab registers "netns" and "local" itself; netlab/docker
+// registers "docker" when a program imports it. It panics on an empty
+// name, a nil factory or a name registered twice (a programming error).
+func Register(name string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if name == "" || f == nil {
+		panic("netlab: Register with an empty name or a nil factory")
+	}
+	if _, dup := registry[name]; dup {
+		panic("netlab: backend " + name + " registered twice")
+	}
+	registry[name] = f
+}
+
+// Backends lists the registered backend names, sorted.
+func Backends() []string {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	return slices.Sorted(maps.Keys(registry))
+}
+
+// NewBackend returns a fresh backend of the registered name.
+func NewBackend(ctx context.Context, name string) (Backend, error) {
+	registryMu.Lock()
+	f := registry[name]
+	registryMu.Unlock()
+	if f == nil {
+		return nil, fmt.Errorf("netlab: backend %q: %w (registered: %s)", name, ErrUnknownBackend, strings.Join(Backends(), ", "))
+	}
+	b, err := f(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("netlab: %s backend: %w", name, err)
+	}
+	return b, nil
 }

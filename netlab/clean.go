@@ -147,13 +147,13 @@ func clean(ctx context.Context, want func(run string) bool) ([]string, error) {
 	}
 
 	// Stale run locks.
-	locks, _ := os.ReadDir(lockDir)
+	locks, _ := os.ReadDir(lockDir())
 	for _, e := range locks {
 		run, ok := strings.CutSuffix(e.Name(), ".lock")
 		if !ok || RunOf(run) != run || !want(run) || RunAlive(run) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(lockDir, e.Name())); err == nil {
+		if err := os.Remove(filepath.Join(lockDir(), e.Name())); err == nil {
 			removed = append(removed, "lock "+run)
 		}
 	}

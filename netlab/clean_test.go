@@ -51,10 +51,10 @@ func leftovers(t *testing.T, run string) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+	if err := os.MkdirAll(lockDir(), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(lockDir, run+".lock"), []byte("1\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(lockDir(), run+".lock"), []byte("1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// The run directory New makes when not given one.
@@ -80,7 +80,7 @@ func exists(run string) []string {
 			}
 		}
 	}
-	if _, err := os.Stat(filepath.Join(lockDir, run+".lock")); err == nil {
+	if _, err := os.Stat(filepath.Join(lockDir(), run+".lock")); err == nil {
 		out = append(out, "lock")
 	}
 	if ds, _ := filepath.Glob(filepath.Join(os.TempDir(), run+"-*")); len(ds) > 0 {

@@ -246,8 +246,14 @@ func (h *Host) nftTable(ctx context.Context, kind string, rules []nftRule) (Undo
 	}, nil
 }
 
+// qdiscReplace sets a link's root qdisc; a variable so that a test can make
+// one link of several fail.
+var qdiscReplace = (*netlink.Handle).QdiscReplace
+
 // Rate limits the host's outbound traffic to bitsPerSecond (tbf). A later
-// Rate on the same host replaces the limit; either Undo removes it.
+// Rate on the same host replaces the limit; either Undo removes it. It is
+// all or nothing: when one link cannot be limited, the links done before it
+// get back the root qdisc they had (an earlier Rate's limit, or none).
 func (h *Host) Rate(ctx context.Context, bitsPerSecond uint64) (Undo, error) {
 	if bitsPerSecond < 8000 {
 		return nil, fmt.Errorf("netlab: rate %s: %d bit/s is below the minimum of 8000", h.Name(), bitsPerSecond)
@@ -258,10 +264,22 @@ func (h *Host) Rate(ctx context.Context, bitsPerSecond uint64) (Undo, error) {
 	}
 	defer ns.Close()
 	defer nh.Close()
-	for _, l := range links {
-		if err := nh.QdiscReplace(tbf(l.Attrs().Index, bitsPerSecond)); err != nil {
-			return nil, fmt.Errorf("netlab: rate %s: %s: %w", h.Name(), l.Attrs().Name, err)
+	saved := map[int]*netlink.Tbf{} // by link index: the root tbf before, nil if none
+	for i, l := range links {
+		prev, err := rootTbf(nh, l)
+		if err == nil {
+			err = qdiscReplace(nh, tbf(l.Attrs().Index, bitsPerSecond))
 		}
+		if err != nil {
+			err = fmt.Errorf("netlab: rate %s: %s: %w", h.Name(), l.Attrs().Name, err)
+			for _, d := range links[:i] {
+				if rerr := restoreRoot(nh, d, saved[d.Attrs().Index]); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("netlab: rate %s: put back %s: %w", h.Name(), d.Attrs().Name, rerr))
+				}
+			}
+			return nil, err
+		}
+		saved[l.Attrs().Index] = prev
 	}
 	detail := fmt.Sprintf("%d bit/s", bitsPerSecond)
 	h.lab.event(h.Name(), "rate", detail)
@@ -279,6 +297,32 @@ func (h *Host) Rate(ctx context.Context, bitsPerSecond uint64) (Undo, error) {
 		}
 		return errors.Join(errs...)
 	}), nil
+}
+
+// rootTbf returns the tbf an earlier Rate put at the root of l, or nil.
+func rootTbf(nh *netlink.Handle, l netlink.Link) (*netlink.Tbf, error) {
+	qs, err := RetryDump(func() ([]netlink.Qdisc, error) { return nh.QdiscList(l) })
+	if err != nil {
+		return nil, fmt.Errorf("qdiscs: %w", err)
+	}
+	for _, q := range qs {
+		if t, ok := q.(*netlink.Tbf); ok && t.Parent == netlink.HANDLE_ROOT {
+			return t, nil
+		}
+	}
+	return nil, nil
+}
+
+// restoreRoot puts back prev (an earlier Rate's tbf) at the root of l, or,
+// when prev is nil, deletes the tbf so that the kernel's default returns.
+func restoreRoot(nh *netlink.Handle, l netlink.Link, prev *netlink.Tbf) error {
+	if prev != nil {
+		return nh.QdiscReplace(prev)
+	}
+	if err := nh.QdiscDel(tbf(l.Attrs().Index, 8000)); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+		return err
+	}
+	return nil
 }
 
 // tbf is a root token bucket on a link: rate in bit/s, a burst of 10 ms of

@@ -112,9 +112,26 @@ func New(ctx context.Context, b Backend, t Topology, opts Options) (*Lab, error)
 		l.hosts = append(l.hosts, h)
 		l.byName[hs.Name] = h
 	}
-	raised := raiseNeighLimits(rt)
+	var raised []string
+	sn, shared := b.(sharesNamespace)
+	if !shared {
+		raised = raiseNeighLimits(rt)
+	}
+	err = nil
+	if shared {
+		// The hosts live in this namespace: their addresses come from a
+		// loopback block the backend holds, not from the topology.
+		rt, err = sn.readdress(id, rt)
+		l.topo = rt
+		for i := range l.hosts {
+			l.hosts[i].spec = rt.Hosts[i]
+		}
+	}
 	cfg := Config{RunID: id, Dir: dir, Topology: rt, Binary: opts.Binary}
-	if err := b.Create(ctx, cfg); err != nil {
+	if err == nil {
+		err = b.Create(ctx, cfg)
+	}
+	if err != nil {
 		derr := b.Destroy(context.WithoutCancel(ctx))
 		unlockRun(id, lock)
 		return nil, errors.Join(fmt.Errorf("netlab: up (%s backend, run %s): %w", b.Name(), id, err), derr)
@@ -273,6 +290,17 @@ func (h *Host) AddrOn(lan string) netip.Addr {
 	return netip.Addr{}
 }
 
+// LoopbackAddr is the address for services only the host's own programs
+// should reach (an admin API): 127.0.0.1 in a host with a namespace of its
+// own; on a backend whose hosts share one (local), the host's own
+// address, so that hosts do not collide.
+func (h *Host) LoopbackAddr() netip.Addr {
+	if _, shared := h.lab.b.(sharesNamespace); shared {
+		return h.Addr()
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
 // Addrs is every address of the host, in NIC order.
 func (h *Host) Addrs() []netip.Addr {
 	out := make([]netip.Addr, len(h.spec.NICs))
@@ -362,8 +390,12 @@ func (p *labProc) Kill(ctx context.Context) error {
 }
 
 // Do runs fn on an OS thread inside the host's network namespace; sockets
-// fn creates belong to the host.
+// fn creates belong to the host. On a backend whose hosts share the lab
+// process's namespace (local) fn runs in place.
 func (h *Host) Do(ctx context.Context, fn func() error) error {
+	if _, shared := h.lab.b.(sharesNamespace); shared {
+		return fn() // the host is this namespace
+	}
 	ns, err := h.lab.b.NetNS(ctx, h.spec.Name)
 	if err != nil {
 		return err

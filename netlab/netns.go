@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -136,39 +138,26 @@ func (b *netnsBackend) Create(ctx context.Context, cfg Config) (err error) {
 	}
 	swh.Close()
 
-	// Bring hosts up with a bounded pool of workers; the first error stops
-	// the feeding.
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	jobs := make(chan int)
-	errs := make(chan error, len(cfg.Topology.Hosts))
-	var wg sync.WaitGroup
-	for range min(createWorkers(), len(cfg.Topology.Hosts)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if err := b.createHost(i, bridges); err != nil {
-					errs <- err
-					cancel()
-				}
-			}
-		}()
-	}
-feed:
+	// Bring hosts up a few at a time; the first error stops the starting
+	// of more.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(createWorkers())
+	errs := make([]error, len(cfg.Topology.Hosts))
 	for i := range cfg.Topology.Hosts {
-		select {
-		case jobs <- i:
-		case <-wctx.Done():
-			break feed
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error {
+			errs[i] = b.createHost(i, bridges)
+			return errs[i]
+		})
 	}
-	close(jobs)
-	wg.Wait()
-	close(errs)
+	_ = g.Wait() // every error is in errs
 	var all []error
-	for e := range errs {
-		all = append(all, e)
+	for _, e := range errs {
+		if e != nil {
+			all = append(all, e)
+		}
 	}
 	if ctx.Err() != nil {
 		all = append(all, fmt.Errorf("netlab: netns: create: %w", ctx.Err()))
@@ -373,33 +362,16 @@ func (b *netnsBackend) Destroy(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// deleteNamespaces unmounts and removes named namespaces concurrently.
+// deleteNamespaces unmounts and removes named namespaces, a few at a time.
 func deleteNamespaces(names []string) []error {
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	jobs := make(chan string)
-	for range min(createWorkers(), len(names)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range jobs {
-				if err := deleteNamedNS(n); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}
-		}()
+	var g errgroup.Group
+	g.SetLimit(createWorkers())
+	errs := make([]error, len(names))
+	for i, n := range names {
+		g.Go(func() error { errs[i] = deleteNamedNS(n); return nil })
 	}
-	for _, n := range names {
-		jobs <- n
-	}
-	close(jobs)
-	wg.Wait()
-	return errs
+	_ = g.Wait()
+	return slices.DeleteFunc(errs, func(e error) bool { return e == nil })
 }
 
 // deleteNamedNS unmounts and removes /run/netns/name; a missing or

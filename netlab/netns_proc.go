@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,45 +39,9 @@ func (b *netnsBackend) Start(ctx context.Context, host string, c Command) (Proce
 		return nil, fmt.Errorf("netlab: netns: start on %s: %w", host, err)
 	}
 	dir, _ := b.Mount(host)
-	cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
-	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}, c.Env...)
-	cmd.Dir = c.Dir
-	if cmd.Dir == "" {
-		cmd.Dir = dir
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var files []*os.File
-	closeFiles := func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}
-	open := func(path string) (*os.File, error) {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err == nil {
-			files = append(files, f)
-		}
-		return f, err
-	}
-	if c.Stdout != "" {
-		f, err := open(c.Stdout)
-		if err != nil {
-			closeFiles()
-			return nil, fmt.Errorf("netlab: netns: start on %s: %w", host, err)
-		}
-		cmd.Stdout = f
-	}
-	if c.Stderr != "" {
-		if c.Stderr == c.Stdout {
-			cmd.Stderr = cmd.Stdout
-		} else {
-			f, err := open(c.Stderr)
-			if err != nil {
-				closeFiles()
-				return nil, fmt.Errorf("netlab: netns: start on %s: %w", host, err)
-			}
-			cmd.Stderr = f
-		}
+	cmd, closeFiles, err := childCommand(c, dir)
+	if err != nil {
+		return nil, fmt.Errorf("netlab: netns: start on %s: %w", host, err)
 	}
 	var cgfd = -1
 	if cg != "" && b.cg.v2 {
@@ -88,13 +54,20 @@ func (b *netnsBackend) Start(ctx context.Context, host string, c Command) (Proce
 	err = inNS(h.ns, cmd.Start)
 	if cgfd >= 0 {
 		unix.Close(cgfd)
-		if err != nil && cmd.Process == nil {
+		if err != nil && cmd.Process == nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 			// clone3 into a cgroup can be refused (seccomp, old kernel):
-			// start plainly and move the process after.
-			cmd.SysProcAttr.UseCgroupFD = false
-			cmd.SysProcAttr.CgroupFD = 0
-			if err = inNS(h.ns, cmd.Start); err == nil {
-				_ = b.cg.add(cg, cmd.Process.Pid)
+			// start plainly and move the process after. An exec.Cmd
+			// cannot be started twice: make it again. (A missing or
+			// forbidden program is not a refusal: report it as it is.)
+			closeFiles()
+			var retry *exec.Cmd
+			if retry, closeFiles, err = childCommand(c, dir); err == nil {
+				cmd = retry
+				if err = inNS(h.ns, cmd.Start); err == nil {
+					_ = b.cg.add(cg, cmd.Process.Pid)
+				}
+			} else {
+				closeFiles = func() {}
 			}
 		}
 	}
@@ -105,12 +78,17 @@ func (b *netnsBackend) Start(ctx context.Context, host string, c Command) (Proce
 	if cg != "" && !b.cg.v2 {
 		_ = b.cg.add(cg, cmd.Process.Pid)
 	}
+	return track(&b.mu, &b.procs, cmd, host), nil
+}
+
+// track watches a started program of host and adds it to procs (under mu).
+func track(mu *sync.Mutex, procs *[]*nsProc, cmd *exec.Cmd, host string) *nsProc {
 	p := &nsProc{cmd: cmd, host: host, done: make(chan struct{})}
 	go p.wait()
-	b.mu.Lock()
-	b.procs = append(b.procs, p)
-	b.mu.Unlock()
-	return p, nil
+	mu.Lock()
+	*procs = append(*procs, p)
+	mu.Unlock()
+	return p
 }
 
 // hostCgroup returns the host's cgroup, making it on first use ("" when no
@@ -164,10 +142,71 @@ func (b *netnsBackend) freeze(ctx context.Context, host string, on bool) error {
 		return nil
 	}
 	sig := map[bool]syscall.Signal{true: syscall.SIGSTOP, false: syscall.SIGCONT}[on]
-	b.mu.Lock()
-	procs := append([]*nsProc(nil), b.procs...)
-	b.mu.Unlock()
-	for _, p := range procs {
+	if err := signalHost(&b.mu, &b.procs, host, sig); err != nil {
+		return fmt.Errorf("netlab: netns: %s: %w", op, err)
+	}
+	return nil
+}
+
+// childCommand makes the exec.Cmd of a host program: argv, a minimal
+// environment (PATH, HOME = the host's directory) plus c.Env, the working
+// directory (default dir), its own process group, SIGKILL on the lab
+// process's death, and stdout/stderr appended to the files c names. The
+// caller starts it, then calls closeFiles (the child has its own copies).
+func childCommand(c Command, dir string) (cmd *exec.Cmd, closeFiles func(), err error) {
+	if len(c.Argv) == 0 {
+		return nil, nil, fmt.Errorf("empty argv")
+	}
+	cmd = exec.Command(c.Argv[0], c.Argv[1:]...)
+	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}, c.Env...)
+	cmd.Dir = c.Dir
+	if cmd.Dir == "" {
+		cmd.Dir = dir
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var files []*os.File
+	closeFiles = func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	open := func(path string) (*os.File, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err == nil {
+			files = append(files, f)
+		}
+		return f, err
+	}
+	if c.Stdout != "" {
+		f, err := open(c.Stdout)
+		if err != nil {
+			closeFiles()
+			return nil, nil, err
+		}
+		cmd.Stdout = f
+	}
+	if c.Stderr != "" {
+		if c.Stderr == c.Stdout {
+			cmd.Stderr = cmd.Stdout
+		} else {
+			f, err := open(c.Stderr)
+			if err != nil {
+				closeFiles()
+				return nil, nil, err
+			}
+			cmd.Stderr = f
+		}
+	}
+	return cmd, closeFiles, nil
+}
+
+// signalHost sends sig to the process group of every running program of
+// host among procs (read under mu).
+func signalHost(mu *sync.Mutex, procs *[]*nsProc, host string, sig syscall.Signal) error {
+	mu.Lock()
+	ps := append([]*nsProc(nil), (*procs)...)
+	mu.Unlock()
+	for _, p := range ps {
 		if p.host != host {
 			continue
 		}
@@ -177,7 +216,7 @@ func (b *netnsBackend) freeze(ctx context.Context, host string, on bool) error {
 		default:
 		}
 		if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("netlab: netns: %s %s: %w", op, host, err)
+			return fmt.Errorf("signal %v to %s: %w", sig, host, err)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package netlab
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -121,7 +122,7 @@ func nftDel(ns netns.NsHandle, name string) error {
 	defer c.CloseLasting()
 	c.DelTable(&nftables.Table{Name: name, Family: nftables.TableFamilyINet})
 	if err := c.Flush(); err != nil {
-		if strings.Contains(err.Error(), "no such file") || strings.Contains(err.Error(), "not found") {
+		if errors.Is(err, unix.ENOENT) { // the kernel has no such table
 			return nil
 		}
 		return fmt.Errorf("nftables: delete table %s: %w", name, err)

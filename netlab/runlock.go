@@ -13,15 +13,23 @@ import (
 
 // lockDir holds one lock file per live lab. A lab holds an exclusive flock
 // on <lockDir>/<runid>.lock while it runs, so Clean can tell a crashed run
-// (lock free) from a live one in another process (lock held).
-const lockDir = "/run/p2plab"
+// (lock free) from a live one in another process (lock held). It is
+// /run/p2plab for root; a user without root (who can only run the local
+// backend, which leaves nothing to clean) keeps them in the temporary
+// directory.
+func lockDir() string {
+	if os.Geteuid() == 0 {
+		return "/run/p2plab"
+	}
+	return filepath.Join(os.TempDir(), "p2plab-runs-"+strconv.Itoa(os.Geteuid()))
+}
 
 // lockRun takes the run's lock; it fails if the run id is in use.
 func lockRun(id string) (*os.File, error) {
-	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+	if err := os.MkdirAll(lockDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("netlab: run lock: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(lockDir, id+".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(lockDir(), id+".lock"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("netlab: run lock: %w", err)
 	}
@@ -41,14 +49,14 @@ func unlockRun(id string, f *os.File) {
 	if f == nil {
 		return
 	}
-	_ = os.Remove(filepath.Join(lockDir, id+".lock"))
+	_ = os.Remove(filepath.Join(lockDir(), id+".lock"))
 	f.Close()
 }
 
 // RunAlive reports whether a lab with this run id is running (in any
 // process on this machine): its run lock is held.
 func RunAlive(id string) bool {
-	f, err := os.OpenFile(filepath.Join(lockDir, id+".lock"), os.O_RDWR, 0)
+	f, err := os.OpenFile(filepath.Join(lockDir(), id+".lock"), os.O_RDWR, 0)
 	if err != nil {
 		return false
 	}
@@ -68,7 +76,7 @@ type LiveRun struct {
 
 // LiveRuns lists the labs running on this machine (in any process).
 func LiveRuns() ([]LiveRun, error) {
-	ents, err := os.ReadDir(lockDir)
+	ents, err := os.ReadDir(lockDir())
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -82,7 +90,7 @@ func LiveRuns() ([]LiveRun, error) {
 			continue
 		}
 		r := LiveRun{ID: id}
-		if b, err := os.ReadFile(filepath.Join(lockDir, e.Name())); err == nil {
+		if b, err := os.ReadFile(filepath.Join(lockDir(), e.Name())); err == nil {
 			r.PID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		}
 		out = append(out, r)

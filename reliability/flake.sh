@@ -15,6 +15,7 @@ CPU=${FLAKE_CPU:-2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ART=${ARTIFACTS:-$ROOT/artifacts}/flake
 GO=${GO:-go}
+. "$ROOT/reliability/progress.sh"
 
 if [ "$(id -u)" != 0 ]; then echo "flake: needs root (the lab makes namespaces)"; exit 2; fi
 if ! command -v stress-ng >/dev/null 2>&1; then
@@ -56,6 +57,6 @@ for i in $(seq 1 "$N"); do
 		exit 1
 	fi
 	specs=$(grep -o 'Ran [0-9]* of [0-9]* Specs' "$ART/run-$i.log" | tail -1)
-	echo "flake: run $i/$N passed in $(( $(date +%s) - t0 ))s ($specs)"
+	echo "flake: run $i/$N passed in $(( $(date +%s) - t0 ))s ($specs); $(progress_line "$i" "$N" "$start")"
 done
 echo "flake: all $N runs passed in $(( $(date +%s) - start ))s under stress-ng --cpu $CPU"

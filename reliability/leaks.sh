@@ -28,6 +28,7 @@ RANDOM=$SEED
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ART=${ARTIFACTS:-$ROOT/artifacts}/leaks
 GO=${GO:-go}
+. "$ROOT/reliability/progress.sh"
 
 if [ "$(id -u)" != 0 ]; then echo "leaks: needs root (the lab makes namespaces)"; exit 2; fi
 mkdir -p "$ART"
@@ -98,12 +99,13 @@ suite() { # suite NAME: runs the suite in the background, sets $child
 
 total_leaks=0
 failed_runs=0
+loop_start=$(date +%s)
 for i in $(seq 1 "$N"); do
 	snapshot | sort >"$WORK/before"
 	start=$(date +%s)
 	(cd "$ROOT/scenarios" && suite "full-$i" && wait "$child")
 	rc=$?
-	printf 'leaks: full run %d/%d: suite exit %d in %ds\n' "$i" "$N" "$rc" $(( $(date +%s) - start ))
+	printf 'leaks: full run %d/%d: suite exit %d in %ds; %s\n' "$i" "$N" "$rc" $(( $(date +%s) - start )) "$(progress_line "$i" $((N + K)) "$loop_start")"
 	[ "$rc" = 0 ] || { failed_runs=$((failed_runs + 1)); grep -A3 '^\s*\[FAIL\]' "$ART/full-$i.log" | head -20; }
 	leaks "$WORK/before" || total_leaks=$((total_leaks + 1))
 done
@@ -131,7 +133,7 @@ for j in $(seq 1 "$K"); do
 	rc=$?
 	child=""
 	cleaned=$("$WORK/p2plab" clean 2>&1 | tail -3 | tr '\n' ' ')
-	printf 'leaks: interrupted run %d/%d: %s, exit %d; p2plab clean: %s\n' "$j" "$K" "$state" "$rc" "${cleaned:-nothing}"
+	printf 'leaks: interrupted run %d/%d: %s, exit %d; p2plab clean: %s; %s\n' "$j" "$K" "$state" "$rc" "${cleaned:-nothing}" "$(progress_line $((N + j)) $((N + K)) "$loop_start")"
 	leaks "$WORK/before" || total_leaks=$((total_leaks + 1))
 done
 echo "leaks: $N full runs ($failed_runs failed), $K interrupted runs, $total_leaks with leftovers; seed $SEED; logs in $ART"

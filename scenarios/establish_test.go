@@ -17,7 +17,7 @@ var _ = Describe("Peer establishment", Label("establishment"), func() {
 				lab := startLab(ctx, backend, labConfig{clients: users[:2]})
 				alice, bob := lab.Client("alice"), lab.Client("bob")
 
-				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}, Exact: true}, 5*time.Second)).To(Succeed())
+				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}, Exact: true}, sim.Mark{}, 5*time.Second)).To(Succeed())
 				a, _ := channelTo(ctx, alice, "bob")
 				b, _ := channelTo(ctx, bob, "alice")
 				By("bob logged in last, so bob made the channel")
@@ -40,7 +40,7 @@ var _ = Describe("Peer establishment", Label("establishment"), func() {
 
 			It("forms a full mesh of 45 channels among 10 clients, both ends of each agreeing", func(ctx SpecContext) {
 				lab := startLab(ctx, backend, labConfig{clients: users[:10]})
-				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Mesh: []string{"all"}, Exact: true}, 20*time.Second)).To(Succeed())
+				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Mesh: []string{"all"}, Exact: true}, sim.Mark{}, 20*time.Second)).To(Succeed())
 				state, err := lab.ChannelsState(ctx)
 				Expect(err).NotTo(HaveOccurred())
 				ends := 0
@@ -69,7 +69,7 @@ var _ = Describe("Relay fallback", Label("relay"), func() {
 
 				By("bob's attempt fails, so there is no channel")
 				Expect(lab.WaitLog(ctx, sim.LogExpect{At: "bob", Lines: []string{"prepare to create {alice}", "create failed {alice}: *"}}, lab.Mark(), 5*time.Second)).To(Succeed())
-				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Absent: [][2]string{{"alice", "bob"}}}, time.Second)).To(Succeed())
+				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Absent: [][2]string{{"alice", "bob"}}}, sim.Mark{}, time.Second)).To(Succeed())
 
 				By("messages both ways go through the server, proven three ways")
 				for _, p := range [][2]string{{"alice", "bob"}, {"bob", "alice"}} {
@@ -83,7 +83,7 @@ var _ = Describe("Relay fallback", Label("relay"), func() {
 				Expect(undo(ctx)).To(Succeed())
 				_, err = lab.Client("bob").Connect(ctx, "alice")
 				Expect(err).NotTo(HaveOccurred())
-				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, 5*time.Second)).To(Succeed())
+				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, sim.Mark{}, 5*time.Second)).To(Succeed())
 				s, err := lab.Chat(ctx, "alice", "bob", "direct again")
 				Expect(err).NotTo(HaveOccurred())
 				_, err = lab.CheckPath(ctx, s, api.ViaP2P, 5*time.Second)

@@ -16,7 +16,7 @@ var _ = Describe("P2P without the server", Label("p2p", "server-loss"), func() {
 		Context("on "+backend, Label(backend), func() {
 			It("keeps two clients chatting over their channel after the server is killed", func(ctx SpecContext) {
 				lab := startLab(ctx, backend, labConfig{clients: users[:2], heartbeat: hb, misses: misses})
-				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, 5*time.Second)).To(Succeed())
+				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, sim.Mark{}, 5*time.Second)).To(Succeed())
 				mark := lab.Mark()
 				Expect(lab.Server().Kill(ctx)).To(Succeed())
 				_, err := lab.Client("alice").WaitEvent(ctx, mark, sim.Match{Type: api.EventServerLost}, lab.TeardownBound())
@@ -30,7 +30,7 @@ var _ = Describe("P2P without the server", Label("p2p", "server-loss"), func() {
 				}
 				By("the channel outlives the server by more than a teardown period")
 				Expect(lab.Client("alice").NoEvent(ctx, mark, sim.Match{Type: api.EventChannelClosed}, 2*lab.Teardown())).To(Succeed())
-				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, time.Second)).To(Succeed())
+				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, sim.Mark{}, time.Second)).To(Succeed())
 			}, SpecTimeout(2*time.Minute))
 		})
 	}
@@ -61,7 +61,7 @@ var _ = Describe("P2PInfo log", Label("log"), func() {
 				Expect(err).NotTo(HaveOccurred())
 				_, err = lab.CheckPath(ctx, s, api.ViaP2P, 5*time.Second)
 				Expect(err).NotTo(HaveOccurred())
-				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, 5*time.Second)).To(Succeed())
+				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, sim.Mark{}, 5*time.Second)).To(Succeed())
 				mark := lab.Mark()
 				Expect(bob.Stop(ctx)).To(Succeed())
 				_, err = alice.WaitEvent(ctx, mark, sim.Match{Type: api.EventChannelClosed, Peer: "bob"}, 5*time.Second)
@@ -124,7 +124,7 @@ var _ = Describe("Exactly-once delivery", Label("exactly-once"), func() {
 				// A long heartbeat gives the cut room to heal before anyone
 				// notices: TCP retransmits the frame.
 				lab := startLab(ctx, backend, labConfig{clients: users[:2], heartbeat: 2 * time.Second, misses: 3})
-				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, 5*time.Second)).To(Succeed())
+				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, sim.Mark{}, 5*time.Second)).To(Succeed())
 				restore, err := lab.Host("bob").Cut(ctx)
 				DeferCleanup(func(ctx SpecContext) { restore(ctx) })
 				Expect(err).NotTo(HaveOccurred())
@@ -140,7 +140,7 @@ var _ = Describe("Exactly-once delivery", Label("exactly-once"), func() {
 
 			It("delivers a message sent into a dead channel once, through the server, after the heartbeat tears the channel down", func(ctx SpecContext) {
 				lab := startLab(ctx, backend, labConfig{clients: users[:2], heartbeat: hb, misses: misses})
-				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, 5*time.Second)).To(Succeed())
+				Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, sim.Mark{}, 5*time.Second)).To(Succeed())
 				heal, err := lab.Host("alice").Partition(ctx, lab.Host("bob"), false)
 				DeferCleanup(func(ctx SpecContext) { heal(ctx) })
 				Expect(err).NotTo(HaveOccurred())

@@ -46,7 +46,7 @@ var _ = Describe("Heartbeat-driven teardown", Label("heartbeat", "teardown"), fu
 				func(ctx SpecContext, tc teardownCase) {
 					lab := startLab(ctx, backend, labConfig{clients: users[:2], heartbeat: hb, misses: misses})
 					bound := lab.TeardownBound()
-					Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, 5*time.Second)).To(Succeed())
+					Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, sim.Mark{}, 5*time.Second)).To(Succeed())
 					alice, bob := lab.Client("alice"), lab.Client("bob")
 
 					mark := lab.Mark()
@@ -64,13 +64,13 @@ var _ = Describe("Heartbeat-driven teardown", Label("heartbeat", "teardown"), fu
 					e, err := alice.WaitEvent(ctx, mark, sim.Match{Type: api.EventChannelClosed, Peer: "bob", Reasons: tc.aliceReasons}, bound)
 					Expect(err).NotTo(HaveOccurred())
 					AddReportEntry("alice closed", fmt.Sprintf("%s after %s", e.Reason, e.Time.Sub(mark.Time).Round(time.Millisecond)))
-					Expect(lab.WaitLog(ctx, sim.LogExpect{At: "alice", Lines: []string{"closed bob: " + e.Reason}, Since: "last"}, mark, time.Second)).To(Succeed())
+					Expect(lab.WaitLog(ctx, sim.LogExpect{At: "alice", Lines: []string{"closed bob: " + e.Reason}, Since: "last"}, mark, bound)).To(Succeed())
 
 					if tc.bobReasons != nil {
 						By("bob, who can still run, closes his end in time too")
 						e, err := bob.WaitEvent(ctx, mark, sim.Match{Type: api.EventChannelClosed, Peer: "alice", Reasons: tc.bobReasons}, bound)
 						Expect(err).NotTo(HaveOccurred())
-						Expect(lab.WaitLog(ctx, sim.LogExpect{At: "bob", Lines: []string{"closed alice: " + e.Reason}, Since: "last"}, mark, time.Second)).To(Succeed())
+						Expect(lab.WaitLog(ctx, sim.LogExpect{At: "bob", Lines: []string{"closed alice: " + e.Reason}, Since: "last"}, mark, bound)).To(Succeed())
 					}
 					if tc.bobAfterUndo {
 						By("after the undo, bob closes his end as well")
@@ -80,10 +80,10 @@ var _ = Describe("Heartbeat-driven teardown", Label("heartbeat", "teardown"), fu
 					}
 					if tc.bobAfterUndo {
 						By("bob, thawed, logs in again and the channel is made again")
-						Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, 15*time.Second)).To(Succeed())
+						Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, sim.Mark{}, 15*time.Second)).To(Succeed())
 						return
 					}
-					Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Absent: [][2]string{{"alice", "bob"}}}, 5*time.Second)).To(Succeed())
+					Expect(lab.WaitChannels(ctx, sim.ChannelsExpect{Absent: [][2]string{{"alice", "bob"}}}, sim.Mark{}, 5*time.Second)).To(Succeed())
 					st, err := lab.Server().Stats(ctx)
 					Expect(err).NotTo(HaveOccurred())
 					u, _ := st.User("bob")

@@ -81,12 +81,21 @@ func (c *conn) refuseLogin(id int64, code, msg string) {
 	c.sendError(id, protocol.Error{Code: code, Message: msg})
 }
 
+// frameError is the *protocol.FrameError in err's chain or, for any other
+// error, a bad_frame carrying its text: the caller always has a code to
+// answer with.
+func frameError(err error) *protocol.FrameError {
+	if fe, ok := errors.AsType[*protocol.FrameError](err); ok {
+		return fe
+	}
+	return &protocol.FrameError{Code: protocol.CodeBadFrame, Reason: err.Error()}
+}
+
 // relay forwards a relayable frame to its destination.
 func (c *conn) relay(f protocol.Frame, n int) (bool, string) {
 	r, body, err := protocol.RelayBody(f.Body, c.user)
 	if err != nil {
-		var fe *protocol.FrameError
-		errors.As(err, &fe)
+		fe := frameError(err)
 		c.sendError(f.ID, protocol.Error{Code: fe.Code, Message: f.Type + ": " + fe.Reason,
 			MessageID: r.MessageID, TransferID: r.TransferID})
 		if fe.Code == protocol.CodeBadFrame {

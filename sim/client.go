@@ -25,13 +25,12 @@ type Client struct {
 	user string
 	host *netlab.Host
 
-	mu      sync.Mutex
-	proc    netlab.Process
-	api     *api.Client
-	stop    context.CancelFunc // stops the current event follower
-	events  []api.Event        // every event of every run of the program
-	changed chan struct{}      // closed and replaced when events grow
-	listen  netip.AddrPort
+	mu     sync.Mutex
+	proc   netlab.Process
+	api    *api.Client
+	stop   context.CancelFunc // stops the current event follower
+	events EventLog           // every event of every run of the program
+	listen netip.AddrPort
 }
 
 // User is the client's user ID.
@@ -78,20 +77,15 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := os.MkdirAll(c.filesDir(), 0o755); err != nil {
 		return fmt.Errorf("sim: client %s: %w", c.user, err)
 	}
-	vars := l.vars(c.host)
-	vars["user"] = c.user
-	vars["name"] = strings.ToUpper(c.user[:1]) + c.user[1:]
-	vars["control"] = c.host.Path(c.controlPath())
-	vars["log"] = c.host.Path(c.logPath())
-	vars["files"] = c.host.Path(c.filesDir())
-	argv, err := expand(l.opts.ClientCommand, vars)
-	if err != nil {
-		return err
+	vars := map[string]string{
+		"user":    c.user,
+		"name":    strings.ToUpper(c.user[:1]) + c.user[1:],
+		"control": c.host.Path(c.controlPath()),
+		"log":     c.host.Path(c.logPath()),
+		"files":   c.host.Path(c.filesDir()),
 	}
 	dir := filepath.Join(l.artifacts, c.user)
-	os.MkdirAll(dir, 0o755)
-	l.progress("  start client %s: %v", c.user, argv)
-	p, err := c.host.Start(ctx, netlab.Command{Argv: argv, Stdout: filepath.Join(dir, "stdout.log"), Stderr: filepath.Join(dir, "stderr.log")})
+	p, err := l.StartProgram(ctx, c.host, Program{Command: l.opts.ClientCommand, Image: l.opts.ClientImage, Vars: vars, Output: dir})
 	if err != nil {
 		return fmt.Errorf("sim: start client %s: %w", c.user, err)
 	}
@@ -148,65 +142,21 @@ func (c *Client) Start(ctx context.Context) error {
 	return nil
 }
 
-// follow long-polls the control API's events until ctx ends or the process
-// exits, appending them to c.events and the timeline.
+// follow collects the events of one run of the program until ctx ends or
+// it exits, into c.events and the timeline.
 func (c *Client) follow(ctx context.Context, ac *api.Client, p netlab.Process) {
-	var after int64
-	for ctx.Err() == nil {
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		evs, err := ac.Events(rctx, after, time.Second)
-		cancel()
-		if err != nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-p.Done():
-				return
-			case <-time.After(100 * time.Millisecond): // retry pace, not synchronisation
-			}
-			continue
-		}
-		c.mu.Lock()
-		for _, e := range evs {
-			if e.Seq <= after {
-				continue
-			}
-			after = e.Seq
-			c.events = append(c.events, e)
-			ev := e
-			c.lab.tl.add(TimelineEntry{Time: e.Time, Kind: "event", Host: c.user, Event: &ev})
-		}
-		if len(evs) > 0 && c.changed != nil {
-			close(c.changed)
-			c.changed = nil
-		}
-		c.mu.Unlock()
-	}
+	c.events.Follow(ctx, ac, p.Done(), func(e api.Event) {
+		c.lab.tl.add(TimelineEntry{Time: e.Time, Kind: "event", Host: c.user, Event: &e})
+	})
 }
 
-func (c *Client) eventCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.events)
-}
+func (c *Client) eventCount() int { return c.events.Len() }
 
 // Events returns the events seen after the mark (a zero Mark: all).
-func (c *Client) Events(since Mark) []api.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	i := since.events[c.user]
-	return append([]api.Event(nil), c.events[min(i, len(c.events)):]...)
-}
+func (c *Client) Events(since Mark) []api.Event { return c.events.From(since.events[c.user]) }
 
 // wait returns a channel closed when new events arrive.
-func (c *Client) wait() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.changed == nil {
-		c.changed = make(chan struct{})
-	}
-	return c.changed
-}
+func (c *Client) wait() <-chan struct{} { return c.events.Changed() }
 
 // Match selects events. Empty fields match anything; Reasons matches any
 // of its reasons.
@@ -251,30 +201,36 @@ func (m Match) Matches(e api.Event) bool {
 // ErrNoEvent is wrapped by WaitEvent when no event matched in time.
 var ErrNoEvent = errors.New("no matching event")
 
-// WaitEvent waits for the first event after since that matches m and
-// happened within `within` of since.Time. The wait itself lasts until
-// since.Time + within + 1s (the grace lets a long poll deliver it), so the
-// verdict rests on the event's own time.
+// WaitEvent waits for the first event after since (a zero Mark: any event)
+// that matches m and happened within `within` of since.Time (of now, for a
+// zero Mark). The wait lasts until that deadline + 1s (the grace lets a long
+// poll deliver it), so the verdict rests on the event's own time.
 func (c *Client) WaitEvent(ctx context.Context, since Mark, m Match, within time.Duration) (api.Event, error) {
-	deadline := since.Time.Add(within + time.Second)
-	if min := time.Now().Add(200 * time.Millisecond); deadline.Before(min) {
-		deadline = min
+	return c.waitEvent(ctx, since, m, windowOf(since, within))
+}
+
+// waitEvent waits for the first event after from that matches m and
+// happened by w's deadline.
+func (c *Client) waitEvent(ctx context.Context, from Mark, m Match, w window) (api.Event, error) {
+	end := w.deadline().Add(readGrace)
+	if min := time.Now().Add(readGrace / 5); end.Before(min) {
+		end = min
 	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
+	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	for {
 		ch := c.wait()
-		for _, e := range c.Events(since) {
+		for _, e := range c.Events(from) {
 			if m.Matches(e) {
-				if late := e.Time.Sub(since.Time); late > within {
-					return e, fmt.Errorf("%w within %s: the first match came after %s: %s", ErrNoEvent, within, late.Round(time.Millisecond), fmtEvent(e))
+				if e.Time.After(w.deadline()) {
+					return e, fmt.Errorf("%w %s: the first match came at %s: %s", ErrNoEvent, w, w.since(e.Time), fmtEvent(e))
 				}
 				return e, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return api.Event{}, fmt.Errorf("%w within %s at %s: want %s; saw %s", ErrNoEvent, within, c.user, m, fmtEvents(c.Events(since), 12))
+			return api.Event{}, fmt.Errorf("%w %s at %s: want %s; saw %s", ErrNoEvent, w, c.user, m, fmtEvents(c.Events(from), 12))
 		case <-ch:
 		}
 	}

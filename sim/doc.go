@@ -6,6 +6,12 @@
 // an artifacts folder (program output, P2PInfo logs, server stats, a JSON
 // lines timeline, pcaps when asked) and reports (JUnit, JSON).
 //
+// A scenario's steps are typed values, one type per kind (see Step). Every
+// expectation's deadline counts from the start of the last action step;
+// what happened is judged by its own timestamps where it has them (events,
+// log lines) and live state only before the deadline (docs/scenarios.md,
+// Expectations). A run ends pass, fail or interrupted (Result.Verdict).
+//
 // The same machinery is a Go API for hand-written Ginkgo specs: Start brings
 // a lab up and returns a Lab with Client, Server and Host handles.
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -26,7 +27,12 @@ type ExpectError struct {
 	Seen      string
 	Artifacts string
 	Logs      string
+	// Err is the cause, if it is one callers match (ErrDeadline, ErrNoEvent).
+	Err error
 }
+
+// Unwrap returns the cause.
+func (e *ExpectError) Unwrap() error { return e.Err }
 
 // GomegaString lets Gomega print the message instead of the struct.
 func (e *ExpectError) GomegaString() string { return e.Error() }
@@ -43,6 +49,11 @@ func (e *ExpectError) Error() string {
 // fail builds an ExpectError with the last log lines of the given users
 // (and the server's output).
 func (l *Lab) fail(what, expected, seen string, users ...string) error {
+	return l.failErr(nil, what, expected, seen, users...)
+}
+
+// failErr is fail with a cause callers can match with errors.Is.
+func (l *Lab) failErr(cause error, what, expected, seen string, users ...string) error {
 	ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
 	defer cancel()
 	var b strings.Builder
@@ -64,7 +75,7 @@ func (l *Lab) fail(what, expected, seen string, users ...string) error {
 		fmt.Fprintf(&b, "--- last lines of the server's stderr:\n%s\n", indent(t))
 	}
 	l.tl.add(TimelineEntry{Kind: "expect", Detail: "FAILED " + what + ": expected " + expected + "; seen " + seen})
-	return &ExpectError{What: what, Expected: expected, Seen: seen, Artifacts: l.artifacts, Logs: strings.TrimRight(b.String(), "\n")}
+	return &ExpectError{What: what, Expected: expected, Seen: seen, Artifacts: l.artifacts, Logs: strings.TrimRight(b.String(), "\n"), Err: cause}
 }
 
 // ---- channels ----
@@ -184,14 +195,14 @@ func describeChannels(state map[string][]api.Channel) string {
 	return fmt.Sprintf("%d channel ends: %s", n, strings.Join(parts, " "))
 }
 
-// WaitChannels polls the channel tables until they satisfy x or within
-// passes.
-func (l *Lab) WaitChannels(ctx context.Context, x ChannelsExpect, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
+// WaitChannels polls the channel tables until they satisfy x, by within
+// after since (a zero Mark: after now). The tables have no timestamps: a
+// call made after that deadline fails with ErrDeadline.
+func (l *Lab) WaitChannels(ctx context.Context, x ChannelsExpect, since Mark, within time.Duration) error {
+	w := windowOf(since, within)
 	var last string
 	var state map[string][]api.Channel
-	err := poll(ctx, 50*time.Millisecond, func() error {
+	err := pollState(ctx, w, func(ctx context.Context) error {
 		var err error
 		state, err = l.ChannelsState(ctx)
 		if err != nil {
@@ -199,7 +210,7 @@ func (l *Lab) WaitChannels(ctx context.Context, x ChannelsExpect, within time.Du
 			return err
 		}
 		if last = checkChannels(state, x, l.running()); last != "" {
-			return fmt.Errorf("%s", last)
+			return errors.New(last)
 		}
 		return nil
 	})
@@ -219,8 +230,11 @@ func (l *Lab) WaitChannels(ctx context.Context, x ChannelsExpect, within time.Du
 	if x.Exact {
 		want = append(want, "and no others")
 	}
-	return l.fail("channels within "+within.String(), strings.Join(want, "; ")+" (both ends agreeing)",
-		last+"\n            tables: "+describeChannels(state), l.running()...)
+	seen := err.Error()
+	if state != nil {
+		seen += "\n            tables: " + describeChannels(state)
+	}
+	return l.failErr(ErrDeadline, "channels "+w.String(), strings.Join(want, "; ")+" (both ends agreeing)", seen, l.running()...)
 }
 
 // ---- chat and its path ----
@@ -248,6 +262,7 @@ func (l *Lab) Chat(ctx context.Context, from, to, content string) (Sent, error) 
 		}
 	}
 	s.mark = l.Mark()
+	s.mark.name = "the send"
 	s.Time = s.mark.Time
 	r, err := c.Chat(ctx, to, content)
 	s.Response = r
@@ -256,16 +271,21 @@ func (l *Lab) Chat(ctx context.Context, from, to, content string) (Sent, error) 
 }
 
 // Received waits until the receiver reports the message (chat_received)
-// and returns that event.
+// within `within` of the send, by the event's own time, and returns that
+// event.
 func (l *Lab) Received(ctx context.Context, s Sent, within time.Duration) (api.Event, error) {
+	return l.received(ctx, s, windowOf(s.mark, within))
+}
+
+func (l *Lab) received(ctx context.Context, s Sent, w window) (api.Event, error) {
 	rc := l.Client(s.To)
 	m := Match{Type: api.EventChatReceived, From: s.From, MessageID: s.Response.MessageID}
 	if s.Response.MessageID == "" {
 		m.MessageID, m.Content = "", s.Content
 	}
-	e, err := rc.WaitEvent(ctx, s.mark, m, within)
+	e, err := rc.waitEvent(ctx, s.mark, m, w)
 	if err != nil {
-		return e, l.fail(fmt.Sprintf("chat %s->%s %q received", s.From, s.To, s.Content), "chat_received at "+s.To+" within "+within.String(), err.Error(), s.From, s.To)
+		return e, l.failErr(ErrDeadline, fmt.Sprintf("chat %s->%s %q received", s.From, s.To, s.Content), "chat_received at "+s.To+" "+w.String(), err.Error(), s.From, s.To)
 	}
 	return e, nil
 }
@@ -276,12 +296,21 @@ func (l *Lab) Received(ctx context.Context, s Sent, within time.Duration) (api.E
 // relay, and not the other), and the server's counters (the sender's
 // uploads and the receiver's downloads grow for relay, stay for p2p). If the
 // server is not running, the counters are not checked; the note says so.
+// Within counts from the send, by the receiver's event time.
 func (l *Lab) CheckPath(ctx context.Context, s Sent, via string, within time.Duration) (note string, err error) {
+	return l.checkPath(ctx, s, via, windowOf(s.mark, within))
+}
+
+// checkPath is CheckPath with the receipt due in w. The log line and the
+// counters corroborate a receipt already judged in time: they are read for
+// up to readGrace after it (a relayed message is counted and logged before
+// it is forwarded).
+func (l *Lab) checkPath(ctx context.Context, s Sent, via string, w window) (note string, err error) {
 	what := fmt.Sprintf("path of %s->%s %q (messageID %s)", s.From, s.To, s.Content, s.Response.MessageID)
 	if s.Response.Via != via {
 		return "", l.fail(what, "the send answered via="+via, "via="+s.Response.Via, s.From, s.To)
 	}
-	e, err := l.Received(ctx, s, within)
+	e, err := l.received(ctx, s, w)
 	if err != nil {
 		return "", err
 	}
@@ -290,15 +319,17 @@ func (l *Lab) CheckPath(ctx context.Context, s Sent, via string, within time.Dur
 	}
 	// Wait for the ack so the counters have settled (best effort: a client
 	// without chat_acked events is not held against it here).
-	l.Client(s.From).WaitEvent(ctx, s.mark, Match{Type: api.EventChatAcked, MessageID: s.Response.MessageID}, within)
+	l.Client(s.From).waitEvent(ctx, s.mark, Match{Type: api.EventChatAcked, MessageID: s.Response.MessageID}, w)
 
 	// The sender's log.
 	wantKind, otherKind := protocol.LogSendP2P, protocol.LogForwarding
 	if via == api.ViaRelay {
 		wantKind, otherKind = otherKind, wantKind
 	}
+	cctx, cancel := context.WithTimeout(ctx, readGrace)
+	defer cancel()
 	var counts map[string]int
-	lerr := poll(ctxWithin(ctx, 2*time.Second), 50*time.Millisecond, func() error {
+	lerr := pollCtx(cctx, pollInterval, func(ctx context.Context) error {
 		es, err := l.Client(s.From).Log(ctx)
 		if err != nil {
 			return err
@@ -310,7 +341,7 @@ func (l *Lab) CheckPath(ctx context.Context, s Sent, via string, within time.Dur
 			}
 		}
 		if counts[wantKind] == 0 {
-			return fmt.Errorf("no line yet")
+			return errors.New("no line yet")
 		}
 		return nil
 	})
@@ -324,7 +355,7 @@ func (l *Lab) CheckPath(ctx context.Context, s Sent, via string, within time.Dur
 		return "server down: counters not checked", nil
 	}
 	var up, down int64
-	serr := poll(ctxWithin(ctx, within), 50*time.Millisecond, func() error {
+	serr := pollCtx(cctx, pollInterval, func(ctx context.Context) error {
 		st, err := l.server.Stats(ctx)
 		if err != nil {
 			return err
@@ -335,7 +366,7 @@ func (l *Lab) CheckPath(ctx context.Context, s Sent, via string, within time.Dur
 		a2, _ := st.User(s.To)
 		up, down = a1.Uploads-b1.Uploads, a2.Downloads-b2.Downloads
 		if via == api.ViaRelay && (up < 1 || down < 1) {
-			return fmt.Errorf("not yet")
+			return errors.New("not yet")
 		}
 		return nil
 	})
@@ -352,43 +383,56 @@ func phraseOf(kind, me string) string {
 	return protocol.LogEntry{Kind: kind, Me: me}.Phrase()
 }
 
-func ctxWithin(ctx context.Context, d time.Duration) context.Context {
-	c, cancel := context.WithTimeout(ctx, d)
-	context.AfterFunc(c, cancel)
-	return c
+// Delivered checks that the receiver got the message exactly count times:
+// count deliveries within `within` of the send (by the events' own times),
+// and no more while it watches during from now.
+func (l *Lab) Delivered(ctx context.Context, s Sent, count int, within, during time.Duration) error {
+	return l.delivered(ctx, s, count, windowOf(s.mark, within), during)
 }
 
-// Delivered checks that the receiver got the message exactly count times:
-// it waits within for count deliveries, then watches during for more.
-func (l *Lab) Delivered(ctx context.Context, s Sent, count int, within, during time.Duration) error {
+func (l *Lab) delivered(ctx context.Context, s Sent, count int, w window, during time.Duration) error {
 	rc := l.Client(s.To)
 	what := fmt.Sprintf("delivery of %s->%s %q (messageID %s)", s.From, s.To, s.Content, s.Response.MessageID)
-	n := func() int {
-		k := 0
+	deliveries := func() []api.Event {
+		var out []api.Event
 		for _, e := range rc.Events(Mark{}) {
 			if e.Type == api.EventChatReceived && e.From == s.From && e.MessageID == s.Response.MessageID {
-				k++
+				out = append(out, e)
 			}
 		}
-		return k
+		return out
 	}
-	wctx, cancel := context.WithTimeout(ctx, within)
+	end := w.deadline().Add(readGrace)
+	if min := time.Now().Add(readGrace / 5); end.Before(min) {
+		end = min
+	}
+	wctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
-	for n() < count {
+	for {
+		ch := rc.wait()
+		ds := deliveries()
+		if len(ds) >= count {
+			if count > 0 && ds[count-1].Time.After(w.deadline()) {
+				return l.failErr(ErrDeadline, what, fmt.Sprintf("%d chat_received at %s %s", count, s.To, w),
+					fmt.Sprintf("delivery %d came at %s, after the deadline: %s", count, w.since(ds[count-1].Time), fmtEvent(ds[count-1])), s.From, s.To)
+			}
+			break
+		}
 		select {
-		case <-rc.wait():
+		case <-ch:
 		case <-wctx.Done():
-			return l.fail(what, fmt.Sprintf("%d chat_received at %s within %s", count, s.To, within), fmt.Sprintf("%d", n()), s.From, s.To)
+			return l.failErr(ErrDeadline, what, fmt.Sprintf("%d chat_received at %s %s", count, s.To, w), fmt.Sprintf("%d", len(ds)), s.From, s.To)
 		}
 	}
 	dctx, dcancel := context.WithTimeout(ctx, during)
 	defer dcancel()
 	for {
-		if k := n(); k != count {
+		ch := rc.wait()
+		if k := len(deliveries()); k != count {
 			return l.fail(what, fmt.Sprintf("exactly %d chat_received at %s", count, s.To), fmt.Sprintf("%d (duplicates)", k), s.From, s.To)
 		}
 		select {
-		case <-rc.wait():
+		case <-ch:
 		case <-dctx.Done():
 			return nil
 		}
@@ -431,18 +475,24 @@ func (l *Lab) SendFile(ctx context.Context, from, to string, size int64) (SentFi
 		return SentFile{}, fmt.Errorf("sim: file: %w", err)
 	}
 	sf := SentFile{From: from, To: to, Path: f.Name(), Size: size, SHA256: hex.EncodeToString(h.Sum(nil)), mark: l.Mark()}
+	sf.mark.name = "the send"
 	sf.Response, err = c.SendFile(ctx, to, f.Name())
 	l.tl.add(TimelineEntry{Kind: "note", Host: from, Detail: fmt.Sprintf("file to %s: %d bytes sha256 %s transferID=%q via=%q err=%v", to, size, sf.SHA256, sf.Response.TransferID, sf.Response.Via, err)})
 	return sf, err
 }
 
-// CheckFile waits for the receiver's file_received and checks its size,
-// sha256, path taken (if via is set) and the stored file's own sha256.
+// CheckFile waits for the receiver's file_received, within `within` of the
+// send by the event's own time, and checks its size, sha256, path taken (if
+// via is set) and the stored file's own sha256.
 func (l *Lab) CheckFile(ctx context.Context, sf SentFile, via string, within time.Duration) error {
+	return l.checkFile(ctx, sf, via, windowOf(sf.mark, within))
+}
+
+func (l *Lab) checkFile(ctx context.Context, sf SentFile, via string, w window) error {
 	what := fmt.Sprintf("file %s->%s (%d bytes, sha256 %s)", sf.From, sf.To, sf.Size, sf.SHA256)
-	e, err := l.Client(sf.To).WaitEvent(ctx, sf.mark, Match{Type: api.EventFileReceived, From: sf.From, TransferID: sf.Response.TransferID}, within)
+	e, err := l.Client(sf.To).waitEvent(ctx, sf.mark, Match{Type: api.EventFileReceived, From: sf.From, TransferID: sf.Response.TransferID}, w)
 	if err != nil {
-		return l.fail(what, "file_received at "+sf.To+" within "+within.String(), err.Error(), sf.From, sf.To)
+		return l.failErr(ErrDeadline, what, "file_received at "+sf.To+" "+w.String(), err.Error(), sf.From, sf.To)
 	}
 	if e.SHA256 != sf.SHA256 || e.Size != sf.Size {
 		return l.fail(what, fmt.Sprintf("size %d sha256 %s", sf.Size, sf.SHA256), fmtEvent(e), sf.From, sf.To)
@@ -495,14 +545,18 @@ func (l *Lab) Endpoints() map[string]netip.AddrPort {
 	return out
 }
 
-// WaitLog waits until user's P2PInfo log has the phrases of x.Lines in
-// order (lines since the mark when x.Since is "last") and none of
-// x.Absent. Every line must parse as a DESIGN section 3 phrase.
+// WaitLog checks user's P2PInfo log: the phrases of x.Lines in order
+// (lines since the mark when x.Since is "last"), the last of them logged
+// by within after since by the lines' own timestamps, and none of
+// x.Absent. Every line must parse as a phrase of docs/protocol.md (P2PInfo
+// log). The log is read until the deadline plus a grace, so a line logged in
+// time and read late still counts.
 func (l *Lab) WaitLog(ctx context.Context, x LogExpect, since Mark, within time.Duration) error {
 	c := l.Client(x.At)
 	if c == nil {
 		return fmt.Errorf("sim: no client %q", x.At)
 	}
+	w := windowOf(since, within)
 	eps := l.Endpoints()
 	compile := func(ps []string) ([]matcher, error) {
 		var out []matcher
@@ -524,44 +578,46 @@ func (l *Lab) WaitLog(ctx context.Context, x LogExpect, since Mark, within time.
 		return err
 	}
 	var seen string
-	var phrases []string
-	check := func() error {
+	check := func(ctx context.Context) error {
 		es, err := c.Log(ctx)
 		if err != nil {
 			seen = err.Error()
 			return err
 		}
-		phrases = phrases[:0]
+		i := 0
+		var last protocol.LogEntry
 		for _, e := range es {
-			if x.Since == "last" && e.Time.Before(since.Time) {
+			if x.Since == "last" && e.Time.Before(w.from) {
 				continue
 			}
-			phrases = append(phrases, e.Phrase())
-		}
-		i := 0
-		for _, p := range phrases {
+			p := e.Phrase()
 			if i < len(want) && want[i].match(p) {
 				i++
+				last = e
 			}
 			for _, a := range absent {
 				if a.match(p) {
 					seen = fmt.Sprintf("%q matches %q, which must not appear", p, a.pattern)
-					return fmt.Errorf("%s", seen)
+					return fmt.Errorf("%w: %s", errVerdict, seen)
 				}
 			}
 		}
 		if i < len(want) {
 			seen = fmt.Sprintf("no line matching %q after the earlier ones", want[i].pattern)
-			return fmt.Errorf("%s", seen)
+			return errors.New(seen)
+		}
+		if len(want) > 0 && last.Time.After(w.deadline()) {
+			seen = fmt.Sprintf("the line matching %q was logged at %s, after the deadline: %s", want[len(want)-1].pattern, w.since(last.Time), last.Phrase())
+			return fmt.Errorf("%w: %s", errVerdict, seen)
 		}
 		return nil
 	}
-	if err := poll(ctxWithin(ctx, within), 50*time.Millisecond, check); err != nil {
+	if err := pollRecord(ctx, w, check); err != nil {
 		exp := "in order: " + strings.Join(x.Lines, " | ")
 		if len(x.Absent) > 0 {
 			exp += "; absent: " + strings.Join(x.Absent, " | ")
 		}
-		return l.fail(fmt.Sprintf("P2PInfo log of %s within %s", x.At, within), exp, seen, x.At)
+		return l.failErr(ErrDeadline, fmt.Sprintf("P2PInfo log of %s %s", x.At, w), exp, seen, x.At)
 	}
 	return nil
 }
@@ -573,10 +629,13 @@ type matcher struct {
 
 // ---- stats ----
 
-// WaitStats polls the server's admin stats until they satisfy x.
-func (l *Lab) WaitStats(ctx context.Context, x StatsExpect, within time.Duration) error {
+// WaitStats polls the server's admin stats until they satisfy x, by within
+// after since (a zero Mark: after now). Stats have no timestamps: a call
+// made after that deadline fails with ErrDeadline.
+func (l *Lab) WaitStats(ctx context.Context, x StatsExpect, since Mark, within time.Duration) error {
+	w := windowOf(since, within)
 	var seen string
-	err := poll(ctxWithin(ctx, within), 50*time.Millisecond, func() error {
+	err := pollState(ctx, w, func(ctx context.Context) error {
 		st, err := l.server.Stats(ctx)
 		if err != nil {
 			seen = err.Error()
@@ -587,7 +646,7 @@ func (l *Lab) WaitStats(ctx context.Context, x StatsExpect, within time.Duration
 			u, ok := st.User(x.User)
 			if !ok {
 				seen = "no stats for " + x.User
-				return fmt.Errorf("%s", seen)
+				return errors.New(seen)
 			}
 			seen = fmt.Sprintf("%s online=%v uploads=%d downloads=%d", x.User, u.Online, u.Uploads, u.Downloads)
 			if x.Online != nil && u.Online != *x.Online {
@@ -614,7 +673,7 @@ func (l *Lab) WaitStats(ctx context.Context, x StatsExpect, within time.Duration
 			}
 		}
 		if len(bad) > 0 {
-			return fmt.Errorf("%s", strings.Join(bad, ","))
+			return errors.New(strings.Join(bad, ","))
 		}
 		return nil
 	})
@@ -639,7 +698,12 @@ func (l *Lab) WaitStats(ctx context.Context, x StatsExpect, within time.Duration
 		if x.User != "" {
 			users = append(users, x.User)
 		}
-		return l.fail("server stats within "+within.String(), strings.Join(exp, " "), seen, users...)
+		if seen == "" {
+			seen = err.Error()
+		} else {
+			seen += " (" + err.Error() + ")"
+		}
+		return l.failErr(ErrDeadline, "server stats "+w.String(), strings.Join(exp, " "), seen, users...)
 	}
 	return nil
 }

@@ -5,38 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 )
-
-func TestExpand(t *testing.T) {
-	vars := map[string]string{"bin": "/p2plab", "listen": "198.18.1.2:7000", "user": "alice"}
-	tests := []struct {
-		tmpl    string
-		want    []string
-		wantErr string
-	}{
-		{"{bin} server --listen {listen}", []string{"/p2plab", "server", "--listen", "198.18.1.2:7000"}, ""},
-		{"x --u={user}@{listen}", []string{"x", "--u=alice@198.18.1.2:7000"}, ""},
-		{"x {nope}", nil, "unknown placeholder {nope}"},
-		{"   ", nil, "empty command template"},
-		{"x {unclosed", []string{"x", "{unclosed"}, ""},
-	}
-	for _, tt := range tests {
-		got, err := expand(tt.tmpl, vars)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%q: err %v, want %q", tt.tmpl, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%q: %q %v, want %q", tt.tmpl, got, err, tt.want)
-		}
-	}
-}
 
 func TestParsers(t *testing.T) {
 	sizes := map[string]int64{"4096": 4096, "64KiB": 64 << 10, "1MiB": 1 << 20, "2kB": 2000, "1.5KiB": 1536}

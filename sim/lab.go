@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -47,6 +45,9 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("sim: find the p2plab binary: %w", err)
 		}
 		opts.Binary = exe
+	}
+	if err := opts.checkTemplates(); err != nil {
+		return nil, err
 	}
 	if !slices.ContainsFunc(opts.Topology.Hosts, func(h netlab.HostSpec) bool { return h.Name == opts.Server }) {
 		return nil, fmt.Errorf("sim: no host %q for the server", opts.Server)
@@ -218,6 +219,7 @@ func (l *Lab) undo(ctx context.Context, key string) (bool, error) {
 type Mark struct {
 	Time   time.Time
 	events map[string]int
+	name   string // what the mark is, for messages ("the last action")
 }
 
 // Mark records now.
@@ -227,44 +229,6 @@ func (l *Lab) Mark() Mark {
 		m.events[c.user] = c.eventCount()
 	}
 	return m
-}
-
-// adminHTTP is an HTTP client whose connections are dialled from inside h's
-// network namespace, so the admin API can stay on the host's loopback and
-// never crosses the lab LAN (a cut does not hide the server's stats).
-func adminHTTP(h *netlab.Host) *http.Client {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			ap, err := netip.ParseAddrPort(addr)
-			if err != nil {
-				return nil, fmt.Errorf("sim: admin address %q: %w", addr, err)
-			}
-			var c net.Conn
-			err = h.Do(ctx, func() error {
-				var d net.Dialer
-				var err error
-				c, err = d.DialContext(ctx, "tcp", ap.String())
-				return err
-			})
-			return c, err
-		},
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     10 * time.Second,
-	}
-	return &http.Client{Transport: tr}
-}
-
-// dialInside reports whether a TCP connection to ap can be opened from
-// inside h (the program is listening).
-func dialInside(ctx context.Context, h *netlab.Host, ap netip.AddrPort) error {
-	return h.Do(ctx, func() error {
-		d := net.Dialer{Timeout: time.Second}
-		c, err := d.DialContext(ctx, "tcp", ap.String())
-		if err != nil {
-			return err
-		}
-		return c.Close()
-	})
 }
 
 // Close saves the final artifacts (stats, logs, channels, events), undoes
@@ -373,7 +337,7 @@ func (l *Lab) vars(h *netlab.Host) map[string]string {
 		"listen":    srv.String(),
 		"listen_ip": srv.Addr().String(),
 		"port":      strconv.Itoa(ServerPort),
-		"admin":     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), AdminPort).String(),
+		"admin":     l.server.adminAddr().String(),
 		"server":    srv.String(),
 		"heartbeat": l.opts.Heartbeat.String(),
 		"misses":    strconv.Itoa(l.opts.Misses),

@@ -1,10 +1,10 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/p2plab/p2plab/api"
-	"github.com/p2plab/p2plab/netlab"
 	"github.com/p2plab/p2plab/protocol"
 )
 
@@ -63,7 +62,7 @@ func LoadScenarios(fsys fs.FS) ([]*Scenario, error) {
 	for _, n := range names {
 		s, err := LoadScenario(fsys, n)
 		if err != nil {
-			if fe, ok := err.(FileErrors); ok {
+			if fe := FileErrors(nil); errors.As(err, &fe) {
 				all = append(all, fe...)
 				continue
 			}
@@ -138,7 +137,7 @@ func ParseScenario(file string, data []byte, topologies TopologyFunc) (*Scenario
 		}
 		t, err := ParseTopology(tf, data)
 		if err != nil {
-			if fe, ok := err.(FileErrors); ok {
+			if fe := FileErrors(nil); errors.As(err, &fe) {
 				e.list = append(e.list, fe...)
 			} else {
 				e.add(tn, "topology %q: %v", name, err)
@@ -187,9 +186,8 @@ func ParseScenario(file string, data []byte, topologies TopologyFunc) (*Scenario
 		e.add(steps, "missing")
 	}
 	for i, sn := range steps.seq(false) {
-		st, ok := v.step(sn)
-		if ok {
-			st.Index = i
+		if st, ok := v.step(sn); ok {
+			st.base().Index = i
 			s.Steps = append(s.Steps, st)
 		}
 	}
@@ -262,147 +260,6 @@ func (v *validator) within(n node, def time.Duration) time.Duration {
 	return n.duration(def)
 }
 
-func (v *validator) step(sn node) (Step, bool) {
-	m, ok := sn.asMap()
-	if !ok {
-		return Step{}, false
-	}
-	if len(m.keys) != 1 {
-		v.e.add(sn, "a step is a mapping with exactly one key, the step kind (%s); got %d keys", strings.Join(StepKinds, ", "), len(m.keys))
-		return Step{}, false
-	}
-	kind := m.keys[0]
-	n := m.get(kind)
-	st := Step{Kind: kind, Pos: m.keyPos[kind].pos()}
-	switch kind {
-	case StepStart, StepStop, StepKill, StepFreeze, StepThaw, StepCut, StepRestore, StepUnblock:
-		for _, it := range n.seq(true) {
-			if name, ok := it.str(); ok && v.isHost(it, name) {
-				st.Names = append(st.Names, name)
-			}
-		}
-		if len(st.Names) == 0 && len(v.e.list) == 0 {
-			v.e.add(n, "name at least one host")
-		}
-	case StepLogin, StepLogout:
-		for _, it := range n.seq(true) {
-			if name, ok := it.str(); ok && v.isClient(it, name) {
-				st.Names = append(st.Names, name)
-			}
-		}
-		if len(st.Names) == 0 && len(v.e.list) == 0 {
-			v.e.add(n, "name at least one client")
-		}
-	case StepBlock:
-		bm, ok := n.asMap("host", "ports", "reject")
-		if !ok {
-			break
-		}
-		st.Host = v.host(bm.get("host"))
-		st.Reject = bm.get("reject").boolean(false)
-		if p := bm.get("ports"); !p.absent() {
-			s, _ := p.str()
-			r, err := parsePorts(s)
-			if err != nil {
-				v.e.add(p, "%v", err)
-			}
-			st.Ports = r
-		}
-	case StepPartition, StepHeal:
-		pm, ok := n.asMap("host", "peer", "oneway")
-		if !ok {
-			break
-		}
-		st.Host = v.host(pm.get("host"))
-		st.Peer = v.host(pm.get("peer"))
-		if st.Host == st.Peer && st.Host != "" {
-			v.e.add(pm.get("peer"), "a host cannot be partitioned from itself")
-		}
-		if kind == StepPartition {
-			st.OneWay = pm.get("oneway").boolean(false)
-		} else if pm.has("oneway") {
-			v.e.add(pm.get("oneway"), "heal undoes the partition as it was made; no oneway here")
-		}
-	case StepLoss:
-		lm, ok := n.asMap("host", "percent")
-		if !ok {
-			break
-		}
-		st.Host = v.host(lm.get("host"))
-		if lm.get("percent").absent() {
-			v.e.add(lm.get("percent"), "missing (0 removes the loss)")
-		}
-		st.Percent = int(lm.get("percent").integer(0, 0, 100))
-	case StepRate:
-		rm, ok := n.asMap("host", "rate")
-		if !ok {
-			break
-		}
-		st.Host = v.host(rm.get("host"))
-		r := rm.get("rate")
-		s := r.reqStr()
-		if s == "0" || s == "none" {
-			break
-		}
-		if s != "" {
-			bps, err := parseRate(s)
-			if err != nil {
-				v.e.add(r, "%q is not a rate (e.g. 512kbit, 2mbit; 0 or none removes it)", s)
-			}
-			st.Rate = bps
-		}
-	case StepChat:
-		cm, ok := n.asMap("from", "to", "content", "as", "via", "within", "refused")
-		if !ok {
-			break
-		}
-		c := &ChatStep{From: v.client(cm.get("from")), To: v.client(cm.get("to"))}
-		c.Content = cm.get("content").reqStr()
-		c.As = v.label(cm.get("as"), "chat")
-		c.Via = v.via(cm.get("via"))
-		c.Within = v.within(cm.get("within"), DefaultWithin)
-		c.Refused = cm.get("refused").boolean(false)
-		if c.Refused && c.Via != "" {
-			v.e.add(cm.get("via"), "a refused message takes no path")
-		}
-		if c.From == c.To && c.From != "" {
-			v.e.add(cm.get("to"), "a client cannot chat with itself")
-		}
-		st.Chat = c
-	case StepFile:
-		fm, ok := n.asMap("from", "to", "size", "as", "via", "within")
-		if !ok {
-			break
-		}
-		f := &FileStep{From: v.client(fm.get("from")), To: v.client(fm.get("to"))}
-		f.Size = fm.get("size").size(64 << 10)
-		if f.Size > 64<<20 {
-			v.e.add(fm.get("size"), "at most 64MiB")
-		}
-		f.As = v.label(fm.get("as"), "file")
-		f.Via = v.via(fm.get("via"))
-		f.Within = v.within(fm.get("within"), 4*DefaultWithin)
-		st.File = f
-	case StepConnect:
-		cm, ok := n.asMap("from", "to")
-		if !ok {
-			break
-		}
-		st.Connect = &ConnectStep{From: v.client(cm.get("from")), To: v.client(cm.get("to"))}
-	case StepWait:
-		if n.absent() {
-			v.e.add(n, "missing (a duration, e.g. 500ms)")
-		}
-		st.Wait = n.duration(0)
-	case StepExpect:
-		st.Expect = v.expect(n)
-	default:
-		v.e.add(m.keyPos[kind], "unknown step %q (want one of %s)", kind, strings.Join(StepKinds, ", "))
-		return st, false
-	}
-	return st, true
-}
-
 func (v *validator) label(n node, kind string) string {
 	s, ok := n.str()
 	if !ok {
@@ -437,132 +294,6 @@ func (v *validator) via(n node) string {
 	return s
 }
 
-var expectKinds = []string{ExpectEvent, ExpectNoEvent, ExpectChannels, ExpectPath, ExpectLog, ExpectStats, ExpectDelivered}
-
-func (v *validator) expect(n node) *Expect {
-	m, ok := n.asMap(append([]string{"within", "during"}, expectKinds...)...)
-	if !ok {
-		return nil
-	}
-	x := &Expect{}
-	for _, k := range m.keys {
-		if contains(expectKinds, k) {
-			if x.Kind != "" {
-				v.e.add(m.get(k), "one expectation per expect step (already %s)", x.Kind)
-				continue
-			}
-			x.Kind = k
-		}
-	}
-	if x.Kind == "" {
-		v.e.add(n, "say what to expect: one of %s", strings.Join(expectKinds, ", "))
-		return x
-	}
-	x.Within = v.within(m.get("within"), DefaultWithin)
-	x.During = m.get("during").duration(0)
-	b := m.get(x.Kind)
-	switch x.Kind {
-	case ExpectEvent, ExpectNoEvent:
-		x.Event = v.eventMatch(b)
-		if x.Kind == ExpectNoEvent {
-			if x.During == 0 {
-				v.e.add(m.get("during"), "missing: how long no such event may happen (e.g. 1s)")
-			}
-			if m.has("within") {
-				v.e.add(m.get("within"), "no_event takes during, not within")
-			}
-		}
-	case ExpectChannels:
-		cm, ok := b.asMap("mesh", "pairs", "absent", "exact")
-		if !ok {
-			break
-		}
-		c := &ChannelsExpect{Exact: cm.get("exact").boolean(false)}
-		for _, it := range cm.get("mesh").seq(true) {
-			s, _ := it.str()
-			if s == "all" || v.isClient(it, s) {
-				c.Mesh = append(c.Mesh, s)
-			}
-		}
-		c.Pairs = v.pairs(cm.get("pairs"))
-		c.Absent = v.pairs(cm.get("absent"))
-		if len(c.Mesh) == 0 && len(c.Pairs) == 0 && len(c.Absent) == 0 && !c.Exact {
-			v.e.add(b, "give mesh, pairs, absent or exact")
-		}
-		x.Channels = c
-	case ExpectPath:
-		pm, ok := b.asMap("message", "via")
-		if !ok {
-			break
-		}
-		x.Path = &PathExpect{Message: v.useLabel(pm.get("message"), "chat"), Via: v.via(pm.get("via"))}
-		if x.Path.Via == "" && !pm.get("via").absent() || pm.get("via").absent() {
-			if pm.get("via").absent() {
-				v.e.add(pm.get("via"), "missing (p2p or relay)")
-			}
-		}
-	case ExpectLog:
-		lm, ok := b.asMap("at", "lines", "absent", "since")
-		if !ok {
-			break
-		}
-		l := &LogExpect{At: v.client(lm.get("at")), Lines: lm.get("lines").strs(), Absent: lm.get("absent").strs()}
-		l.Since = v.since(lm.get("since"), "start")
-		if len(l.Lines) == 0 && len(l.Absent) == 0 {
-			v.e.add(b, "give lines and/or absent")
-		}
-		for _, set := range [][]string{l.Lines, l.Absent} {
-			for _, p := range set {
-				for _, u := range placeholders(p) {
-					if !contains(v.s.Clients, u) {
-						v.e.add(b, "phrase %q: {%s} is not a client", p, u)
-					}
-				}
-			}
-		}
-		x.Log = l
-	case ExpectStats:
-		sm, ok := b.asMap("user", "online", "uploads", "downloads", "total_online")
-		if !ok {
-			break
-		}
-		st := &StatsExpect{}
-		if sm.has("user") {
-			st.User = v.client(sm.get("user"))
-		}
-		if sm.has("online") {
-			o := sm.get("online").boolean(false)
-			st.Online = &o
-		}
-		for _, f := range []struct {
-			k string
-			p *string
-		}{{"uploads", &st.Uploads}, {"downloads", &st.Downloads}, {"total_online", &st.TotalOnline}} {
-			if c := sm.get(f.k); !c.absent() {
-				s, _ := c.str()
-				if _, _, err := parseCmp(s); err != nil {
-					v.e.add(c, "%v", err)
-				}
-				*f.p = s
-			}
-		}
-		if st.User == "" && (st.Online != nil || st.Uploads != "" || st.Downloads != "") {
-			v.e.add(b, "online, uploads and downloads need a user")
-		}
-		if st.User == "" && st.TotalOnline == "" {
-			v.e.add(b, "give user (with online, uploads, downloads) or total_online")
-		}
-		x.Stats = st
-	case ExpectDelivered:
-		dm, ok := b.asMap("message", "count")
-		if !ok {
-			break
-		}
-		x.Delivered = &DeliveredExpect{Message: v.useLabel(dm.get("message"), "chat"), Count: int(dm.get("count").integer(1, 0, 1000))}
-	}
-	return x
-}
-
 func (v *validator) since(n node, def string) string {
 	s, ok := n.str()
 	if !ok {
@@ -572,56 +303,6 @@ func (v *validator) since(n node, def string) string {
 		v.e.add(n, "%q is not start or last", s)
 	}
 	return s
-}
-
-var eventTypes = []string{api.EventLogin, api.EventUserOnline, api.EventUserOffline, api.EventChannelOpened,
-	api.EventChannelClosed, api.EventChatSent, api.EventChatReceived, api.EventChatAcked, api.EventChatFailed,
-	api.EventChatResent, api.EventFileSent, api.EventFileReceived, api.EventFileFailed, api.EventServerLost,
-	api.EventServerRestored, api.EventLogout}
-
-func (v *validator) eventMatch(n node) *EventMatch {
-	m, ok := n.asMap("at", "type", "peer", "from", "to", "user", "via", "content", "reason", "message", "since")
-	if !ok {
-		return nil
-	}
-	em := &EventMatch{At: v.client(m.get("at")), Type: m.get("type").reqStr()}
-	if em.Type != "" && !contains(eventTypes, em.Type) {
-		v.e.add(m.get("type"), "%q is not an event type (want one of %s)", em.Type, strings.Join(eventTypes, ", "))
-	}
-	for _, f := range []struct {
-		k string
-		p *string
-	}{{"peer", &em.Peer}, {"from", &em.From}, {"to", &em.To}, {"user", &em.UserID}} {
-		if c := m.get(f.k); !c.absent() {
-			*f.p = v.client(c)
-		}
-	}
-	em.Via = v.via(m.get("via"))
-	em.Content, _ = m.get("content").str()
-	for _, r := range m.get("reason").seq(true) {
-		s, _ := r.str()
-		em.Reasons = append(em.Reasons, s)
-	}
-	if m.has("message") {
-		em.Message = v.useLabel(m.get("message"), "chat")
-	}
-	em.Since = v.since(m.get("since"), "last")
-	return em
-}
-
-func (v *validator) pairs(n node) [][2]string {
-	var out [][2]string
-	for _, p := range n.seq(false) {
-		names := p.strs()
-		if len(names) != 2 {
-			v.e.add(p, "a pair is [user, user]")
-			continue
-		}
-		if v.isClient(p, names[0]) && v.isClient(p, names[1]) {
-			out = append(out, [2]string{names[0], names[1]})
-		}
-	}
-	return out
 }
 
 // parsePorts reads "all", "7000" or "7000-7100".
@@ -734,6 +415,3 @@ func phraseMatcher(p string, endpoints map[string]netip.AddrPort) (*regexp.Regex
 	b.WriteString("$")
 	return regexp.Compile(b.String())
 }
-
-var _ = path.Join
-var _ = netlab.Prefix

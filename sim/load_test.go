@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/p2plab/p2plab/scenarios"
 )
@@ -90,19 +91,20 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Steps[0].Ports; got != [2]uint16{7000, 7100} {
+	if got := s.Steps[0].(*BlockStep).Ports; got != [2]uint16{7000, 7100} {
 		t.Errorf("ports %v", got)
 	}
-	if s.Steps[1].Percent != 20 || s.Steps[2].Rate != 2_000_000 {
-		t.Errorf("loss %d rate %d", s.Steps[1].Percent, s.Steps[2].Rate)
+	if p, r := s.Steps[1].(*LossStep).Percent, s.Steps[2].(*RateStep).Rate; p != 20 || r != 2_000_000 {
+		t.Errorf("loss %d rate %d", p, r)
 	}
-	if w := s.Steps[4].Expect.Within; w != 1200*1e6 {
-		t.Errorf("within %v, want 1.2s (200ms x 5 + 100ms slack + 100ms)", w)
+	d := s.Steps[4].(*DeliveredExpectStep)
+	if d.Within != 1200*time.Millisecond {
+		t.Errorf("within %v, want 1.2s (200ms x 5 + 100ms slack + 100ms)", d.Within)
 	}
-	if d := s.Steps[4].Expect.Delivered; d.Count != 1 {
+	if d.Count != 1 {
 		t.Errorf("count %d", d.Count)
 	}
-	if r := s.Steps[5].Expect.Event.Reasons; len(r) != 2 {
+	if r := s.Steps[5].(*EventExpectStep).Reasons; len(r) != 2 {
 		t.Errorf("reasons %v", r)
 	}
 	if s.Topology.Hosts[2].NICs[0].Addr.String() != "198.18.4.9" || len(s.Clients) != 2 {
@@ -153,6 +155,80 @@ func TestCheckChannels(t *testing.T) {
 		got := checkChannels(tt.state, tt.x, []string{"alice", "bob"})
 		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Every step kind reads into its own type, which knows its kind, its line
+// in the file and how to describe itself.
+func TestEveryStepKind(t *testing.T) {
+	for _, k := range StepKinds {
+		if stepReaders[k] == nil {
+			t.Errorf("step kind %q has no reader", k)
+		}
+	}
+	for _, k := range expectKinds {
+		if expectReaders[k] == nil {
+			t.Errorf("expectation kind %q has no reader", k)
+		}
+	}
+	if len(stepReaders) != len(StepKinds) || len(expectReaders) != len(expectKinds) {
+		t.Errorf("%d readers for %d step kinds, %d for %d expectation kinds", len(stepReaders), len(StepKinds), len(expectReaders), len(expectKinds))
+	}
+	text := head + `  - start: [server, alice, bob]
+  - stop: bob
+  - kill: alice
+  - freeze: bob
+  - thaw: bob
+  - cut: bob
+  - restore: bob
+  - block: {host: alice, ports: 7000-7001, reject: true}
+  - unblock: alice
+  - partition: {host: alice, peer: bob, oneway: true}
+  - heal: {host: alice, peer: bob}
+  - loss: {host: bob, percent: 5}
+  - rate: {host: bob, rate: 1mbit}
+  - login: alice
+  - logout: alice
+  - chat: {from: alice, to: bob, content: hi, as: m1, via: p2p}
+  - file: {from: bob, to: alice, size: 1KiB}
+  - connect: {from: alice, to: bob}
+  - wait: 10ms
+  - expect: {event: {at: alice, type: login}}
+  - expect: {no_event: {at: alice, type: logout}, during: 1s}
+  - expect: {channels: {pairs: [[alice, bob]]}}
+  - expect: {path: {message: m1, via: p2p}}
+  - expect: {log: {at: bob, lines: ["created {alice}"]}}
+  - expect: {stats: {user: bob, online: true}}
+  - expect: {delivered: {message: m1}}
+`
+	fsys := fstest.MapFS{"topologies/pair.yaml": {Data: []byte("hosts: [server, alice, bob]\n")}}
+	s, err := ParseScenario("all.yaml", []byte(text), FSTopologies(fsys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]string(nil), StepKinds[:len(StepKinds)-1]...), expectKinds...)
+	if len(s.Steps) != len(want) {
+		t.Fatalf("%d steps, want %d", len(s.Steps), len(want))
+	}
+	for i, st := range s.Steps {
+		kind := st.Kind()
+		if x, ok := st.(Expectation); ok {
+			kind = x.ExpectKind()
+			if st.Kind() != StepExpect || st.isAction() {
+				t.Errorf("step %d: an expectation of kind %q, action %v", i, st.Kind(), st.isAction())
+			}
+		} else if !st.isAction() {
+			t.Errorf("step %d (%s) is not an action", i, kind)
+		}
+		if kind != want[i] {
+			t.Errorf("step %d: kind %q, want %q", i, kind, want[i])
+		}
+		if p := st.Position(); p.Line != 5+i || p.Column != 5 || st.base().Index != i {
+			t.Errorf("step %d at %v index %d, want all.yaml:%d:5", i, p, st.base().Index, 5+i)
+		}
+		if d := st.String(); !strings.HasPrefix(d, st.Kind()+" ") {
+			t.Errorf("step %d (%s) describes itself as %q, want it to start with %q", i, want[i], d, st.Kind())
 		}
 	}
 }

@@ -4,20 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/p2plab/p2plab/netlab"
-	"github.com/p2plab/p2plab/netlab/docker"
 )
 
-// Default role command templates. Placeholders: {bin} (the p2plab binary
-// as hosts see it), {listen} (the server's IP:PORT), {listen_ip}, {port},
-// {admin} (the server's admin IP:PORT, on the server host's loopback),
-// {server} (the address clients dial), {user}, {name}, {control} (the
-// client's control socket), {log} (its P2PInfo log), {files} (its
-// directory for received files), {dir} (the host's directory),
-// {heartbeat} and {misses}. Paths are as the program sees them.
+// Default role command templates. The placeholders and the rules that
+// fill them are Expand's.
 const (
 	DefaultServerCommand = "{bin} server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}"
 	DefaultClientCommand = "{bin} client --server {server} --user {user} --name {name} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
@@ -29,15 +22,18 @@ const (
 	AdminPort  = 7001
 )
 
-// Backends this package knows.
+// Backend names (see netlab.Register): netns and local are always there;
+// docker is there when the program imports netlab/docker.
 const (
-	BackendNetns  = "netns"
-	BackendDocker = "docker"
+	BackendNetns  = netlab.BackendNetns
+	BackendDocker = netlab.BackendDocker
+	BackendLocal  = netlab.BackendLocal
 )
 
 // Options configure Start.
 type Options struct {
-	// Backend is "netns" (default) or "docker".
+	// Backend is a registered backend name (default "netns"; "local"
+	// needs no root; "docker" needs a program that imports netlab/docker).
 	Backend string
 	// NewBackend, if set, makes the backend instead (Backend is then only
 	// its name in reports).
@@ -59,8 +55,12 @@ type Options struct {
 	// available in every host). Default: this program's own executable.
 	Binary string
 	// ServerCommand and ClientCommand are role command templates (see
-	// DefaultServerCommand); words are split on spaces.
+	// DefaultServerCommand and Expand).
 	ServerCommand, ClientCommand string
+	// ServerImage and ClientImage, on the docker backend only, run the
+	// role program in that image (present locally: nothing is pulled);
+	// an empty command template then runs the image's own entrypoint.
+	ServerImage, ClientImage string
 	// Artifacts is this lab's artifacts folder (created; default: a new
 	// temporary directory).
 	Artifacts string
@@ -103,10 +103,11 @@ func (o *Options) defaults() {
 	case o.Slack < 0:
 		o.Slack = 0
 	}
-	if o.ServerCommand == "" {
+	// With an image an empty template runs the image's own entrypoint.
+	if o.ServerCommand == "" && o.ServerImage == "" {
 		o.ServerCommand = DefaultServerCommand
 	}
-	if o.ClientCommand == "" {
+	if o.ClientCommand == "" && o.ClientImage == "" {
 		o.ClientCommand = DefaultClientCommand
 	}
 	if o.StartTimeout == 0 {
@@ -114,47 +115,30 @@ func (o *Options) defaults() {
 	}
 }
 
-// NewBackend returns a fresh backend by name. The docker backend is only
-// returned when a Docker engine answers.
+// NewBackend returns a fresh backend by its registered name ("" is netns).
 func NewBackend(ctx context.Context, name string) (netlab.Backend, error) {
-	switch name {
-	case "", BackendNetns:
-		return netlab.NewNetns(), nil
-	case BackendDocker:
-		if err := docker.Available(ctx); err != nil {
-			return nil, fmt.Errorf("sim: docker backend: %w", err)
-		}
-		return docker.New(), nil
+	if name == "" {
+		name = BackendNetns
 	}
-	return nil, fmt.Errorf("sim: unknown backend %q (want netns or docker)", name)
+	b, err := netlab.NewBackend(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	return b, nil
 }
 
-// expand fills a command template.
-func expand(tmpl string, vars map[string]string) ([]string, error) {
-	var out []string
-	for _, w := range strings.Fields(tmpl) {
-		var b strings.Builder
-		for i := 0; i < len(w); {
-			if w[i] == '{' {
-				j := strings.IndexByte(w[i:], '}')
-				if j > 0 {
-					k := w[i+1 : i+j]
-					v, ok := vars[k]
-					if !ok {
-						return nil, fmt.Errorf("sim: command template %q: unknown placeholder {%s}", tmpl, k)
-					}
-					b.WriteString(v)
-					i += j + 1
-					continue
-				}
-			}
-			b.WriteByte(w[i])
-			i++
+// checkTemplates refuses, before anything starts, a role template that
+// does not expand or lacks what the lab drives the role through.
+func (o *Options) checkTemplates() error {
+	if o.ServerImage == "" || o.ServerCommand != "" {
+		if err := CheckTemplate(o.ServerCommand, ServerNeeds...); err != nil {
+			return fmt.Errorf("server command: %w", err)
 		}
-		out = append(out, b.String())
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("sim: empty command template")
+	if o.ClientImage == "" || o.ClientCommand != "" {
+		if err := CheckTemplate(o.ClientCommand, ClientNeeds...); err != nil {
+			return fmt.Errorf("client command: %w", err)
+		}
 	}
-	return out, nil
+	return nil
 }

@@ -30,6 +30,7 @@ type junitSuites struct {
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
 	Time     string       `xml:"time,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
@@ -38,6 +39,7 @@ type junitSuite struct {
 	Name      string      `xml:"name,attr"`
 	Tests     int         `xml:"tests,attr"`
 	Failures  int         `xml:"failures,attr"`
+	Errors    int         `xml:"errors,attr"`
 	Time      string      `xml:"time,attr"`
 	Timestamp string      `xml:"timestamp,attr"`
 	Cases     []junitCase `xml:"testcase"`
@@ -49,6 +51,8 @@ type junitCase struct {
 	File      string        `xml:"file,attr,omitempty"`
 	Time      string        `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	// Error is an interrupted scenario: no verdict on the programs.
+	Error     *junitFailure `xml:"error,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
 
@@ -62,7 +66,9 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
 // WriteJUnit writes the results as JUnit XML: one testsuite per backend,
 // one testcase per scenario (name "<id>: <requirement>", classname
-// p2plab.<level>), the step log as system-out.
+// p2plab.<level>), the step log as system-out. A failed scenario has a
+// <failure type="expectation">, an interrupted one an <error
+// type="interrupted"> (counted in errors, not failures).
 func WriteJUnit(path string, results []*Result) error {
 	out := junitSuites{Name: "p2plab"}
 	byBackend := map[string]int{}
@@ -79,18 +85,26 @@ func WriteJUnit(path string, results []*Result) error {
 		var so strings.Builder
 		for _, st := range r.Steps {
 			status := "ok"
-			if !st.Passed {
+			switch {
+			case st.Interrupted:
+				status = "INTERRUPTED"
+			case !st.Passed:
 				status = "FAIL"
 			}
 			fmt.Fprintf(&so, "[%d] %s %s %s %s\n", st.Index, status, st.Text, st.Duration.Round(time.Millisecond), st.Note)
 		}
 		fmt.Fprintf(&so, "artifacts: %s\n", r.Artifacts)
 		c.SystemOut = so.String()
-		if !r.Passed {
-			msg, _, _ := strings.Cut(r.Error, "\n")
+		msg, _, _ := strings.Cut(r.Error, "\n")
+		switch r.verdict() {
+		case VerdictFail:
 			c.Failure = &junitFailure{Message: msg, Type: "expectation", Text: r.Error}
 			s.Failures++
 			out.Failures++
+		case VerdictInterrupted:
+			c.Error = &junitFailure{Message: msg, Type: VerdictInterrupted, Text: r.Error}
+			s.Errors++
+			out.Errors++
 		}
 		s.Tests++
 		out.Tests++
@@ -117,18 +131,16 @@ func WriteJUnit(path string, results []*Result) error {
 	return nil
 }
 
-// WriteSummary prints a table: one row per scenario, then the totals.
+// WriteSummary prints a table: one row per scenario (PASS, FAIL or
+// INTERRUPTED), then the totals.
 func WriteSummary(w io.Writer, results []*Result) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RESULT\tID\tLEVEL\tBACKEND\tSTEPS\tTIME\tARTIFACTS")
-	passed := 0
+	count := map[string]int{}
 	for _, r := range results {
-		res := "PASS"
-		if r.Passed {
-			passed++
-		} else {
-			res = "FAIL"
-		}
+		v := r.verdict()
+		count[v]++
+		res := strings.ToUpper(v)
 		ok := 0
 		for _, s := range r.Steps {
 			if s.Passed {
@@ -138,5 +150,9 @@ func WriteSummary(w io.Writer, results []*Result) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", res, r.ID, r.Level, r.Backend, ok, r.TotalSteps, r.Duration.Round(10*time.Millisecond), r.Artifacts)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d scenarios: %d passed, %d failed\n", len(results), passed, len(results)-passed)
+	fmt.Fprintf(w, "\n%d scenarios: %d passed, %d failed", len(results), count[VerdictPass], count[VerdictFail])
+	if n := count[VerdictInterrupted]; n > 0 {
+		fmt.Fprintf(w, ", %d interrupted", n)
+	}
+	fmt.Fprintln(w)
 }

@@ -37,7 +37,8 @@ type Scenario struct {
 	Slack time.Duration `json:"slack"`
 	// Timeout bounds the whole scenario.
 	Timeout time.Duration `json:"timeout"`
-	Steps   []Step        `json:"steps"`
+	// Steps are typed values, one type per kind (see Step).
+	Steps []Step `json:"steps"`
 }
 
 // Teardown is heartbeat x (misses+1): how long a dead peer may take to be
@@ -78,65 +79,6 @@ var StepKinds = []string{StepStart, StepStop, StepKill, StepFreeze, StepThaw, St
 	StepBlock, StepUnblock, StepPartition, StepHeal, StepLoss, StepRate, StepLogin, StepLogout,
 	StepChat, StepFile, StepConnect, StepWait, StepExpect}
 
-// Step is one step of a scenario. Kind says which fields are set.
-type Step struct {
-	Index int    `json:"index"`
-	Kind  string `json:"kind"`
-	Pos   Pos    `json:"-"`
-	// Names: the hosts (start, stop, kill, freeze, thaw, cut, restore,
-	// unblock) or users (login, logout) the step acts on.
-	Names []string `json:"names,omitempty"`
-	// Host and Peer: block, loss, rate (Host); partition, heal (Host, Peer).
-	Host string `json:"host,omitempty"`
-	Peer string `json:"peer,omitempty"`
-	// Ports is the blocked port range (0,0 = every port); Reject answers
-	// with a TCP reset.
-	Ports  [2]uint16 `json:"ports,omitzero"`
-	Reject bool      `json:"reject,omitempty"`
-	OneWay bool      `json:"oneWay,omitempty"`
-	// Percent is the loss rate (0 removes it); Rate bits per second (0
-	// removes it).
-	Percent int    `json:"percent,omitempty"`
-	Rate    uint64 `json:"rate,omitempty"`
-	// Wait is the pause of a wait step.
-	Wait    time.Duration `json:"wait,omitempty"`
-	Chat    *ChatStep     `json:"chat,omitempty"`
-	File    *FileStep     `json:"file,omitempty"`
-	Connect *ConnectStep  `json:"connect,omitempty"`
-	Expect  *Expect       `json:"expect,omitempty"`
-}
-
-// ChatStep sends one chat message.
-type ChatStep struct {
-	From    string `json:"from"`
-	To      string `json:"to"`
-	Content string `json:"content"`
-	// As names the message for later expectations.
-	As string `json:"as,omitempty"`
-	// Via, if set, checks the path three ways (receiver event, P2PInfo
-	// log, server counters) within Within.
-	Via    string        `json:"via,omitempty"`
-	Within time.Duration `json:"within,omitempty"`
-	// Refused expects the send to be refused (e.g. user_offline).
-	Refused bool `json:"refused,omitempty"`
-}
-
-// FileStep sends a file of Size random bytes.
-type FileStep struct {
-	From   string        `json:"from"`
-	To     string        `json:"to"`
-	Size   int64         `json:"size"`
-	As     string        `json:"as,omitempty"`
-	Via    string        `json:"via,omitempty"`
-	Within time.Duration `json:"within,omitempty"`
-}
-
-// ConnectStep opens a channel on demand.
-type ConnectStep struct {
-	From string `json:"from"`
-	To   string `json:"to"`
-}
-
 // Expectation kinds.
 const (
 	ExpectEvent     = "event"
@@ -147,22 +89,6 @@ const (
 	ExpectStats     = "stats"
 	ExpectDelivered = "delivered"
 )
-
-// Expect is one expectation. Within bounds how long it may take to come
-// true, counted from the start of the last action step; During is how long
-// a no_event or delivered expectation watches.
-type Expect struct {
-	Kind   string        `json:"kind"`
-	Within time.Duration `json:"within,omitempty"`
-	During time.Duration `json:"during,omitempty"`
-
-	Event     *EventMatch      `json:"event,omitempty"` // event, no_event
-	Channels  *ChannelsExpect  `json:"channels,omitempty"`
-	Path      *PathExpect      `json:"path,omitempty"`
-	Log       *LogExpect       `json:"log,omitempty"`
-	Stats     *StatsExpect     `json:"stats,omitempty"`
-	Delivered *DeliveredExpect `json:"delivered,omitempty"`
-}
 
 // EventMatch selects control-API events of one client. Empty fields match
 // anything; Reasons matches any of the listed reasons.

@@ -3,8 +3,8 @@ package sim
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -49,8 +49,38 @@ func running(p netlab.Process) bool {
 	}
 }
 
+// adminAddr is where the server's admin API listens: its host's
+// loopback (netlab.Host.LoopbackAddr), off the lab LAN.
+func (s *Server) adminAddr() netip.AddrPort {
+	return netip.AddrPortFrom(s.host.LoopbackAddr(), AdminPort)
+}
+
+// HasAdmin reports whether the server offers its admin API: its command
+// template uses {admin} (or, for an image run with its own entrypoint,
+// the API answered P2PLAB_ADMIN at start).
+func (s *Server) HasAdmin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.admin != nil
+}
+
+// Admin returns the admin API's address and an HTTP client that reaches
+// it from inside the server host (nil if the server has none).
+func (s *Server) Admin() (addr string, hc *http.Client) {
+	if !s.HasAdmin() {
+		return "", nil
+	}
+	return s.adminAddr().String(), NetOf(s.host).HTTP()
+}
+
+// Output returns the last n lines of what the server wrote.
+func (s *Server) Output(n int) string { return tailFiles(s.outDir(), n) }
+
+func (s *Server) outDir() string { return filepath.Join(s.lab.artifacts, "server") }
+
 // Start starts the server program and waits until it accepts connections
-// and its admin API answers.
+// (dialled from inside its host) and, if it has one, its admin API
+// answers.
 func (s *Server) Start(ctx context.Context) error {
 	l := s.lab
 	if s.Running() {
@@ -58,21 +88,18 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.opts.StartTimeout)
 	defer cancel()
-	argv, err := expand(l.opts.ServerCommand, l.vars(s.host))
+	p, err := l.StartProgram(ctx, s.host, Program{Command: l.opts.ServerCommand, Image: l.opts.ServerImage, Output: s.outDir()})
 	if err != nil {
-		return err
+		return fmt.Errorf("sim: start server: %w", err)
 	}
-	dir := filepath.Join(l.artifacts, "server")
-	os.MkdirAll(dir, 0o755)
-	l.progress("  start server on %s: %v", s.host.Name(), argv)
-	p, err := s.host.Start(ctx, netlab.Command{Argv: argv, Stdout: filepath.Join(dir, "stdout.log"), Stderr: filepath.Join(dir, "stderr.log")})
-	if err != nil {
-		return fmt.Errorf("sim: start server on %s: %w", s.host.Name(), err)
+	hn := NetOf(s.host)
+	var admin *api.Admin
+	optional := l.opts.ServerImage != "" && l.opts.ServerCommand == ""
+	if Uses(l.opts.ServerCommand, "admin") || optional {
+		admin = api.NewAdminWithClient(s.adminAddr().String(), hn.HTTP())
 	}
-	adminAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), AdminPort)
-	admin := api.NewAdminWithClient(adminAddr.String(), adminHTTP(s.host))
 	s.mu.Lock()
-	s.proc, s.admin = p, admin
+	s.proc = p
 	s.mu.Unlock()
 	err = poll(ctx, 50*time.Millisecond, func() error {
 		select {
@@ -80,15 +107,30 @@ func (s *Server) Start(ctx context.Context) error {
 			return errExited
 		default:
 		}
-		if err := dialInside(ctx, s.host, s.Addr()); err != nil {
+		if err := hn.Reachable(ctx, s.Addr()); err != nil {
 			return err
 		}
-		return admin.Healthz(ctx)
+		if admin != nil && !optional {
+			return admin.Healthz(ctx)
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sim: server on %s not ready: %w\n%s", s.host.Name(), err, tailFiles(dir, 10))
+		return fmt.Errorf("sim: server on %s not ready: %w\n%s", s.host.Name(), err, s.Output(10))
 	}
-	l.note("server ready on %s (admin %s inside the host)", s.Addr(), adminAddr)
+	if optional {
+		// An image's own entrypoint may or may not serve P2PLAB_ADMIN:
+		// keep the admin API if it answers soon.
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		if poll(actx, 50*time.Millisecond, func() error { return admin.Healthz(actx) }) != nil {
+			admin = nil
+		}
+		acancel()
+	}
+	s.mu.Lock()
+	s.admin = admin
+	s.mu.Unlock()
+	l.note("server ready on %s (admin: %v)", s.Addr(), admin != nil)
 	return nil
 }
 
@@ -98,7 +140,7 @@ func (s *Server) Stats(ctx context.Context) (api.Stats, error) {
 	a := s.admin
 	s.mu.Unlock()
 	if a == nil {
-		return api.Stats{}, fmt.Errorf("sim: server was never started")
+		return api.Stats{}, fmt.Errorf("sim: server has no admin API (never started, or its template has no {admin})")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

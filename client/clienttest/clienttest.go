@@ -41,9 +41,6 @@ func WithHeartbeat(d time.Duration, misses int) Option {
 	return func(c *client.Config) { c.Heartbeat, c.Misses = d, misses }
 }
 
-// WithName sets the user name.
-func WithName(name string) Option { return func(c *client.Config) { c.UserName = name } }
-
 // WithConfig applies f to the Config.
 func WithConfig(f func(*client.Config)) Option { return Option(f) }
 

@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/p2plab/p2plab/conform"
+	"github.com/p2plab/p2plab/netlab"
+	"github.com/p2plab/p2plab/sim"
 )
 
 func init() {
@@ -71,7 +74,7 @@ func (c *conformFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the implementation's heartbeat interval ({heartbeat}; default 1s with --cmd)")
 	fs.IntVar(&c.misses, "misses", 0, "the implementation's heartbeat misses before timeout ({misses}; default 2 with --cmd)")
 	fs.BoolVar(&c.verbose, "v", false, "print the target's output after the run")
-	fs.StringVar(&c.lab, "lab", "auto", "server --cmd: where to run it: netns (a lab host, root only), loopback, or auto (netns when root, falling back to loopback)")
+	fs.StringVar(&c.lab, "lab", "auto", "the lab backend --cmd runs in: netns (root only), local (no root: hosts on loopback addresses), or auto (netns when root, else local); --image runs on docker")
 }
 
 func runConform(ctx context.Context, args []string) int {
@@ -141,6 +144,50 @@ func exactlyOne(vals ...string) bool {
 	return n == 1
 }
 
+// labBackend is the backend a --cmd or --image target runs on.
+func (c *conformFlags) labBackend() (string, error) {
+	switch {
+	case c.image != "" && c.lab != "auto" && c.lab != netlab.BackendDocker:
+		return "", fmt.Errorf("--image runs on the docker backend, not --lab %s", c.lab)
+	case c.image != "":
+		return netlab.BackendDocker, nil
+	case c.lab == "auto" && os.Geteuid() == 0:
+		return netlab.BackendNetns, nil
+	case c.lab == "auto":
+		return netlab.BackendLocal, nil
+	case !slices.Contains(netlab.Backends(), c.lab):
+		return "", fmt.Errorf("--lab %q: want auto or one of %s", c.lab, strings.Join(netlab.Backends(), ", "))
+	}
+	return c.lab, nil
+}
+
+// labOptions are the lab settings of a --cmd or --image target; Binary is
+// this program (the reference server, and the docker image's p2plab).
+func (c *conformFlags) labOptions(role string) (conform.LabOptions, error) {
+	b, err := c.labBackend()
+	if err != nil {
+		return conform.LabOptions{}, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return conform.LabOptions{}, err
+	}
+	o := conform.LabOptions{Backend: b, Command: c.cmd, Image: c.image, Binary: exe, Heartbeat: c.heartbeat, Misses: c.misses}
+	if c.cmd == "" {
+		return o, nil
+	}
+	need := map[string][]string{"server": sim.ServerNeeds, "client": {"server", "user", "control"}}[role]
+	if err := sim.CheckTemplate(c.cmd, need...); err != nil {
+		return o, fmt.Errorf("--cmd: %w", err)
+	}
+	if b != netlab.BackendDocker {
+		if err := sim.CheckProgram(c.cmd); err != nil {
+			return o, fmt.Errorf("--cmd: %w", err)
+		}
+	}
+	return o, nil
+}
+
 func conformServer(ctx context.Context, cf conformFlags, reqs []conform.Requirement, addr, admin string) int {
 	// With --image, --cmd is optional: the container's command line.
 	if !exactlyOne(addr, cf.cmd, cf.image) && (cf.image == "" || addr != "") {
@@ -149,38 +196,7 @@ func conformServer(ctx context.Context, cf conformFlags, reqs []conform.Requirem
 	}
 	var target conform.ServerTarget
 	desc := addr
-	if cf.image != "" {
-		hb, misses := cf.heartbeat, cf.misses
-		if hb == 0 {
-			hb = time.Second
-		}
-		if misses == 0 {
-			misses = 2
-		}
-		exe, err := os.Executable()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
-			return 2
-		}
-		ls, t, err := conform.StartServerImage(ctx, cf.image, cf.cmd, exe, hb, misses)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
-			return 2
-		}
-		defer func() {
-			if cf.verbose {
-				fmt.Fprintf(os.Stderr, "--- server output ---\n%s", ls.Output())
-			}
-			if err := ls.Close(); err != nil {
-				fmt.Fprintln(os.Stderr, "p2plab conform server: lab close:", err)
-			}
-		}()
-		fmt.Printf("p2plab conform server: image %s runs on a docker lab host at %s\n", cf.image, t.Addr)
-		if admin != "" {
-			t.Admin = admin
-		}
-		target, desc = t, cf.image
-	} else if addr != "" {
+	if addr != "" {
 		ap, err := parseAddrPort(addr)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
@@ -192,67 +208,35 @@ func conformServer(ctx context.Context, cf conformFlags, reqs []conform.Requirem
 			return 2
 		}
 	} else {
-		hb, misses := cf.heartbeat, cf.misses
-		if hb == 0 {
-			hb = time.Second
-		}
-		if misses == 0 {
-			misses = 2
-		}
-		if !strings.Contains(cf.cmd, "{listen}") {
-			fmt.Fprintln(os.Stderr, "p2plab conform server: --cmd needs a {listen} placeholder")
+		o, err := cf.labOptions("server")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
 			return 2
 		}
-		var t conform.ServerTarget
-		useLab := cf.lab == "netns" || (cf.lab == "auto" && os.Geteuid() == 0)
-		if cf.lab != "auto" && cf.lab != "netns" && cf.lab != "loopback" {
-			fmt.Fprintf(os.Stderr, "p2plab conform server: --lab %q: want netns, loopback or auto\n", cf.lab)
+		lab, t, err := conform.StartServerLab(ctx, o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
 			return 2
 		}
-		started := false
-		if useLab {
-			ls, lt, err := conform.StartServerInLab(ctx, cf.cmd, hb, misses)
-			switch {
-			case err == nil:
-				defer func() {
-					if cf.verbose {
-						fmt.Fprintf(os.Stderr, "--- server output ---\n%s", ls.Output())
-					}
-					if err := ls.Close(); err != nil {
-						fmt.Fprintln(os.Stderr, "p2plab conform server: lab close:", err)
-					}
-				}()
-				t, started = lt, true
-				fmt.Printf("p2plab conform server: the server runs on a netns lab host at %s\n", t.Addr)
-			case cf.lab == "netns":
-				fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
-				return 2
-			default:
-				fmt.Fprintf(os.Stderr, "p2plab conform server: lab not available (%v); running the server on loopback\n", err)
+		defer func() {
+			if cf.verbose {
+				fmt.Fprintf(os.Stderr, "--- server output ---\n%s\n", lab.Output())
 			}
-		}
-		if !started {
-			p, lt, err := conform.StartServer(ctx, cf.cmd, hb, misses)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "p2plab conform server:", err)
-				return 2
+			if err := lab.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "p2plab conform server: lab close:", err)
 			}
-			defer func() {
-				p.Stop(2 * time.Second)
-				if cf.verbose {
-					fmt.Fprintf(os.Stderr, "--- server output ---\n%s", p.Output())
-				}
-			}()
-			t = lt
-		}
-		if !strings.Contains(cf.cmd, "{heartbeat}") && cf.heartbeat == 0 {
+		}()
+		fmt.Printf("p2plab conform server: the server runs on a %s lab host at %s\n", o.Backend, t.Addr)
+		if cf.image == "" && !sim.Uses(cf.cmd, "heartbeat") && cf.heartbeat == 0 {
 			t.Heartbeat, t.Misses = 0, 0 // the checker cannot know them
 		}
 		if admin != "" {
 			t.Admin = admin
 		}
-		target = t
-		desc = cf.cmd
+		target, desc = t, cf.cmd
+		if cf.image != "" {
+			desc = cf.image
+		}
 	}
 	fmt.Printf("p2plab conform server: %d requirements against %s\n", len(reqs), target.Addr)
 	start := time.Now()

@@ -16,6 +16,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	_ "github.com/p2plab/p2plab/netlab/docker" // registers the docker backend (netlab.Register)
 )
 
 // command is one subcommand. run returns the process exit code.

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/p2plab/p2plab/internal/progress"
 	"github.com/p2plab/p2plab/netlab"
 	"github.com/p2plab/p2plab/netlab/docker"
 	"github.com/p2plab/p2plab/scenarios"
 	"github.com/p2plab/p2plab/sim"
+	"github.com/p2plab/p2plab/sim/htmlreport"
 )
 
 func init() { register("run", "run scenarios in a lab (default: every shipped scenario)", runRun) }
@@ -24,12 +27,15 @@ func runRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(fs.Output(), "usage: p2plab run [flags] [FILES...]\n\n"+
 			"Runs scenario files (default: every shipped scenario) in a lab and prints\n"+
 			"a line per step and a summary. Exit 0: all passed; 1: a failure; 2: bad\n"+
-			"usage or a bad file.\n\nflags:\n")
+			"usage or a bad file; 130: interrupted (Ctrl-C or SIGTERM) before every\n"+
+			"scenario had a verdict (the interrupted one is reported INTERRUPTED, the\n"+
+			"reports are still written).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	backend := fs.String("backend", sim.BackendNetns, "lab backend: netns or docker")
+	backend := fs.String("backend", sim.BackendNetns, "lab backend: "+strings.Join(netlab.Backends(), ", "))
 	junit := fs.String("junit", "", "write a JUnit XML report to `FILE`")
 	jsonOut := fs.String("json", "", "write a JSON report to `FILE`")
+	htmlOut := fs.String("html", "", "write a self-contained HTML report (summary, timelines, artifact links) to `FILE`")
 	artifacts := fs.String("artifacts", "", "artifacts root `DIR` (default ./artifacts/run-<time>)")
 	keep := fs.Bool("keep", false, "leave a failed scenario's lab up for inspection (remove it with `p2plab clean`)")
 	capture := fs.Bool("capture", false, "write a pcap of every host into the artifacts")
@@ -45,8 +51,12 @@ func runRun(ctx context.Context, args []string) int {
 		}
 		return 2
 	}
-	if *backend != sim.BackendNetns && *backend != sim.BackendDocker {
-		fmt.Fprintf(os.Stderr, "p2plab run: --backend %q: want netns or docker\n", *backend)
+	if !slices.Contains(netlab.Backends(), *backend) {
+		fmt.Fprintf(os.Stderr, "p2plab run: --backend %q: want one of %s\n", *backend, strings.Join(netlab.Backends(), ", "))
+		return 2
+	}
+	if err := checkRoleTemplates(*backend, *serverCmd, *clientCmd); err != nil {
+		fmt.Fprintf(os.Stderr, "p2plab run: %v\n", err)
 		return 2
 	}
 	ss, err := loadScenarios(files)
@@ -96,12 +106,13 @@ func runRun(ctx context.Context, args []string) int {
 		return 1
 	}
 	var results []*sim.Result
-	failed := 0
+	failed, interrupted := 0, false
+	runStart := time.Now()
 	for i, s := range ss {
 		if ctx.Err() != nil {
 			break
 		}
-		fmt.Printf("\n=== [%d/%d] %s (%s, %s)\n    %s\n", i+1, len(ss), s.ID, s.Level, s.File, s.Requirement)
+		fmt.Printf("\n=== [%d/%d] %s (%s, %s; %s)\n    %s\n", i+1, len(ss), s.ID, s.Level, s.File, progress.Status(i, len(ss), time.Since(runStart)), s.Requirement)
 		r := sim.Run(ctx, s, sim.RunOptions{
 			Backend: *backend, NewBackend: newBackend, Binary: *binary, ServerCommand: *serverCmd, ClientCommand: *clientCmd,
 			Capture: *capture, Artifacts: root, Keep: *keep, Progress: os.Stdout,
@@ -110,6 +121,11 @@ func runRun(ctx context.Context, args []string) int {
 		if r.Passed {
 			fmt.Printf("--- PASS %s (%s)\n", s.ID, r.Duration.Round(10*time.Millisecond))
 			continue
+		}
+		if r.Verdict == sim.VerdictInterrupted {
+			interrupted = true
+			fmt.Printf("--- INTERRUPTED %s (%s)\n%s\n", s.ID, r.Duration.Round(10*time.Millisecond), indentText(r.Error))
+			break
 		}
 		failed++
 		fmt.Printf("--- FAIL %s (%s)\n%s\n", s.ID, r.Duration.Round(10*time.Millisecond), indentText(r.Error))
@@ -120,23 +136,41 @@ func runRun(ctx context.Context, args []string) int {
 	fmt.Println()
 	sim.WriteSummary(os.Stdout, results)
 	code := 0
-	if failed > 0 || len(results) < len(ss) {
+	if failed > 0 {
 		code = 1
+	}
+	if interrupted || ctx.Err() != nil {
+		if n := len(ss) - len(results); n > 0 {
+			fmt.Printf("%d scenarios not run: interrupted\n", n)
+		}
+		code = exitInterrupted
 	}
 	if *junit != "" {
 		if err := sim.WriteJUnit(*junit, results); err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab run:", err)
-			code = 1
+			code = max(code, 1)
 		}
 	}
 	if *jsonOut != "" {
 		if err := sim.WriteJSON(*jsonOut, results); err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab run:", err)
-			code = 1
+			code = max(code, 1)
+		}
+	}
+	if *htmlOut != "" {
+		if err := htmlreport.Write(*htmlOut, "p2plab run", results); err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab run:", err)
+			code = max(code, 1)
+		} else {
+			fmt.Printf("report: %s\n", *htmlOut)
 		}
 	}
 	return code
 }
+
+// exitInterrupted is run's exit status when a signal stopped it: 128 +
+// SIGINT, as shells report a program killed by Ctrl-C.
+const exitInterrupted = 130
 
 func indentText(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
 
@@ -207,4 +241,26 @@ func sharedBackend(ctx context.Context, backend, binary string) (func(context.Co
 		return nil, done, err
 	}
 	return func(context.Context) (netlab.Backend, error) { return docker.New().WithImage(img) }, done, nil
+}
+
+// checkRoleTemplates refuses, before any lab comes up, a role template
+// that does not expand, lacks what the lab drives the role through
+// ({listen}, {control}), or names a program that does not exist on this
+// machine (the netns and local backends run the machine's own files).
+func checkRoleTemplates(backend, serverCmd, clientCmd string) error {
+	for _, r := range []struct {
+		flag, tmpl string
+		need       []string
+	}{{"--server-cmd", serverCmd, sim.ServerNeeds}, {"--client-cmd", clientCmd, sim.ClientNeeds}} {
+		if err := sim.CheckTemplate(r.tmpl, r.need...); err != nil {
+			return fmt.Errorf("%s: %w", r.flag, err)
+		}
+		if backend == sim.BackendDocker {
+			continue
+		}
+		if err := sim.CheckProgram(r.tmpl); err != nil {
+			return fmt.Errorf("%s: %w", r.flag, err)
+		}
+	}
+	return nil
 }

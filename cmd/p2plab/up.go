@@ -32,7 +32,7 @@ func runUp(ctx context.Context, args []string) int {
 			"client, prints how to reach them, and waits for Ctrl-C, then removes it.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	backend := fs.String("backend", sim.BackendNetns, "lab backend: netns or docker")
+	backend := fs.String("backend", sim.BackendNetns, "lab backend: "+strings.Join(netlab.Backends(), ", "))
 	heartbeat := fs.Duration("heartbeat", sim.DefaultHeartbeat, "heartbeat interval given to every program")
 	misses := fs.Int("misses", sim.DefaultMisses, "silent heartbeat intervals before a connection is dead")
 	artifacts := fs.String("artifacts", "", "artifacts `DIR` (default ./artifacts/up-<time>)")

@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/p2plab/p2plab/netlab"
 )
@@ -55,7 +56,7 @@ func New() *Backend {
 }
 
 // Name is "docker".
-func (b *Backend) Name() string { return "docker" }
+func (b *Backend) Name() string { return netlab.BackendDocker }
 
 // Binary is the path of the p2plab binary inside every container, or "" if
 // Config.Binary was empty.
@@ -146,26 +147,19 @@ func (b *Backend) Create(ctx context.Context, cfg netlab.Config) (err error) {
 }
 
 // forEach runs fn(0..n-1) with at most parallel calls at once and returns
-// every error.
+// every error; once ctx is done it starts no more.
 func forEach(ctx context.Context, n int, fn func(i int) error) error {
-	sem := make(chan struct{}, parallel)
+	var g errgroup.Group
+	g.SetLimit(parallel)
 	errs := make([]error, n)
-	var wg sync.WaitGroup
 	for i := range n {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			errs[i] = ctx.Err()
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = fn(i)
-		}()
+		g.Go(func() error { errs[i] = fn(i); return nil })
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return errors.Join(errs...)
 }
 
@@ -266,4 +260,16 @@ func (b *Backend) Thaw(ctx context.Context, name string) error {
 		return fmt.Errorf("docker: thaw %s: %w", name, err)
 	}
 	return nil
+}
+
+// init registers the backend as "docker": a program that imports this
+// package (a blank import will do) can name it in netlab.NewBackend. The
+// factory fails when no Docker engine answers.
+func init() {
+	netlab.Register(netlab.BackendDocker, func(ctx context.Context) (netlab.Backend, error) {
+		if err := Available(ctx); err != nil {
+			return nil, err
+		}
+		return New(), nil
+	})
 }

@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
 	"github.com/vishvananda/netlink"
+	"go.uber.org/goleak"
 
 	"github.com/p2plab/p2plab/netlab"
 )
@@ -385,5 +388,44 @@ func TestCleanRemovesCrashedLabs(t *testing.T) {
 	}
 	if left := leftovers(t, cfg.RunID); len(left) > 0 {
 		t.Fatalf("after Clean: %v", left)
+	}
+}
+
+// Destroy closes the lab's connection to the engine: no HTTP connection
+// (and none of its goroutines) of the provider outlives the lab, so a
+// process that runs many labs does not collect them.
+func TestDestroyClosesEngineClient(t *testing.T) {
+	needDocker(t)
+	before := goleak.IgnoreCurrent()
+	b, _ := created(t, lanTopology(testSubnets(t, 1)[0], 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := b.Destroy(ctx); err != nil {
+		t.Fatalf("Destroy: %v", err)
+	}
+	if err := goleak.Find(before); err != nil {
+		t.Fatalf("after Destroy: %v", err)
+	}
+}
+
+// Two removals of one container at once both succeed: the one that finds
+// the removal under way (the engine's conflict) waits for it.
+func TestRemoveContainerTwiceAtOnce(t *testing.T) {
+	needDocker(t)
+	b, _ := created(t, lanTopology(testSubnets(t, 1)[0], 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := b.hosts["h1"].id
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- b.removeContainer(ctx, id) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("removeContainer: %v", err)
+		}
+	}
+	if _, err := b.p.Client().ContainerInspect(ctx, id, client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
+		t.Fatalf("container after removal: inspect error %v, want not found", err)
 	}
 }

@@ -68,7 +68,7 @@ func sweep(ctx context.Context, cli client.APIClient, runID string, onlyDead boo
 			if len(c.Names) > 0 {
 				name = c.Names[0][1:]
 			}
-			if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+			if err := removeContainer(ctx, cli, c.ID); err != nil {
 				errs = append(errs, fmt.Errorf("docker: clean: container %s: %w", name, err))
 				continue
 			}

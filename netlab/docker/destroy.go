@@ -14,8 +14,9 @@ const destroyTimeout = 2 * time.Minute
 
 // Destroy removes every container (programs first), network and the image
 // of the lab, then sweeps the engine for anything else labelled with the
-// run id (e.g. left by a Create that failed half-way). It is safe to call
-// more than once and after a failed Create.
+// run id (e.g. left by a Create that failed half-way), and closes the
+// lab's connections to the engine. It is safe to call more than once and
+// after a failed Create.
 func (b *Backend) Destroy(ctx context.Context) error {
 	b.mu.Lock()
 	b.destroyed = true
@@ -66,6 +67,11 @@ func (b *Backend) Destroy(ctx context.Context) error {
 		if _, err := sweep(ctx, cli, run, false); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// Last: the provider's idle connections (and their goroutines) go. A
+	// later call on the Backend still works, on a new connection.
+	if err := p.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("docker: close the engine client: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -278,7 +277,9 @@ func (p *process) signal(ctx context.Context, sig os.Signal) error {
 	}
 	_, err := p.b.p.Client().ContainerKill(ctx, p.id, client.ContainerKillOptions{Signal: strconv.Itoa(int(s))})
 	if err != nil {
-		if cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "is not running") {
+		// The engine answers conflict ("is not running") for a program
+		// that has exited but is not removed yet.
+		if cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
 			return fmt.Errorf("docker: signal %s: %w", p.name, os.ErrProcessDone)
 		}
 		return fmt.Errorf("docker: signal %s: %w", p.name, err)
@@ -328,15 +329,34 @@ func (b *Backend) forget(h *host, id string) {
 func (b *Backend) removeContainer(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	_, err := b.p.Client().ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !isNotFound(err) {
-		return err
-	}
-	return nil
+	return removeContainer(ctx, b.p.Client(), id)
 }
 
-// isNotFound reports an engine "no such object" error, or a removal
-// already under way.
-func isNotFound(err error) bool {
-	return cerrdefs.IsNotFound(err) || strings.Contains(err.Error(), "already in progress")
+// removeContainer force-removes container id; a missing one is fine, and
+// so is one whose removal is under way already (the engine answers
+// conflict, "removal ... is already in progress"): it waits until that
+// removal is done.
+func removeContainer(ctx context.Context, cli client.APIClient, id string) error {
+	_, err := cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	switch {
+	case err == nil || cerrdefs.IsNotFound(err):
+		return nil
+	case !cerrdefs.IsConflict(err):
+		return err
+	}
+	// Both channels are read by nobody else; the call is bounded by ctx
+	// and sends on exactly one of them.
+	w := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
+	select {
+	case <-w.Result:
+		return nil
+	case werr := <-w.Error:
+		if cerrdefs.IsNotFound(werr) {
+			return nil
+		}
+		return errors.Join(err, werr)
+	}
 }
+
+// isNotFound reports an engine "no such object" error.
+func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }

@@ -69,8 +69,12 @@ func echoCommand(l *netlab.Lab, h *netlab.Host, ap netip.AddrPort) netlab.Comman
 	if bin := l.Backend().Binary(); bin != "" {
 		return netlab.Command{Argv: []string{bin, "netcheck", "-listen", ap.String()}, Stdout: out, Stderr: out}
 	}
+	self, err := os.Executable() // os.Args[0] may be relative to another directory
+	if err != nil {
+		self = os.Args[0]
+	}
 	return netlab.Command{
-		Argv:   []string{os.Args[0], "-test.run=^$"},
+		Argv:   []string{self, "-test.run=^$"},
 		Env:    []string{helperEnv + "=" + ap.String()},
 		Stdout: out, Stderr: out,
 	}

@@ -53,6 +53,10 @@ func TestBackendOpts(t *testing.T, newBackend func() netlab.Backend, opts netlab
 	}
 	l := start(t, newBackend(), topo, opts)
 	h1, h2, h3 := l.Host("h1"), l.Host("h2"), l.Host("h3")
+	if l.Backend().Name() == netlab.BackendLocal {
+		testLocal(t, l, topo, newBackend, opts)
+		return
+	}
 
 	t.Run("Addresses", func(t *testing.T) {
 		for i, h := range []*netlab.Host{h1, h2, h3} {
@@ -84,6 +88,20 @@ func start(t *testing.T, b netlab.Backend, topo netlab.Topology, opts netlab.Opt
 	t.Helper()
 	opts.RunID = netlab.NewRunID()
 	opts.Dir = t.TempDir()
+	if b.Name() == netlab.BackendLocal {
+		// Nothing of a local lab is in the kernel's tables (and reading
+		// nftables needs root): a lab up and down is all to check.
+		l, err := netlab.New(context.Background(), b, topo, opts)
+		if err != nil {
+			t.Fatalf("bring up: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := l.Close(context.Background()); err != nil {
+				t.Errorf("close lab %s: %v", opts.RunID, err)
+			}
+		})
+		return l
+	}
 	before := snapshot(t, opts.RunID)
 	if len(before) != 0 {
 		t.Fatalf("run %s: things exist before the lab: %v", opts.RunID, before)
@@ -164,7 +182,9 @@ func testEcho(t *testing.T, a, b *netlab.Host) {
 	if err := echoOnce(c, "hello from "+a.Name(), okWait); err != nil {
 		t.Fatalf("echo %s -> %s: %v", a.Name(), b.Name(), err)
 	}
-	if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != a.Addr() {
+	// (On a backend whose hosts share one namespace, an unbound socket
+	// leaves from 127.0.0.1: see docs/netlab.md, "The local backend".)
+	if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != a.Addr() && a.LoopbackAddr() != a.Addr() {
 		t.Errorf("connection from %s, want %s", got, a.Addr())
 	}
 	get := udpCount(t, b, 7001, "udp")
@@ -645,7 +665,9 @@ func testRouter(t *testing.T, newBackend func() netlab.Backend, opts netlab.Opti
 		if err := echoOnce(c, when, okWait); err != nil {
 			t.Fatalf("%s: a -> b through r: %v", when, err)
 		}
-		if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != a.Addr() {
+		// (On a backend whose hosts share one namespace, an unbound socket
+		// leaves from 127.0.0.1: see docs/netlab.md, "The local backend".)
+		if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != a.Addr() && a.LoopbackAddr() != a.Addr() {
 			t.Errorf("%s: from %s, want %s", when, got, a.Addr())
 		}
 	}
@@ -670,4 +692,51 @@ func testRouter(t *testing.T, newBackend func() netlab.Backend, opts netlab.Opti
 		t.Fatal(err)
 	}
 	check("host restored")
+}
+
+// testLocal is the suite for a backend whose hosts share this machine's
+// namespace (local): distinct loopback addresses, bytes between hosts,
+// programs, freeze and thaw, and ErrNotSupported for every other fault.
+func testLocal(t *testing.T, l *netlab.Lab, topo netlab.Topology, newBackend func() netlab.Backend, opts netlab.Options) {
+	h1, h2, h3 := l.Host("h1"), l.Host("h2"), l.Host("h3")
+	t.Run("Addresses", func(t *testing.T) {
+		seen := map[netip.Addr]string{}
+		for _, h := range []*netlab.Host{h1, h2, h3} {
+			a := h.Addr()
+			if !a.Is4() || a.As4()[0] != 127 || a.As4()[1] < 64 || a.As4()[1] >= 128 || h.LoopbackAddr() != a {
+				t.Errorf("%s: address %s (loopback %s), want one of 127.64.0.0/10", h.Name(), a, h.LoopbackAddr())
+			}
+			if o, dup := seen[a]; dup {
+				t.Errorf("%s and %s share %s", o, h.Name(), a)
+			}
+			seen[a] = h.Name()
+		}
+		// A second lab at the same time gets other addresses.
+		l2 := start(t, newBackend(), topo, opts)
+		if a, b := l2.Host("h1").Addr(), h1.Addr(); netip.PrefixFrom(a, 24).Masked() == netip.PrefixFrom(b, 24).Masked() {
+			t.Errorf("two live labs share the block of %s and %s", a, b)
+		}
+	})
+	t.Run("Echo", func(t *testing.T) { testEcho(t, h1, h2) })
+	t.Run("NotSupported", func(t *testing.T) {
+		ctx := context.Background()
+		faults := map[string]func() (netlab.Undo, error){
+			"cut":       func() (netlab.Undo, error) { return h1.Cut(ctx) },
+			"block":     func() (netlab.Undo, error) { return h1.Block(ctx, netlab.Block{}) },
+			"partition": func() (netlab.Undo, error) { return h1.Partition(ctx, h2, false) },
+			"loss":      func() (netlab.Undo, error) { return h1.Loss(ctx, 50) },
+			"rate":      func() (netlab.Undo, error) { return h1.Rate(ctx, 1e6) },
+			"capture":   func() (netlab.Undo, error) { return h1.Capture(ctx, filepath.Join(t.TempDir(), "x.pcap")) },
+		}
+		for name, f := range faults {
+			if undo, err := f(); !errors.Is(err, netlab.ErrNotSupported) || undo != nil {
+				t.Errorf("%s: %v, want netlab.ErrNotSupported", name, err)
+			}
+		}
+		if _, err := h1.Start(ctx, netlab.Command{Image: "x:y"}); !errors.Is(err, netlab.ErrNotSupported) {
+			t.Errorf("image: %v, want netlab.ErrNotSupported", err)
+		}
+	})
+	t.Run("Process", func(t *testing.T) { testProcess(t, l, h1, h2) })
+	t.Run("Freeze", func(t *testing.T) { testFreeze(t, l, h1, h3) })
 }

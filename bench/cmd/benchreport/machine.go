@@ -6,9 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
+
+	benchlib "github.com/p2plab/p2plab/bench"
 )
 
 // machine describes where the figures come from.
@@ -23,16 +26,19 @@ type machine struct {
 }
 
 func machineInfo() machine {
-	m := machine{Date: time.Now().UTC(), Cores: runtime.NumCPU(), LoadStart: loadAvg()}
-	m.CPU = procField("/proc/cpuinfo", "model name")
-	m.MemTotal = procField("/proc/meminfo", "MemTotal")
-	if kb, err := strconv.ParseFloat(strings.TrimSuffix(m.MemTotal, " kB"), 64); err == nil {
-		m.MemTotal = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+	m := machine{Date: time.Now().UTC(), Cores: runtime.NumCPU(), LoadStart: loadAvg(), CPU: "?", MemTotal: "?"}
+	if fs, err := procfs.NewDefaultFS(); err == nil {
+		if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 {
+			m.CPU = cpus[0].ModelName
+		}
+		if mi, err := fs.Meminfo(); err == nil && mi.MemTotal != nil {
+			m.MemTotal = fmt.Sprintf("%.1f GiB", float64(*mi.MemTotal)/(1<<20)) // kB
+		}
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	m.OS = strings.Trim(procField("/etc/os-release", "PRETTY_NAME="), `"`)
+	m.OS = strings.Trim(osRelease("PRETTY_NAME"), `"`)
 	m.Go = cmdOut("go", "version")
 	m.Docker = cmdOut("docker", "version", "--format", "{{.Server.Version}}")
 	if m.Docker == "" {
@@ -41,26 +47,17 @@ func machineInfo() machine {
 	return m
 }
 
-// procField returns the value of the first "key: value" (or key=value
-// when key ends with '=') line of a file.
-func procField(path, key string) string {
-	f, err := os.Open(path)
+// osRelease returns the value of key in /etc/os-release ("?" if none).
+func osRelease(key string) string {
+	f, err := os.Open("/etc/os-release")
 	if err != nil {
 		return "?"
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasSuffix(key, "=") {
-			if v, ok := strings.CutPrefix(l, key); ok {
-				return v
-			}
-			continue
-		}
-		k, v, ok := strings.Cut(l, ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
+		if v, ok := strings.CutPrefix(sc.Text(), key+"="); ok {
+			return v
 		}
 	}
 	return "?"
@@ -74,14 +71,6 @@ func cmdOut(name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	fs := strings.Fields(string(b))
-	if len(fs) < 3 {
-		return "?"
-	}
-	return strings.Join(fs[:3], " ")
-}
+// loadAvg is the machine's 1-, 5- and 15-minute load averages ("?" if
+// unreadable).
+func loadAvg() string { return benchlib.LoadAvg() }

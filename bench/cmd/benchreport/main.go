@@ -17,7 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
+
+	"github.com/p2plab/p2plab/internal/progress"
 )
 
 func main() {
@@ -41,6 +42,14 @@ func main() {
 	m := machineInfo()
 	steps := plan(*quick, *suites, abs)
 	var results []*stepResult
+	n := 0
+	for _, s := range steps {
+		if *only == "" || strings.Contains(s.name, *only) {
+			n++
+		}
+	}
+	prog := progress.New(os.Stderr, n)
+	defer prog.Close()
 	for _, s := range steps {
 		if *only != "" && !strings.Contains(s.name, *only) {
 			if r := load(abs, s); r != nil {
@@ -52,8 +61,9 @@ func main() {
 			break
 		}
 		fmt.Fprintf(os.Stderr, "== %s: %s\n", s.name, s.display)
+		prog.Begin(s.name)
 		r := run(ctx, s, abs)
-		fmt.Fprintf(os.Stderr, "   %s in %s (load %s -> %s)\n", r.status, r.wall.Round(time.Second), r.loadBefore, r.loadAfter)
+		prog.Done(fmt.Sprintf("%s (load %s -> %s)", r.status, r.loadBefore, r.loadAfter))
 		results = append(results, r)
 		if err := save(abs, r); err != nil {
 			fmt.Fprintln(os.Stderr, "benchreport: save:", err)

@@ -1,0 +1,31 @@
+package netlab
+
+import "testing"
+
+// Two labs whose run ids lead to the same first block still get different
+// blocks: the first holds its block, the second moves on.
+func TestTakeBlockHeld(t *testing.T) {
+	p1, l1, err := takeBlock("p2plsame")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l1.Close()
+	p2, l2, err := takeBlock("p2plsame")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if p1 == p2 || !localRange.Contains(p1.Addr()) || !localRange.Contains(p2.Addr()) || p1.Bits() != 24 {
+		t.Fatalf("blocks %s and %s: want two different /24s of %s", p1, p2, localRange)
+	}
+	// Released, the block is free again.
+	l1.Close()
+	p3, l3, err := takeBlock("p2plsame")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l3.Close()
+	if p3 != p1 {
+		t.Fatalf("after release got %s, want %s again", p3, p1)
+	}
+}
