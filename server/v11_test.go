@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -228,6 +229,10 @@ func TestUDPRendezvous(t *testing.T) {
 		st, err := s.Admin.Stats(context.Background())
 		return err == nil && st.Totals.UDPHellosRejected == 5 && st.Totals.UDPHellos == 1
 	})
+	m, err := s.Admin.Metrics(context.Background())
+	if err != nil || !strings.Contains(m, "p2plab_server_udp_hellos_rejected_total 5\n") || !strings.Contains(m, "p2plab_server_udp_hellos_total 1\n") {
+		t.Fatalf("/metrics (%v) lacks the hello counters:\n%s", err, m)
+	}
 }
 
 func TestPunchRelay(t *testing.T) {
