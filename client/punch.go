@@ -174,12 +174,14 @@ func (c *Client) punch(ctx context.Context, peer string) (*channel, error) {
 	t0 := time.Now()
 	if err := c.sendServer(protocol.MustFrame(protocol.TypePunchConnect,
 		protocol.PunchConnect{PunchID: run.id, UserID: c.cfg.UserID, DestUserID: peer, Methods: mine})); err != nil {
+		c.logUnanswered(peer, mine, "no server")
 		return nil, err
 	}
 	var ans protocol.PunchConnect
 	select {
 	case ans = <-run.answer:
 	case <-run.ctx.Done():
+		c.logUnanswered(peer, mine, "no answer")
 		return nil, errNoAnswer
 	}
 	rtt := time.Since(t0)
@@ -197,6 +199,25 @@ func (c *Client) punch(ctx context.Context, peer string) (*channel, error) {
 		return nil, run.ctx.Err()
 	}
 	return c.timetable(run, methods)
+}
+
+// logUnanswered writes, for each method a coordination offered that never
+// reached its timetable, a try and a try failed (docs/protocol.md 9.7):
+// every attempt of the ladder shows in the log and the events. The
+// endpoint is the one the attempt would have aimed at as this client knows
+// it (the peer's advertised TCP endpoint, its UDP endpoint for udp-punch).
+func (c *Client) logUnanswered(peer string, methods []string, reason string) {
+	ep, info, _ := c.peerInfo(peer)
+	for _, m := range methods {
+		to := ep
+		if m == protocol.MethodUDPPunch && info.UDP != nil {
+			if u, ok := info.UDP.AddrPort(); ok {
+				to = u
+			}
+		}
+		c.logTry(peer, to, m)
+		c.logTryFailed(peer, to, m, reason)
+	}
 }
 
 func (c *Client) setPeerEndpoints(run *punchRun, pc protocol.PunchConnect) {
