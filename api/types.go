@@ -30,6 +30,9 @@ const (
 	// or fails (peer, method, reason).
 	EventTry       = "try"
 	EventTryFailed = "try_failed"
+	// EventLimit reports a bound that refused or dropped something
+	// (reason names it).
+	EventLimit = "limit"
 )
 
 // Status is the answer to GET /v1/status.

@@ -52,6 +52,14 @@ func (c *Client) handleInbound(conn net.Conn) {
 		conn.Close()
 		return
 	}
+	if len(c.inbound) >= maxHandshakes {
+		// docs/protocol.md 2.5: connections that have not finished their
+		// handshake are bounded; the excess is closed at once.
+		c.mu.Unlock()
+		c.boundHit("handshakes")
+		conn.Close()
+		return
+	}
 	c.inbound[conn] = struct{}{}
 	c.mu.Unlock()
 	r := newReader(conn)

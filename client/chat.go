@@ -162,8 +162,7 @@ func (c *Client) receiveChat(m protocol.Chat, via string, l *link) {
 	}
 	key := m.UserID + "\x00" + m.MessageID
 	c.mu.Lock()
-	_, dup := c.seen[key]
-	c.seen[key] = struct{}{}
+	dup := c.rememberLocked(key)
 	c.mu.Unlock()
 	ack := protocol.MustFrame(protocol.TypeChatAck, protocol.ChatAck{MessageID: m.MessageID, UserID: c.cfg.UserID, DestUserID: m.UserID})
 	_ = l.send(ack)

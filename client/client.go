@@ -64,6 +64,7 @@ type Client struct {
 	punches      map[string]*punchRun       // coordinated punches by peer (9.6)
 	pending      map[string]*pendingChat    // unacknowledged messages by messageID
 	seen         map[string]struct{}        // received from+"\x00"+messageID
+	seenOrder    []string                   // seen keys, oldest first (bounds.go)
 	nextMsg      int64
 	sends        map[string]*fileSend // outgoing transfers by transferID
 	recvs        map[string]*fileRecv // incoming transfers by from+"\x00"+transferID

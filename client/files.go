@@ -307,6 +307,12 @@ func (c *Client) onOffer(from string, o protocol.FileOffer, via string, reply *l
 		c.mu.Unlock()
 		return
 	}
+	if reason := c.recvRoomLocked(from); reason != "" {
+		c.mu.Unlock()
+		c.boundHit(reason)
+		fail(reason)
+		return
+	}
 	tmp, err := os.CreateTemp(c.cfg.FilesDir, ".part-*")
 	if err != nil {
 		c.mu.Unlock()

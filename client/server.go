@@ -351,6 +351,7 @@ func (c *Client) onUserState(n protocol.UserStateNotify) {
 	ch := c.chans[n.UserID]
 	c.mu.Unlock()
 	c.emit(api.Event{Type: api.EventUserOffline, UserID: n.UserID})
+	c.recvAbortFrom(n.UserID)
 	if ch != nil {
 		ch.l.close(protocol.ReasonPeerOffline)
 	}
