@@ -168,6 +168,9 @@ type Totals struct {
 	UDPHellos         int64 `json:"udpHellos"`
 	UDPHellosRejected int64 `json:"udpHellosRejected"`
 	PunchRelayed      int64 `json:"punchRelayed"`
+	// PendingRefused counts connections closed at accept because too many
+	// had not logged in yet (docs/protocol.md 5.1).
+	PendingRefused int64 `json:"pendingRefused"`
 }
 
 // Stats is the answer to the server's GET /v1/stats. Users holds every user

@@ -3,6 +3,7 @@ package client_test
 import (
 	"encoding/json"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -83,15 +84,16 @@ func TestV1PeerGetsV1Setup(t *testing.T) {
 }
 
 // TestV1PeerFromElsewhereRefused: a v1 peer (no key) is taken only from
-// its advertised endpoint (docs/protocol.md 9.2).
+// its advertised address (docs/protocol.md 9.2); another port of it is
+// fine (the tie-break's second channel).
 func TestV1PeerFromElsewhereRefused(t *testing.T) {
 	srv := startServer(t)
 	a := clienttest.New(t, srv.Addr, "alice")
-	p := newRawUser(t, srv.Addr, "zed", true)
-	rc := dialRaw(t, a.C.Listen(), netipZero) // not from zed's endpoint
+	newRawUser(t, srv.Addr, "zed", true)
+	rc := dialRaw(t, a.C.Listen(), netip.MustParseAddrPort("127.0.0.2:0")) // not from zed's address
 	rc.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"}))
 	rc.expectClosed()
-	good := dialRaw(t, a.C.Listen(), p.ep)
+	good := dialRaw(t, a.C.Listen(), netipZero) // zed's address, another port
 	good.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"}))
 	waitEvent(t, a, "zed's channel from its own endpoint", opened("zed"))
 	if !logHas(t, a, protocol.LogRefused, "zed") {

@@ -52,7 +52,7 @@ func TestTieBreak(t *testing.T) {
 		t.Run(tc.peer, func(t *testing.T) {
 			srv := startServer(t)
 			p := newRawUser(t, srv.Addr, tc.peer, true)
-			a := clienttest.New(t, srv.Addr, "alice", asV1)
+			a := clienttest.New(t, srv.Addr, "alice")
 			mine := p.accept() // alice's dial (she is the newcomer)
 			if f := mine.expect(protocol.TypeSetupP2PMessage); string(f.Body) == "" {
 				t.Fatal("empty SetupP2PMessage")

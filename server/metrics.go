@@ -63,6 +63,8 @@ var (
 			func(s *Server, _ api.Stats) int64 { return s.m.udpRejected.Load() }},
 		{plain("p2plab_server_punch_relayed_total", "PunchConnect and PunchSync frames relayed."), prometheus.CounterValue,
 			func(s *Server, _ api.Stats) int64 { return s.m.punchRelayed.Load() }},
+		{plain("p2plab_server_pending_refused_total", "Connections closed at accept: too many not logged in yet."), prometheus.CounterValue,
+			func(s *Server, _ api.Stats) int64 { return s.m.pendingRefused.Load() }},
 	}
 	userMetrics = []userMetric{
 		{perUser("p2plab_server_user_uploads_total", "Relayable frames received from the user and forwarded."), prometheus.CounterValue,

@@ -169,6 +169,7 @@ func (s *Server) register(c *conn, userID string, re int64) bool {
 	c.user, c.us = userID, us
 	s.online[userID] = c
 	c.loggedIn.Store(true)
+	c.loginDone()
 	ep := protocol.EndpointOf(c.remote)
 	c.enqueue(encodeFrame(protocol.MustFrame(protocol.TypeLoginResult, c.loginResult(protocol.LoginResult{OK: true, Observed: &ep})).WithRe(re)))
 	s.broadcast(c, protocol.UserStateNotify{UserID: userID, OnLine: true, IP: ep.IP, Port: ep.Port})

@@ -34,6 +34,8 @@ type metrics struct {
 	udpHellos    atomic.Int64
 	udpRejected  atomic.Int64
 	punchRelayed atomic.Int64
+	// bounds (docs/protocol.md 5.1)
+	pendingRefused atomic.Int64
 }
 
 func timeOf(ns int64) *time.Time {
@@ -70,6 +72,7 @@ func (s *Server) Stats() api.Stats {
 	st.Totals.UDPHellos = s.m.udpHellos.Load()
 	st.Totals.UDPHellosRejected = s.m.udpRejected.Load()
 	st.Totals.PunchRelayed = s.m.punchRelayed.Load()
+	st.Totals.PendingRefused = s.m.pendingRefused.Load()
 	s.mu.RUnlock()
 	slices.SortFunc(st.Users, func(a, b api.UserStats) int { return strings.Compare(a.UserID, b.UserID) })
 	return st
