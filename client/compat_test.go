@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/client"
 	"github.com/p2plab/p2plab/client/clienttest"
 	"github.com/p2plab/p2plab/protocol"
 	"github.com/p2plab/p2plab/server"
@@ -83,12 +84,12 @@ func TestV1PeerGetsV1Setup(t *testing.T) {
 	waitEvent(t, a, "zed's chat", received("z1"))
 }
 
-// TestV1PeerFromElsewhereRefused: a v1 peer (no key) is taken only from
-// its advertised address (docs/protocol.md 9.2); another port of it is
-// fine (the tie-break's second channel).
+// TestV1PeerFromElsewhereRefused: with StrictV1Peers a v1 peer (no key)
+// is taken only from its advertised address (docs/protocol.md 9.2);
+// another port of it is fine (the tie-break's second channel).
 func TestV1PeerFromElsewhereRefused(t *testing.T) {
 	srv := startServer(t)
-	a := clienttest.New(t, srv.Addr, "alice")
+	a := clienttest.New(t, srv.Addr, "alice", clienttest.WithConfig(func(c *client.Config) { c.StrictV1Peers = true }))
 	newRawUser(t, srv.Addr, "zed", true)
 	rc := dialRaw(t, a.C.Listen(), netip.MustParseAddrPort("127.0.0.2:0")) // not from zed's address
 	rc.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"}))

@@ -49,6 +49,10 @@ type Config struct {
 	// Version1 makes the client a protocol version 1 client: no features,
 	// no key, no proofs asked or given, no punching (docs/protocol.md 9.2).
 	Version1 bool
+	// StrictV1Peers takes a v1 peer (one without a vouched key) only from
+	// its advertised IP address (docs/protocol.md 9.2); by default any
+	// online key-less user's claim is taken, as version 1 does.
+	StrictV1Peers bool
 	// Punch enables the punching steps of the ladder (docs/protocol.md
 	// 9.7): the client advertises punch and quic and runs tcp-punch and
 	// udp-punch when no plain dial works.

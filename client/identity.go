@@ -135,7 +135,8 @@ func validMethod(m string) string {
 // docs/protocol.md 9.4 for a connection whose first frame was s. It
 // returns the method the initiator used. A peer the server vouches a key
 // for must prove it; a peer without one (a v1 client, or a v1 server) is
-// taken only when it is online and connects from its advertised address.
+// taken only when it is online without a key (and, with StrictV1Peers,
+// connects from its advertised address).
 func (c *Client) acceptIdentity(conn net.Conn, r *protocol.Reader, s protocol.SetupP2P) (string, error) {
 	if c.cfg.Version1 {
 		return protocol.MethodDirect, nil
@@ -148,10 +149,11 @@ func (c *Client) acceptIdentity(conn net.Conn, r *protocol.Reader, s protocol.Se
 		if s.Nonce != "" {
 			return "", &refusal{protocol.CodeForbidden, "identity: no key vouched for this user"}
 		}
-		// The address, not the port: a second channel from a v1 peer (the
-		// tie-break of 6.4) cannot come from its advertised port, whose
-		// 4-tuple the first channel holds.
-		if remote := addrPortOf(conn.RemoteAddr()); remote.Addr() != ep.Addr() {
+		// With StrictV1Peers, the address must be the advertised one (not
+		// the port: a second channel from a v1 peer, the tie-break of
+		// 6.4, cannot come from its advertised port, whose 4-tuple the
+		// first channel holds).
+		if remote := addrPortOf(conn.RemoteAddr()); c.cfg.StrictV1Peers && remote.Addr() != ep.Addr() {
 			return "", &refusal{protocol.CodeForbidden, "identity: v1 peer not at its advertised address " + ep.Addr().String()}
 		}
 		return protocol.MethodDirect, nil

@@ -31,6 +31,7 @@ func runClient(ctx context.Context, args []string) int {
 	hb := fs.Duration("heartbeat", client.DefaultHeartbeat, "heartbeat interval on every connection")
 	misses := fs.Int("misses", client.DefaultMisses, "silent heartbeat intervals before a connection is dead")
 	punch := fs.Bool("punch", false, "protocol v1.1: punch through NATs (TCP simultaneous open, UDP + QUIC) when no plain dial works")
+	strict := fs.Bool("strict-v1", false, "take a v1 peer (no vouched key) only from its advertised IP address")
 	v1 := fs.Bool("v1", false, "speak protocol version 1 only (no identity, no punching)")
 	methods := fs.String("punch-methods", "tcp-punch,udp-punch", "with --punch: the punching methods to try, comma-separated")
 	ladder := fs.Duration("ladder", 5*time.Second, "bound on the whole ladder of attempts towards one peer")
@@ -78,7 +79,7 @@ func runClient(ctx context.Context, args []string) int {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	c, err := client.New(client.Config{Server: srv, UserID: *user, UserName: *name, Heartbeat: *hb, Misses: *misses,
-		LogPath: *logPath, FilesDir: *files, Control: *control, Logger: logger, Punch: *punch, Version1: *v1, Ladder: *ladder, Methods: punchMethods})
+		LogPath: *logPath, FilesDir: *files, Control: *control, Logger: logger, Punch: *punch, Version1: *v1, StrictV1Peers: *strict, Ladder: *ladder, Methods: punchMethods})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "p2plab client: %v\n", err)
 		return 1
