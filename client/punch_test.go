@@ -2,10 +2,15 @@ package client_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
 
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/client"
@@ -122,5 +127,37 @@ func TestPunchNeedsBothSides(t *testing.T) {
 	waitEvent(t, b, "chat", received(res.MessageID))
 	if st, _ := srv.Admin.Stats(tctx(t)); st.Totals.PunchRelayed != 0 {
 		t.Fatalf("punch frames relayed to a peer that does not punch: %+v", st.Totals)
+	}
+}
+
+// TestUnexpectedUDPDropped: QUIC from a source no punch expects is refused
+// in its handshake, and junk or stray punch datagrams on the punching
+// socket change nothing; the client still makes its QUIC channel after.
+func TestUnexpectedUDPDropped(t *testing.T) {
+	srv := startServer(t)
+	b := clienttest.New(t, srv.Addr, "bob", punching(protocol.MethodUDPPunch))
+	b.C.CloseListenersForTest()
+	udpEP := b.C.Listen() // the UDP socket has the TCP endpoint's port number
+	ctx, cancel := context.WithTimeout(tctx(t), 3*time.Second)
+	defer cancel()
+	qc, err := quic.DialAddr(ctx, udpEP.String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol.ALPN}}, nil)
+	if err == nil {
+		qc.CloseWithError(0, "")
+		t.Fatal("a QUIC handshake from an unexpected source succeeded")
+	}
+	uc, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(udpEP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	stray, _ := protocol.MarshalDatagram(protocol.MustFrame(protocol.TypePunch, protocol.Punch{PunchID: "x", UserID: "alice"}))
+	for _, d := range [][]byte{{0}, {0, 0, 0, 0}, {0, 0, 0, 200, '{'}, stray, bytes.Repeat([]byte{0x40}, 1300)} {
+		if _, err := uc.Write(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := clienttest.New(t, srv.Addr, "alice", punching(protocol.MethodUDPPunch))
+	if e := waitEvent(t, a, "alice's channel", opened("bob")); e.Transport != protocol.TransportUDP {
+		t.Fatalf("channel_opened %+v: want a QUIC channel still", e)
 	}
 }
