@@ -65,7 +65,7 @@ type conn struct {
 
 	mu        sync.Mutex
 	q         [][]byte
-	qBytes    int // bytes queued or in the writer's hands, not yet written (5.10)
+	qBytes    int      // bytes queued or in the writer's hands, not yet written (5.10)
 	spare     [][]byte // writer-owned
 	state     int
 	cutReason string
