@@ -161,3 +161,29 @@ func TestUnexpectedUDPDropped(t *testing.T) {
 		t.Fatalf("channel_opened %+v: want a QUIC channel still", e)
 	}
 }
+
+// TestHelloKeepalive: after the first ack, hellos repeat at the keepalive
+// pace (docs/protocol.md 9.5), neither stopping nor flooding the server.
+func TestHelloKeepalive(t *testing.T) {
+	srv := startServer(t)
+	clienttest.New(t, srv.Addr, "alice", punching(protocol.MethodUDPPunch),
+		clienttest.WithConfig(func(c *client.Config) { c.KeepAlive = 100 * time.Millisecond }))
+	eventually(t, "the first hello answered", func() bool {
+		st, _ := srv.Admin.Stats(tctx(t))
+		return st.Totals.UDPHellos >= 1
+	})
+	first := time.Now()
+	st0, _ := srv.Admin.Stats(tctx(t))
+	eventually(t, "keepalive hellos", func() bool {
+		st, _ := srv.Admin.Stats(tctx(t))
+		return st.Totals.UDPHellos >= st0.Totals.UDPHellos+5
+	})
+	st, _ := srv.Admin.Stats(tctx(t))
+	el := time.Since(first)
+	if max := int64(el/(100*time.Millisecond)) + 3; st.Totals.UDPHellos-st0.Totals.UDPHellos > max {
+		t.Fatalf("%d hellos in %v, want at most %d at a 100ms keepalive", st.Totals.UDPHellos-st0.Totals.UDPHellos, el, max)
+	}
+	if st.Totals.UDPHellosRejected != 0 {
+		t.Fatalf("%d hellos rejected", st.Totals.UDPHellosRejected)
+	}
+}

@@ -30,6 +30,7 @@ type udpState struct {
 	acked    chan struct{}  // closed at the first ack
 	ackOnce  sync.Once
 	seq      int64
+	poke     chan struct{} // a new login: send a hello with its token now
 }
 
 // startUDP opens the UDP socket at bind and starts its reader, its QUIC
@@ -42,6 +43,10 @@ func (c *Client) startUDP(bind netip.AddrPort) error {
 	c.mu.Lock()
 	if u := c.udp; u != nil && u.bind == bind {
 		c.mu.Unlock()
+		select {
+		case u.poke <- struct{}{}:
+		default:
+		}
 		return nil
 	}
 	c.mu.Unlock()
@@ -50,7 +55,8 @@ func (c *Client) startUDP(bind netip.AddrPort) error {
 	if err != nil {
 		return fmt.Errorf("client: UDP on %s: %w", bind, err)
 	}
-	u := &udpState{pc: pc, tr: &quic.Transport{Conn: pc}, bind: bind, acked: make(chan struct{})}
+	u := &udpState{pc: pc, tr: &quic.Transport{Conn: pc}, bind: bind, acked: make(chan struct{}),
+		poke: make(chan struct{}, 1)}
 	qconf := c.quicConfig()
 	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 		// Only a peer we are punching with, from the endpoint the server
@@ -118,47 +124,48 @@ func (c *Client) udpNow() (*udpState, netip.AddrPort) {
 }
 
 // helloLoop sends UDP hellos (docs/protocol.md 9.5): every 250 ms until the
-// first ack (at most 8), then every KeepAlive.
+// first ack (at most 8), then every KeepAlive; a new login (poke) sends one
+// at once with its new token.
 func (c *Client) helloLoop(u *udpState) {
 	srv := net.UDPAddrFromAddrPort(c.cfg.Server)
-	for n := 0; ; n++ {
-		c.mu.Lock()
-		tok := c.srv11.token
-		c.mu.Unlock()
-		u.mu.Lock()
-		u.seq++
-		h := protocol.UDPHello{UserID: c.cfg.UserID, Token: tok, Seq: u.seq}
-		u.mu.Unlock()
-		if b, err := protocol.MarshalDatagram(protocol.MustFrame(protocol.TypeUDPHello, h)); err == nil && tok != "" {
-			if _, err := u.tr.WriteTo(b, srv); errors.Is(err, net.ErrClosed) {
-				return
+	send := true
+	for n := 0; ; {
+		if send {
+			c.mu.Lock()
+			tok := c.srv11.token
+			c.mu.Unlock()
+			u.mu.Lock()
+			u.seq++
+			h := protocol.UDPHello{UserID: c.cfg.UserID, Token: tok, Seq: u.seq}
+			u.mu.Unlock()
+			if b, err := protocol.MarshalDatagram(protocol.MustFrame(protocol.TypeUDPHello, h)); err == nil && tok != "" {
+				if _, err := u.tr.WriteTo(b, srv); errors.Is(err, net.ErrClosed) {
+					return
+				}
 			}
+			n++
 		}
-		wait := c.cfg.KeepAlive
+		wait, acked := c.cfg.KeepAlive, u.acked
 		select {
 		case <-u.acked:
+			acked = nil // already acked: keepalive pace
 		default:
 			if n < 8 {
 				wait = 250 * time.Millisecond
 			}
 		}
 		t := time.NewTimer(wait)
+		send = true
 		select {
 		case <-t.C:
-		case <-u.acked:
-			t.Stop()
-			if n < 8 {
-				// acked: continue at the keepalive pace
-				select {
-				case <-time.After(c.cfg.KeepAlive):
-				case <-c.runCtx.Done():
-					return
-				}
-			}
+		case <-u.poke:
+		case <-acked:
+			send = false // the first ack: the next hello after KeepAlive
 		case <-c.runCtx.Done():
 			t.Stop()
 			return
 		}
+		t.Stop()
 		if c.udpGone(u) {
 			return
 		}
