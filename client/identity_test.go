@@ -218,3 +218,21 @@ func TestInjectedChunkIgnored(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// acceptHandshake runs the acceptor's side of docs/protocol.md 9.4 on rc
+// for initiator peer; it returns the initiator's first SetupP2PMessage and
+// whether its proof checked.
+func (u *rawUser11) acceptHandshake(rc *rawChan, peer string, peerKey ed25519.PublicKey) (protocol.SetupP2P, bool) {
+	u.t.Helper()
+	var first, last protocol.SetupP2P
+	if err := json.Unmarshal(rc.expect(protocol.TypeSetupP2PMessage).Body, &first); err != nil {
+		u.t.Fatal(err)
+	}
+	nonceA := "bm9uY2UtYQ=="
+	proof := protocol.Prove(u.priv, protocol.Transcript(protocol.RoleAccept, peer, u.id, first.Nonce, nonceA))
+	rc.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: u.id, Nonce: nonceA, Proof: proof}))
+	if err := json.Unmarshal(rc.expect(protocol.TypeSetupP2PMessage).Body, &last); err != nil {
+		u.t.Fatal(err)
+	}
+	return first, protocol.CheckProof(peerKey, protocol.Transcript(protocol.RoleInitiate, peer, u.id, first.Nonce, nonceA), last.Proof)
+}

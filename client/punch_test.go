@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"net"
 	"os"
@@ -185,5 +186,40 @@ func TestHelloKeepalive(t *testing.T) {
 	}
 	if st.Totals.UDPHellosRejected != 0 {
 		t.Fatalf("%d hellos rejected", st.Totals.UDPHellosRejected)
+	}
+}
+
+// TestLANFirst: a peer behind the same public address whose own (local)
+// endpoint differs from the advertised one is dialled there first (ladder
+// step lan, docs/protocol.md 9.7); the initiator tells the method in its
+// SetupP2PMessage.
+func TestLANFirst(t *testing.T) {
+	srv := startServer(t)
+	lc := net.ListenConfig{}
+	ln, err := lc.Listen(tctx(t), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	local := protocol.EndpointOf(ln.Addr().(*net.TCPAddr).AddrPort())
+	z := &rawUser11{rawUser: newRawUserLogin(t, srv.Addr, protocol.Login{UserID: "zed", Features: []string{protocol.FeatureID},
+		Key: protocol.EncodeKey(pub), Local: &local}, false), priv: priv}
+	a := clienttest.New(t, srv.Addr, "alice")
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(waitTimeout))
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("alice did not dial zed's local endpoint: %v\n%s", err, logText(t, a))
+	}
+	rc := newRawChan(t, conn)
+	first, ok := z.acceptHandshake(rc, "alice", z.keyOf("alice"))
+	if !ok || first.Method != protocol.MethodLAN {
+		t.Fatalf("handshake ok=%v, first SetupP2PMessage %+v: want a proof and method lan", ok, first)
+	}
+	if e := waitEvent(t, a, "alice's channel", opened("zed")); e.Method != protocol.MethodLAN {
+		t.Fatalf("channel_opened %+v: want method lan", e)
+	}
+	if countLog(p2pLog(t, a), protocol.LogTry, "zed") != 1 {
+		t.Errorf("want one try line (lan):\n%s", logText(t, a))
 	}
 }
