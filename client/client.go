@@ -165,14 +165,7 @@ func listenControl(endpoint string) (net.Listener, error) {
 		if !ok {
 			path = endpoint
 		}
-		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			_ = os.Remove(path) // a stale socket of an earlier run
-		}
-		ln, err := net.Listen("unix", path)
-		if err != nil {
-			return nil, fmt.Errorf("client: control API: %w", err)
-		}
-		return ln, nil
+		return listenUnixPrivate(path)
 	}
 	ap, err := netip.ParseAddrPort(endpoint)
 	if err != nil {
@@ -228,7 +221,8 @@ func (c *Client) Run(parent context.Context) error {
 	hsDone := make(chan struct{})
 	if c.ctlLn != nil {
 		hs = &http.Server{Handler: c.routes(), BaseContext: func(net.Listener) context.Context { return ctx },
-			ReadHeaderTimeout: 10 * time.Second}
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: ctlReadTimeout, WriteTimeout: ctlWriteTimeout,
+			IdleTimeout: ctlIdleTimeout, MaxHeaderBytes: ctlMaxHeader}
 		go func() {
 			defer close(hsDone)
 			_ = hs.Serve(c.ctlLn)

@@ -20,6 +20,15 @@ const (
 	maxWait        = 60 * time.Second // longest long-poll
 	maxEventsBatch = 1000             // most events in one answer
 	maxBody        = 1 << 20          // largest request body
+
+	// HTTP server bounds (docs/control-api.md, trust model): a request
+	// must arrive within ctlReadTimeout, an answer (the longest is a
+	// long-poll of maxWait) within ctlWriteTimeout; idle keep-alive
+	// connections close after ctlIdleTimeout.
+	ctlReadTimeout  = 30 * time.Second
+	ctlWriteTimeout = maxWait + 15*time.Second
+	ctlIdleTimeout  = 2 * time.Minute
+	ctlMaxHeader    = 64 << 10
 )
 
 // routes is the control API (docs/control-api.md).

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/p2plab/p2plab/api"
@@ -58,7 +59,9 @@ func (c *Client) SendFile(to, path string) (string, string, error) {
 	if path == "" {
 		return "", "", fmt.Errorf("path: required")
 	}
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO (or a device) must not hang the request;
+	// the regular-file check below then refuses it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", "", fmt.Errorf("path: %w", err)
 	}
