@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/protocol"
@@ -284,10 +285,23 @@ func cleanName(name string) string {
 	if name == "." || name == ".." || name == "/" || name == "" || strings.HasPrefix(name, ".part-") {
 		name = "file"
 	}
-	if len(name) > 200 {
-		name = name[:200]
+	return cutUTF8(strings.ToValidUTF8(name, "_"), maxNameBytes)
+}
+
+// maxNameBytes bounds a received file's stored name (docs/control-api.md,
+// file_received).
+const maxNameBytes = 200
+
+// cutUTF8 cuts s to at most n bytes without splitting a character, so the
+// name an event reports is the name of the file on disk.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return name
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func (c *Client) onOffer(from string, o protocol.FileOffer, via string, reply *link, ch *channel) {
