@@ -22,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # dissector's tests, chromium for the HTML report's browser test.
 TEST_TOOLS = tshark:tshark chromium:chromium
 
-.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench fuzz clean load chaos leaks flake
+.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench bench-impair fuzz clean load chaos leaks flake
 
 all: build
 
@@ -111,6 +111,12 @@ bench:
 	@mkdir -p $(ARTIFACTS)/bench
 	$(SUDO) env "PATH=$$PATH" TESTCONTAINERS_RYUK_DISABLED=true $(GO) run ./bench/cmd/benchreport \
 		-doc docs/benchmarks.md -artifacts $(ARTIFACTS)/bench $(BENCHFLAGS)
+
+## bench-impair: impairment figures (RTT error at 1/10/50/200 ms, jitter,
+## loss and duplication, pps, TCP through 50 ms; docs/benchmarks.md).
+## BENCHFLAGS=-quick style reduced counts: P2PLAB_BENCH_SMALL=1.
+bench-impair:
+	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench Impair -benchtime 1x -count 1 -timeout 10m ./netlab/
 
 ## bench-netlab: netlab bring-up + teardown of 10/50/100/200 hosts (docs/benchmarks.md).
 bench-netlab:

@@ -4,7 +4,7 @@ go 1.26.8
 
 require github.com/vishvananda/netns v0.0.5
 
-require github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510 // indirect
+require github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -17,9 +17,12 @@ require (
 	github.com/quic-go/quic-go v0.65.0
 	google.golang.org/protobuf v1.36.12 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
-	github.com/chromedp/chromedp v0.23.0 // indirect
+	github.com/chromedp/chromedp v0.23.0
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+
 )
+
+require github.com/florianl/go-nfqueue/v2 v2.0.0
 
 require (
 	dario.cat/mergo v1.0.2 // indirect
@@ -50,7 +53,7 @@ require (
 	github.com/klauspost/compress v1.20.1 // indirect
 	github.com/lufia/plan9stats v0.0.0-20260330125221-c963978e514e // indirect
 	github.com/magiconair/properties v1.18.12 // indirect
-	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42 // indirect
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
 	github.com/mdlayher/socket v0.5.0 // indirect
 	github.com/moby/docker-image-spec v1.3.1 // indirect
 	github.com/moby/go-archive v0.3.3 // indirect

@@ -61,6 +61,7 @@ type Lab struct {
 	mu     sync.Mutex
 	faults []*fault // in force, oldest first
 	procs  []Process
+	nats   []*natRouter // NAT routers running (nat_queue.go)
 	seq    int
 	closed bool
 	done   chan struct{} // closed by Close: stops watchers
@@ -138,6 +139,14 @@ func New(ctx context.Context, b Backend, t Topology, opts Options) (*Lab, error)
 	}
 	for _, r := range raised {
 		l.event("", "sysctl", r)
+	}
+	if err := l.startNATs(ctx); err != nil {
+		derr := errors.Join(append(l.stopNATs(), b.Destroy(context.WithoutCancel(ctx)))...)
+		unlockRun(id, lock)
+		return nil, errors.Join(err, derr)
+	}
+	if err := l.impairTopology(ctx); err != nil {
+		return nil, errors.Join(err, l.Close(context.WithoutCancel(ctx)))
 	}
 	l.event("", "up", fmt.Sprintf("run %s, %s backend, %d hosts, %d LANs", id, b.Name(), len(rt.Hosts), len(rt.LANs)))
 	return l, nil
@@ -248,6 +257,7 @@ func (l *Lab) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	errs = append(errs, l.stopNATs()...)
 	if err := l.b.Destroy(context.WithoutCancel(ctx)); err != nil {
 		errs = append(errs, err)
 	}

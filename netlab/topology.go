@@ -23,6 +23,12 @@ type HostSpec struct {
 	NICs []NIC  `json:"nics" yaml:"nics"`
 	// Router makes the host forward packets between its LANs.
 	Router bool `json:"router,omitempty" yaml:"router,omitempty"`
+	// Impair, for a host with one NIC, impairs that NIC (as NIC.Impair).
+	Impair *Impairment `json:"impair,omitempty" yaml:"impair,omitempty"`
+	// NAT makes a router translate addresses between its inside LANs and
+	// its NIC on NAT.Outside (nat.go). Hosts on its inside LANs get their
+	// default route through it; hosts outside get no route to them.
+	NAT *NATSpec `json:"nat,omitempty" yaml:"nat,omitempty"`
 }
 
 // NIC attaches a host to a LAN. A zero Addr is filled in with the LAN's next
@@ -30,6 +36,9 @@ type HostSpec struct {
 type NIC struct {
 	LAN  string     `json:"lan" yaml:"lan"`
 	Addr netip.Addr `json:"addr,omitzero" yaml:"addr,omitempty"`
+	// Impair is applied to the NIC when the lab comes up and stays until
+	// it closes (docs/netlab.md, "Impairments").
+	Impair *Impairment `json:"impair,omitempty" yaml:"impair,omitempty"`
 }
 
 // LabRange is the address range every lab address must come from

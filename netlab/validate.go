@@ -71,8 +71,15 @@ func (t Topology) Resolve() (Topology, error) {
 		if h.Router && len(h.NICs) < 2 {
 			return Topology{}, fmt.Errorf("netlab: host %q: a router needs NICs on two LANs", h.Name)
 		}
+		if err := checkNAT(h); err != nil {
+			return Topology{}, err
+		}
+		nics, err := h.impairNICs()
+		if err != nil {
+			return Topology{}, err
+		}
 		seen := make(map[string]bool, len(h.NICs))
-		for _, n := range h.NICs {
+		for _, n := range nics {
 			li, ok := lans[n.LAN]
 			if !ok {
 				return Topology{}, fmt.Errorf("netlab: host %q: unknown LAN %q", h.Name, n.LAN)
@@ -97,6 +104,11 @@ func (t Topology) Resolve() (Topology, error) {
 			taken[n.Addr] = h.Name
 		}
 		out.Hosts[i] = HostSpec{Name: h.Name, Router: h.Router, NICs: append([]NIC(nil), h.NICs...)}
+		out.Hosts[i].NICs = nics // host-level impair moved onto its NIC
+		out.Hosts[i].NAT = cloneNAT(h.NAT)
+	}
+	if err := checkNATs(t); err != nil {
+		return Topology{}, err
 	}
 
 	next := make(map[string]netip.Addr, len(t.LANs))
@@ -144,7 +156,9 @@ type Route struct {
 // Routes returns, for a host of a resolved topology, a route to every LAN the
 // host is not on but that a router on one of the host's LANs is (one hop;
 // the first such router in topology order wins). Routers themselves get
-// routes too, for LANs they reach through another router.
+// routes too, for LANs they reach through another router. A NAT router
+// routes to its inside LANs only for hosts inside it; a host on a NAT's
+// inside LAN gets its default route (0.0.0.0/0) through that NAT.
 func (t Topology) Routes(host string) []Route {
 	var me *HostSpec
 	for i := range t.Hosts {
@@ -160,6 +174,9 @@ func (t Topology) Routes(host string) []Route {
 		on[n.LAN] = true
 	}
 	var out []Route
+	if gw, ok := natGateway(t, me); ok {
+		out = append(out, Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Via: gw})
+	}
 	for _, l := range t.LANs {
 		if on[l.Name] {
 			continue
@@ -170,6 +187,9 @@ func (t Topology) Routes(host string) []Route {
 				continue
 			}
 			for _, n := range r.NICs {
+				if natInside(&r, l.Name) && !natInside(&r, n.LAN) {
+					continue // a NAT does not route its inside from outside
+				}
 				if on[n.LAN] {
 					out = append(out, Route{Dst: l.Subnet, Via: n.Addr})
 					break routers

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2plab/p2plab/internal/junit"
 )
 
 func TestParsers(t *testing.T) {
@@ -57,7 +59,7 @@ func TestReports(t *testing.T) {
 	if err := WriteJUnit(jp, rs); err != nil {
 		t.Fatal(err)
 	}
-	var doc junitSuites
+	var doc junit.Report
 	data, _ := os.ReadFile(jp)
 	if err := xml.Unmarshal(data, &doc); err != nil {
 		t.Fatalf("junit does not parse: %v", err)

@@ -188,6 +188,9 @@ func TestEveryStepKind(t *testing.T) {
   - heal: {host: alice, peer: bob}
   - loss: {host: bob, percent: 5}
   - rate: {host: bob, rate: 1mbit}
+  - delay: {host: bob, delay: 20ms}
+  - duplicate: {host: bob, percent: 1}
+  - flap: {host: bob, down: 10ms, up: 10ms, count: 1}
   - login: alice
   - logout: alice
   - chat: {from: alice, to: bob, content: hi, as: m1, via: p2p}

@@ -89,9 +89,18 @@ func TestLocalRunner(t *testing.T) {
 		}
 	})
 	t.Run("FaultNotSupported", func(t *testing.T) {
-		r := runLocal(t, bin, localHead+"  - cut: bob\n")
-		if r.Passed || !errors.Is(r.Err, netlab.ErrNotSupported) || !strings.Contains(r.Error, "not supported on the local backend") {
-			t.Fatalf("passed %v, error %v; want netlab.ErrNotSupported", r.Passed, r.Err)
+		for _, step := range []string{
+			"cut: bob",
+			"delay: {host: bob, delay: 10ms}",
+			"duplicate: {host: bob, percent: 5}",
+			"flap: {host: bob, down: 10ms, up: 10ms, count: 1}",
+			"loss: {host: bob, percent: 5, direction: out}",
+			"rate: {host: bob, rate: 1mbit, direction: in}",
+		} {
+			r := runLocal(t, bin, localHead+"  - "+step+"\n")
+			if r.Passed || !errors.Is(r.Err, netlab.ErrNotSupported) || !strings.Contains(r.Error, "not supported on the local backend") {
+				t.Errorf("%s: passed %v, error %v; want netlab.ErrNotSupported", step, r.Passed, r.Err)
+			}
 		}
 	})
 	t.Run("Freeze", func(t *testing.T) {

@@ -2,13 +2,14 @@ package sim
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/p2plab/p2plab/internal/junit"
 )
 
 // WriteJSON writes the results as one JSON document.
@@ -25,63 +26,17 @@ func WriteJSON(path string, results []*Result) error {
 	return nil
 }
 
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name      string      `xml:"name,attr"`
-	Tests     int         `xml:"tests,attr"`
-	Failures  int         `xml:"failures,attr"`
-	Errors    int         `xml:"errors,attr"`
-	Time      string      `xml:"time,attr"`
-	Timestamp string      `xml:"timestamp,attr"`
-	Cases     []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	File      string        `xml:"file,attr,omitempty"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	// Error is an interrupted scenario: no verdict on the programs.
-	Error     *junitFailure `xml:"error,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
-}
-
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
-}
-
-func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
-
-// WriteJUnit writes the results as JUnit XML: one testsuite per backend,
-// one testcase per scenario (name "<id>: <requirement>", classname
-// p2plab.<level>), the step log as system-out. A failed scenario has a
-// <failure type="expectation">, an interrupted one an <error
-// type="interrupted"> (counted in errors, not failures).
+// WriteJUnit writes the results as JUnit XML (internal/junit): one
+// testsuite per backend, one testcase per scenario (name
+// "<id>: <requirement>", classname p2plab.<level>), the step log as
+// system-out. A failed scenario has a <failure type="expectation">, an
+// interrupted one an <error type="interrupted"> (counted in errors, not
+// failures).
 func WriteJUnit(path string, results []*Result) error {
-	out := junitSuites{Name: "p2plab"}
-	byBackend := map[string]int{}
-	var total time.Duration
+	rep := &junit.Report{Name: "p2plab"}
 	for _, r := range results {
-		i, ok := byBackend[r.Backend]
-		if !ok {
-			i = len(out.Suites)
-			byBackend[r.Backend] = i
-			out.Suites = append(out.Suites, junitSuite{Name: "p2plab scenarios (" + r.Backend + ")", Timestamp: r.Start.UTC().Format(time.RFC3339)})
-		}
-		s := &out.Suites[i]
-		c := junitCase{Name: r.ID + ": " + r.Requirement, Classname: "p2plab." + r.Level, File: r.File, Time: secs(r.Duration)}
+		s := rep.Suite("p2plab scenarios ("+r.Backend+")", r.Start)
+		c := junit.Case{Name: r.ID + ": " + r.Requirement, Classname: "p2plab." + r.Level, File: r.File}
 		var so strings.Builder
 		for _, st := range r.Steps {
 			status := "ok"
@@ -98,35 +53,14 @@ func WriteJUnit(path string, results []*Result) error {
 		msg, _, _ := strings.Cut(r.Error, "\n")
 		switch r.verdict() {
 		case VerdictFail:
-			c.Failure = &junitFailure{Message: msg, Type: "expectation", Text: r.Error}
-			s.Failures++
-			out.Failures++
+			c.Failure = &junit.Message{Message: msg, Type: "expectation", Text: r.Error}
 		case VerdictInterrupted:
-			c.Error = &junitFailure{Message: msg, Type: VerdictInterrupted, Text: r.Error}
-			s.Errors++
-			out.Errors++
+			c.Error = &junit.Message{Message: msg, Type: VerdictInterrupted, Text: r.Error}
 		}
-		s.Tests++
-		out.Tests++
-		s.Cases = append(s.Cases, c)
-		total += r.Duration
+		rep.Add(s, c, r.Duration)
 	}
-	for i := range out.Suites {
-		var d time.Duration
-		for _, r := range results {
-			if "p2plab scenarios ("+r.Backend+")" == out.Suites[i].Name {
-				d += r.Duration
-			}
-		}
-		out.Suites[i].Time = secs(d)
-	}
-	out.Time = secs(total)
-	b, err := xml.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return fmt.Errorf("sim: junit report: %w", err)
-	}
-	if err := os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644); err != nil {
-		return fmt.Errorf("sim: junit report: %w", err)
+	if err := rep.Write(path); err != nil {
+		return fmt.Errorf("sim: %w", err)
 	}
 	return nil
 }

@@ -65,6 +65,9 @@ const (
 	StepHeal      = "heal"
 	StepLoss      = "loss"
 	StepRate      = "rate"
+	StepDelay     = "delay"
+	StepDuplicate = "duplicate"
+	StepFlap      = "flap"
 	StepLogin     = "login"
 	StepLogout    = "logout"
 	StepChat      = "chat"
@@ -76,7 +79,7 @@ const (
 
 // StepKinds lists every step kind, in documentation order.
 var StepKinds = []string{StepStart, StepStop, StepKill, StepFreeze, StepThaw, StepCut, StepRestore,
-	StepBlock, StepUnblock, StepPartition, StepHeal, StepLoss, StepRate, StepLogin, StepLogout,
+	StepBlock, StepUnblock, StepPartition, StepHeal, StepLoss, StepRate, StepDelay, StepDuplicate, StepFlap, StepLogin, StepLogout,
 	StepChat, StepFile, StepConnect, StepWait, StepExpect}
 
 // Expectation kinds.

@@ -10,7 +10,7 @@ import (
 // configuration as read and validated from its file, says what it is in
 // one line, and runs it.
 //
-// To add a step kind (e.g. `delay`):
+// To add a step kind (e.g. `corrupt`):
 //
 //  1. Define its type in the step_*.go file of its family, embedding
 //     stepBase (or expectBase for an expectation). Its exported fields are
@@ -74,6 +74,9 @@ var stepReaders = map[string]func(v *validator, n node) Step{
 	StepHeal:      readHeal,
 	StepLoss:      readLoss,
 	StepRate:      readRate,
+	StepDelay:     readDelay,
+	StepDuplicate: readDuplicate,
+	StepFlap:      readFlap,
 	StepLogin:     readLogin,
 	StepLogout:    readLogout,
 	StepChat:      readChat,

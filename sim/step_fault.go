@@ -261,18 +261,22 @@ func (s *HealStep) run(ctx context.Context, rn *runner) (string, error) {
 }
 
 // LossStep sets random loss of the packets a host receives (0 removes it).
+// With a Direction it acts on the host's NICs in that direction instead
+// (also on what a router forwards, and on what the host sends).
 type LossStep struct {
 	stepBase
 	Host    string `json:"host"`
 	Percent int    `json:"percent"`
+	// Direction is in, out or both; "" is the host's own inbound traffic.
+	Direction netlab.Direction `json:"direction,omitempty"`
 }
 
 func readLoss(v *validator, n node) Step {
-	lm, ok := n.asMap("host", "percent")
+	lm, ok := n.asMap("host", "percent", "direction")
 	if !ok {
 		return nil
 	}
-	s := &LossStep{Host: v.host(lm.get("host"))}
+	s := &LossStep{Host: v.host(lm.get("host")), Direction: v.direction(lm.get("direction"), "")}
 	if lm.get("percent").absent() {
 		v.e.add(lm.get("percent"), "missing (0 removes the loss)")
 	}
@@ -287,27 +291,38 @@ func (s *LossStep) String() string {
 	if s.Percent == 0 {
 		return "loss " + s.Host + " removed"
 	}
+	if s.Direction != "" {
+		return fmt.Sprintf("loss %s %d%% %s", s.Host, s.Percent, dirText(s.Direction))
+	}
 	return fmt.Sprintf("loss %s %d%%", s.Host, s.Percent)
 }
 
 func (s *LossStep) run(ctx context.Context, rn *runner) (string, error) {
-	return "", rn.setFault(ctx, StepLoss, s.Host, s.Percent == 0, func(h *netlab.Host) (netlab.Undo, error) { return h.Loss(ctx, s.Percent) })
+	return "", rn.setFault(ctx, StepLoss, s.Host, s.Percent == 0, func(h *netlab.Host) (netlab.Undo, error) {
+		if s.Direction != "" {
+			return h.LossDir(ctx, float64(s.Percent), s.Direction)
+		}
+		return h.Loss(ctx, s.Percent)
+	})
 }
 
-// RateStep limits a host's outbound rate (0 removes the limit).
+// RateStep limits a host's outbound rate (0 removes the limit), or with
+// a Direction its rate that way (in: what it receives; both).
 type RateStep struct {
 	stepBase
 	Host string `json:"host"`
 	// Rate is in bits per second.
 	Rate uint64 `json:"rate"`
+	// Direction is in, out or both; "" is out.
+	Direction netlab.Direction `json:"direction,omitempty"`
 }
 
 func readRate(v *validator, n node) Step {
-	rm, ok := n.asMap("host", "rate")
+	rm, ok := n.asMap("host", "rate", "direction")
 	if !ok {
 		return nil
 	}
-	s := &RateStep{Host: v.host(rm.get("host"))}
+	s := &RateStep{Host: v.host(rm.get("host")), Direction: v.direction(rm.get("direction"), "")}
 	r := rm.get("rate")
 	text := r.reqStr()
 	if text == "" || text == "0" || text == "none" {
@@ -318,6 +333,9 @@ func readRate(v *validator, n node) Step {
 		v.e.add(r, "%q is not a rate (e.g. 512kbit, 2mbit; 0 or none removes it)", text)
 	}
 	s.Rate = bps
+	if err == nil && bps < netlab.MinRate && (s.Direction == netlab.In || s.Direction == netlab.Both) {
+		v.e.add(r, "%d bit/s is below the minimum of %d inbound", bps, netlab.MinRate)
+	}
 	return s
 }
 
@@ -328,9 +346,17 @@ func (s *RateStep) String() string {
 	if s.Rate == 0 {
 		return "rate " + s.Host + " unlimited"
 	}
+	if s.Direction != "" {
+		return fmt.Sprintf("rate %s %d bit/s %s", s.Host, s.Rate, dirText(s.Direction))
+	}
 	return fmt.Sprintf("rate %s %d bit/s", s.Host, s.Rate)
 }
 
 func (s *RateStep) run(ctx context.Context, rn *runner) (string, error) {
-	return "", rn.setFault(ctx, StepRate, s.Host, s.Rate == 0, func(h *netlab.Host) (netlab.Undo, error) { return h.Rate(ctx, s.Rate) })
+	return "", rn.setFault(ctx, StepRate, s.Host, s.Rate == 0, func(h *netlab.Host) (netlab.Undo, error) {
+		if s.Direction != "" {
+			return h.RateDir(ctx, s.Rate, s.Direction)
+		}
+		return h.Rate(ctx, s.Rate)
+	})
 }

@@ -27,6 +27,7 @@ var reName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,14}$`)
 //	hosts:
 //	  - {name: server, lans: [a]}
 //	  - {name: r, nics: [{lan: a, addr: 198.18.1.254}], router: true}
+//	  - {name: nat1, lans: [a, home], router: true, nat: {outside: a, type: symmetric}}
 func ParseTopology(file string, data []byte) (netlab.Topology, error) {
 	e := &errs{}
 	root, ok := parseDoc(file, data, e)
@@ -91,15 +92,20 @@ func readTopology(n node) netlab.Topology {
 	seen := map[string]bool{}
 	for _, hn := range hosts.seq(false) {
 		var h netlab.HostSpec
+		var natNode *node // the host's nat:, read once its NICs are known
 		nameNode := hn
 		if hn.isMap() {
-			hm, ok := hn.asMap("name", "lans", "nics", "router")
+			hm, ok := hn.asMap("name", "lans", "nics", "router", "nat", "impair")
 			if !ok {
 				continue
 			}
 			nameNode = hm.get("name")
 			h.Name = nameNode.reqStr()
 			h.Router = hm.get("router").boolean(false)
+			if hm.has("nat") {
+				nn := hm.get("nat")
+				natNode = &nn
+			}
 			if hm.has("lans") && hm.has("nics") {
 				m.e().add(hm.get("nics"), "use either lans or nics, not both")
 			}
@@ -111,7 +117,7 @@ func readTopology(n node) netlab.Topology {
 				h.NICs = append(h.NICs, netlab.NIC{LAN: s})
 			}
 			for _, nn := range hm.get("nics").seq(false) {
-				nm, ok := nn.asMap("lan", "addr")
+				nm, ok := nn.asMap("lan", "addr", "impair")
 				if !ok {
 					continue
 				}
@@ -132,13 +138,23 @@ func readTopology(n node) netlab.Topology {
 						nic.Addr = addr
 					}
 				}
+				nic.Impair = readImpair(nm.get("impair"), h.Name, nic.LAN)
 				h.NICs = append(h.NICs, nic)
+			}
+			if in := hm.get("impair"); !in.absent() {
+				h.Impair = readImpair(in, h.Name, "")
+				if len(h.NICs) > 1 {
+					m.e().add(in, "host %q: impair on a host with %d NICs: put it on one of its nics", h.Name, len(h.NICs))
+				}
 			}
 		} else {
 			h.Name = hn.reqStr()
 		}
 		if len(h.NICs) == 0 {
 			h.NICs = []netlab.NIC{{LAN: t.LANs[0].Name}}
+		}
+		if natNode != nil {
+			h.NAT = readNAT(*natNode, h)
 		}
 		if h.Name != "" && !reName.MatchString(h.Name) {
 			m.e().add(nameNode, "%q is not a host name (a-z, 0-9, -, up to 15, starting with a letter)", h.Name)

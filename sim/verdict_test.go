@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2plab/p2plab/internal/junit"
 	"github.com/p2plab/p2plab/internal/selfbuild"
 	"github.com/p2plab/p2plab/scenarios"
 )
@@ -229,7 +230,7 @@ steps:
 		if err := WriteJUnit(jp, []*Result{r}); err != nil {
 			t.Fatal(err)
 		}
-		var doc junitSuites
+		var doc junit.Report
 		data, _ := os.ReadFile(jp)
 		if err := xml.Unmarshal(data, &doc); err != nil {
 			t.Fatal(err)

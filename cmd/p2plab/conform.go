@@ -55,6 +55,7 @@ type conformFlags struct {
 	markdown        bool
 	run             stringList
 	junit, jsonPath string
+	htmlPath        string
 	cmd, image      string
 	heartbeat       time.Duration
 	misses          int
@@ -69,6 +70,7 @@ func (c *conformFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.strict, "strict", false, "SHOULD failures count too")
 	fs.StringVar(&c.junit, "junit", "", "write a JUnit XML report to FILE")
 	fs.StringVar(&c.jsonPath, "json", "", "write a JSON report to FILE")
+	fs.StringVar(&c.htmlPath, "html", "", "write a self-contained HTML report to FILE")
 	fs.StringVar(&c.cmd, "cmd", "", "command line that starts the implementation (placeholders in braces)")
 	fs.StringVar(&c.image, "image", "", "docker image of the implementation (docker backend)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the implementation's heartbeat interval ({heartbeat}; default 1s with --cmd)")
@@ -257,6 +259,12 @@ func finish(w io.Writer, cf conformFlags, role conform.Role, desc string, start 
 	}
 	if cf.junit != "" {
 		if err := conform.WriteJUnit(cf.junit, rep); err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform:", err)
+			code = 2
+		}
+	}
+	if cf.htmlPath != "" {
+		if err := conform.WriteHTML(cf.htmlPath, rep); err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab conform:", err)
 			code = 2
 		}

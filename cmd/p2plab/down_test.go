@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2plab/p2plab/internal/selfbuild"
 	"github.com/p2plab/p2plab/netlab"
 )
 
@@ -25,9 +26,9 @@ func TestDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "p2plab")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := selfbuild.Binary(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	renamed := filepath.Join(dir, "p2plab-patched")
 	if err := os.Link(bin, renamed); err != nil {

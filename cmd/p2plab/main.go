@@ -6,6 +6,7 @@
 //	p2plab run     [files]   run scenarios in a lab
 //	p2plab conform ...       check another implementation
 //	p2plab clean             remove what crashed runs left behind
+//	p2plab natcheck TOPO HOST classify the NAT in front of a host
 package main
 
 import (

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2plab/p2plab/internal/selfbuild"
 	"github.com/p2plab/p2plab/sim"
 )
 
@@ -27,9 +28,9 @@ func TestRunInterrupted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "p2plab")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := selfbuild.Binary(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	scenario := filepath.Join(dir, "long.yaml")
 	if err := os.WriteFile(scenario, []byte(`id: long
@@ -63,7 +64,7 @@ steps:
 			}
 		}
 	}
-	err := <-exited
+	err = <-exited
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
 		t.Fatalf("exit %v, want status %d\n%s", err, exitInterrupted, out.String())

@@ -75,11 +75,13 @@ func TestBackendOpts(t *testing.T, newBackend func() netlab.Backend, opts netlab
 	t.Run("PartitionBoth", func(t *testing.T) { testPartition(t, h1, h2, false) })
 	t.Run("Loss", func(t *testing.T) { testLoss(t, h1, h3) })
 	t.Run("Rate", func(t *testing.T) { testRate(t, h1, h3) })
+	t.Run("Impair", func(t *testing.T) { testImpair(t, newBackend, opts, h1, h3) })
 	t.Run("Capture", func(t *testing.T) { testCapture(t, h1, h2) })
 	t.Run("Process", func(t *testing.T) { testProcess(t, l, h1, h2) })
 	t.Run("Freeze", func(t *testing.T) { testFreeze(t, l, h1, h3) })
 	t.Run("CloseUndoes", func(t *testing.T) { testCloseUndoes(t, newBackend, topo, opts) })
 	t.Run("Router", func(t *testing.T) { testRouter(t, newBackend, opts) })
+	t.Run("NAT", func(t *testing.T) { testNAT(t, newBackend, opts) })
 }
 
 // start brings a lab up and registers its Close (and a check that it left
@@ -430,27 +432,9 @@ func transfer(t *testing.T, a, b *netlab.Host, port uint16, size int) time.Durat
 }
 
 func testRate(t *testing.T, a, b *netlab.Host) {
-	ctx := context.Background()
-	const bits = 4_000_000 // 500 kB/s
-	const size = 500_000
-	undo, err := a.Rate(ctx, bits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = undo(ctx) })
-	d := transfer(t, a, b, 7070, size)
-	rate := float64(size*8) / d.Seconds()
-	t.Logf("rate limit %d bit/s: %d bytes in %v = %.0f bit/s", bits, size, d, rate)
-	if rate > 1.3*bits || rate < 0.5*bits {
-		t.Errorf("rate limit %d bit/s: measured %.0f bit/s, want within 0.5x-1.3x", bits, rate)
-	}
-	if err := undo(ctx); err != nil {
-		t.Fatal(err)
-	}
-	d = transfer(t, a, b, 7071, size)
-	if free := float64(size*8) / d.Seconds(); free < 3*bits {
-		t.Errorf("after rate undo: %.0f bit/s, want well above the old limit of %d", free, bits)
-	}
+	checkRateLimit(t, "rate limit", a, b, 7070, func(bits uint64) (netlab.Undo, error) {
+		return a.Rate(context.Background(), bits)
+	})
 }
 
 func testCapture(t *testing.T, a, b *netlab.Host) {
@@ -727,11 +711,20 @@ func testLocal(t *testing.T, l *netlab.Lab, topo netlab.Topology, newBackend fun
 			"loss":      func() (netlab.Undo, error) { return h1.Loss(ctx, 50) },
 			"rate":      func() (netlab.Undo, error) { return h1.Rate(ctx, 1e6) },
 			"capture":   func() (netlab.Undo, error) { return h1.Capture(ctx, filepath.Join(t.TempDir(), "x.pcap")) },
+			"impair":    func() (netlab.Undo, error) { return h1.Impair(ctx, "", netlab.Impairment{Delay: time.Millisecond}) },
+			"delay":     func() (netlab.Undo, error) { return h1.Delay(ctx, time.Millisecond, 0, netlab.Both) },
+			"duplicate": func() (netlab.Undo, error) { return h1.Duplicate(ctx, 10, netlab.In) },
+			"loss dir":  func() (netlab.Undo, error) { return h1.LossDir(ctx, 10, netlab.Out) },
+			"rate in":   func() (netlab.Undo, error) { return h1.RateDir(ctx, 1e6, netlab.In) },
+			"rate both": func() (netlab.Undo, error) { return h1.RateDir(ctx, 1e6, netlab.Both) },
 		}
 		for name, f := range faults {
 			if undo, err := f(); !errors.Is(err, netlab.ErrNotSupported) || undo != nil {
 				t.Errorf("%s: %v, want netlab.ErrNotSupported", name, err)
 			}
+		}
+		if f, err := h1.Flap(ctx, netlab.Flap{Down: time.Millisecond, Up: time.Millisecond, Count: 1}); !errors.Is(err, netlab.ErrNotSupported) || f != nil {
+			t.Errorf("flap: %v, want netlab.ErrNotSupported", err)
 		}
 		if _, err := h1.Start(ctx, netlab.Command{Image: "x:y"}); !errors.Is(err, netlab.ErrNotSupported) {
 			t.Errorf("image: %v, want netlab.ErrNotSupported", err)
@@ -739,4 +732,5 @@ func testLocal(t *testing.T, l *netlab.Lab, topo netlab.Topology, newBackend fun
 	})
 	t.Run("Process", func(t *testing.T) { testProcess(t, l, h1, h2) })
 	t.Run("Freeze", func(t *testing.T) { testFreeze(t, l, h1, h3) })
+	t.Run("NAT", func(t *testing.T) { testLocalNAT(t, newBackend, opts) })
 }

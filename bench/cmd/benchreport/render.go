@@ -188,6 +188,7 @@ func render(m machine, rs []*stepResult, quick bool) string {
 	} else {
 		row("server cost: P2P on vs relay only", notMeasured, "(report the ratio)", "")
 	}
+	impairRows(ix, row)
 	memDone := false
 	for _, name := range []string{"BenchmarkMesh/clients=200", "BenchmarkMesh/clients=200,heartbeat=10s", "BenchmarkMesh/clients=100", "BenchmarkMesh/clients=50"} {
 		avg, ok := ix.get(name, "MB-rss-client-avg")

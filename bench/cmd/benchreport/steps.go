@@ -53,8 +53,9 @@ func plan(quick, suites bool, art string) []step {
 			display: strings.TrimSpace(strings.Join(env, " ") + " " + shellJoin(argv))}
 	}
 	netlabTime := "5x"
-	var benchEnv []string
+	var benchEnv, smallEnv []string
 	if quick {
+		smallEnv = []string{"P2PLAB_BENCH_SMALL=1"}
 		netlabTime = "1x"
 		benchEnv = append(benchEnv, "P2PLAB_BENCH_SMALL=1")
 	}
@@ -62,6 +63,8 @@ func plan(quick, suites bool, art string) []step {
 	s := []step{
 		gotest("netlab bring-up (netns)", "./netlab/", "BringUp", netlabTime, 10*time.Minute),
 		gotest("netlab bring-up (docker)", "./netlab/docker/", "DockerBringUp", "1x", 15*time.Minute, "TESTCONTAINERS_RYUK_DISABLED=true"),
+		gotest("netlab impairments (netns)", "./netlab/", "Impair", "1x", 10*time.Minute, smallEnv...),
+		gotest("NAT new-mapping rate (engine, and netns path)", "./netlab/", "NATNewMapping", "5000x", 5*time.Minute),
 		gotest("server relay (loopback, in process)", "./server/", "Relay", "200000x", 5*time.Minute),
 		gotest("lab benchmarks (bench/)", "./bench/", ".", "1x", 40*time.Minute, benchEnv...),
 	}
