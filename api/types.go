@@ -171,6 +171,9 @@ type Totals struct {
 	// PendingRefused counts connections closed at accept because too many
 	// had not logged in yet (docs/protocol.md 5.1).
 	PendingRefused int64 `json:"pendingRefused"`
+	// OfflineForgotten counts offline users dropped from the stats by the
+	// server's bound on remembered offline users (docs/protocol.md 8.2).
+	OfflineForgotten int64 `json:"offlineForgotten"`
 }
 
 // Stats is the answer to the server's GET /v1/stats. Users holds every user

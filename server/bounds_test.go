@@ -79,3 +79,34 @@ func TestQueueBytes(t *testing.T) {
 		t.Fatalf("/metrics (%v): want one slow consumer:\n%s", err, m)
 	}
 }
+
+// TestMaxOffline: the server remembers at most MaxOffline offline users
+// (docs/protocol.md 8.2): the one offline longest is forgotten, an online
+// user never is, and a forgotten user who logs in again starts from zero.
+func TestMaxOffline(t *testing.T) {
+	s := newServer(t, server.Config{MaxOffline: 2})
+	alice := login(t, s, "alice")
+	for i := range 4 {
+		u := fmt.Sprint("u", i)
+		p := login(t, s, u)
+		alice.expectNotify(u, true)
+		p.send(chat(u, "alice", u, "hi"), 0)
+		alice.expectChat(u, u, "hi")
+		p.nc.Close()
+		alice.expectNotify(u, false)
+	}
+	st := s.S.Stats()
+	var ids []string
+	for _, u := range st.Users {
+		ids = append(ids, u.UserID)
+	}
+	if got := strings.Join(ids, ","); got != "alice,u2,u3" || st.Totals.OfflineForgotten != 2 {
+		t.Fatalf("users %s, forgotten %d; want alice,u2,u3 and 2", got, st.Totals.OfflineForgotten)
+	}
+	login(t, s, "u0")
+	for _, u := range s.S.Stats().Users {
+		if u.UserID == "u0" && u.Uploads != 0 {
+			t.Fatalf("forgotten u0 came back with %d uploads", u.Uploads)
+		}
+	}
+}

@@ -65,6 +65,8 @@ var (
 			func(s *Server, _ api.Stats) int64 { return s.m.punchRelayed.Load() }},
 		{plain("p2plab_server_pending_refused_total", "Connections closed at accept: too many not logged in yet."), prometheus.CounterValue,
 			func(s *Server, _ api.Stats) int64 { return s.m.pendingRefused.Load() }},
+		{plain("p2plab_server_offline_forgotten_total", "Offline users forgotten: more than the bound were remembered."), prometheus.CounterValue,
+			func(s *Server, _ api.Stats) int64 { return s.m.forgotten.Load() }},
 	}
 	userMetrics = []userMetric{
 		{perUser("p2plab_server_user_uploads_total", "Relayable frames received from the user and forwarded."), prometheus.CounterValue,

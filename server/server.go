@@ -31,6 +31,10 @@ type Config struct {
 	// (docs/protocol.md 5.1): a connection accepted beyond it is closed at
 	// once and counted (pendingRefused in the admin stats). Default 256.
 	MaxPending int
+	// MaxOffline bounds the offline users whose counters are kept: beyond
+	// it the one offline longest is forgotten (docs/protocol.md 8.2).
+	// Default 10,000.
+	MaxOffline int
 	// ReadTimeout is the longest a started frame may take to arrive in
 	// full. Default Heartbeat*(Misses+1), so a stalled half frame is cut on
 	// about the same clock as a silent connection.
@@ -60,6 +64,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 256
+	}
+	if c.MaxOffline <= 0 {
+		c.MaxOffline = 10000
 	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = c.Heartbeat * time.Duration(c.Misses+1)

@@ -189,8 +189,30 @@ func (s *Server) unregister(c *conn, reason string) {
 		return
 	}
 	delete(s.online, c.user)
+	c.us.offlineAt = time.Now().UnixNano()
+	s.forgetOffline()
 	s.broadcast(c, protocol.UserStateNotify{UserID: c.user, OnLine: false})
 	s.log.Info("offline", "user", c.user, "remote", c.remote, "reason", reason)
+}
+
+// forgetOffline drops the users offline longest while more than
+// Config.MaxOffline offline users are remembered (docs/protocol.md 8.2):
+// their counters leave /v1/stats and /metrics, and a later login starts
+// them from zero. s.mu is held.
+func (s *Server) forgetOffline() {
+	for len(s.users)-len(s.online) > s.cfg.MaxOffline {
+		oldest, at := "", int64(0)
+		for id, u := range s.users {
+			if s.online[id] == nil && (oldest == "" || u.offlineAt < at) {
+				oldest, at = id, u.offlineAt
+			}
+		}
+		if oldest == "" {
+			return
+		}
+		delete(s.users, oldest)
+		s.m.forgotten.Add(1)
+	}
 }
 
 // broadcast queues a notice for every online user but from; v1.1 clients

@@ -17,6 +17,7 @@ type userStats struct {
 	relayedBytes atomic.Int64
 	lastUpload   atomic.Int64 // unix nanoseconds, 0 = never
 	lastDownload atomic.Int64
+	offlineAt    int64 // unix nanoseconds of the last offline transition; under Server.mu
 }
 
 // metrics are the server-wide counters of /metrics.
@@ -36,6 +37,7 @@ type metrics struct {
 	punchRelayed atomic.Int64
 	// bounds (docs/protocol.md 5.1)
 	pendingRefused atomic.Int64
+	forgotten      atomic.Int64 // offline users dropped by Config.MaxOffline
 }
 
 func timeOf(ns int64) *time.Time {
@@ -73,6 +75,7 @@ func (s *Server) Stats() api.Stats {
 	st.Totals.UDPHellosRejected = s.m.udpRejected.Load()
 	st.Totals.PunchRelayed = s.m.punchRelayed.Load()
 	st.Totals.PendingRefused = s.m.pendingRefused.Load()
+	st.Totals.OfflineForgotten = s.m.forgotten.Load()
 	s.mu.RUnlock()
 	slices.SortFunc(st.Users, func(a, b api.UserStats) int { return strings.Compare(a.UserID, b.UserID) })
 	return st

@@ -30,6 +30,7 @@ func runServer(ctx context.Context, args []string) int {
 	misses := fs.Int("misses", 3, "silent heartbeat intervals before a connection is dead")
 	queue := fs.Int("queue", 1024, "outbound frames queued per connection before it is cut with slow_consumer")
 	queueBytes := fs.Int("queue-bytes", 16<<20, "bytes of outbound frames queued per connection before it is cut with slow_consumer")
+	maxOffline := fs.Int("max-offline", 10000, "offline users whose counters are kept; beyond it the one offline longest is forgotten")
 	maxPending := fs.Int("max-pending", 256, "connections not logged in yet; more are closed at accept")
 	v1 := fs.Bool("v1", false, "speak protocol version 1 only (no features, keys, UDP rendezvous or punch relay)")
 	noUDP := fs.Bool("no-udp", false, "protocol v1.1 without the UDP rendezvous")
@@ -67,6 +68,9 @@ func runServer(ctx context.Context, args []string) int {
 	if *queueBytes < protocol.MaxFrameLen+4 || *queueBytes > 1<<30 {
 		return usage("--queue-bytes: %d out of range %d..%d (one largest frame .. 1 GiB)", *queueBytes, protocol.MaxFrameLen+4, 1<<30)
 	}
+	if *maxOffline < 1 || *maxOffline > 1<<24 {
+		return usage("--max-offline: %d out of range 1..16777216", *maxOffline)
+	}
 	if *maxPending < 1 || *maxPending > 1<<20 {
 		return usage("--max-pending: %d out of range 1..1048576", *maxPending)
 	}
@@ -76,7 +80,7 @@ func runServer(ctx context.Context, args []string) int {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	srv := server.New(server.Config{Heartbeat: *hb, Misses: *misses, QueueLen: *queue,
-		QueueBytes: *queueBytes, MaxPending: *maxPending, Version1: *v1, NoUDP: *noUDP, Logger: logger})
+		QueueBytes: *queueBytes, MaxPending: *maxPending, MaxOffline: *maxOffline, Version1: *v1, NoUDP: *noUDP, Logger: logger})
 
 	ln, err := net.ListenTCP(network(laddr), net.TCPAddrFromAddrPort(laddr))
 	if err != nil {
