@@ -1,5 +1,5 @@
 // Package api holds the JSON types of the client control API and the server
-// admin API (version 1, DESIGN section 4b and docs/control-api.md), and small
+// admin API (version 1, docs/control-api.md), and small
 // HTTP clients for both.
 //
 // The reference client serves these types; the lab (sim, conform) drives any

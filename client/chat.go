@@ -105,7 +105,7 @@ func (c *Client) resendFrom(ch *channel) {
 			continue
 		}
 		p.ch = nil
-		// through the server first (DESIGN 1.9); a newer channel only
+		// through the server first (docs/protocol.md 6.6); a newer channel only
 		// when the server is unreachable.
 		p2pOK := c.srv == nil
 		via, err := c.sendPendingLocked(p, p2pOK)

@@ -19,7 +19,7 @@ func pair(t *testing.T, srv *servertest.Server, opts ...clienttest.Option) (*cli
 	return a, b
 }
 
-// TestChatOverChannel covers DESIGN 1.5 (first half) and 1.11: with a
+// TestChatOverChannel covers docs/protocol.md 6.5 (first half) and 5.6: with a
 // channel, chat goes P2P both ways, is acknowledged over the channel, the
 // server relays nothing, and the logs say "send messages through p2p
 // channel".
@@ -63,7 +63,7 @@ func TestChatOverChannel(t *testing.T) {
 	}
 }
 
-// TestRelayFallback covers DESIGN 1.5 (second half): bob's listener is
+// TestRelayFallback covers docs/protocol.md 6.5 (second half): bob's listener is
 // unreachable, so alice's dial fails ("create failed ...: connection
 // refused"), no channel exists, and chat goes through the server both
 // ways, acknowledged through the server; the server counts the relays.
@@ -119,7 +119,7 @@ func TestRelayFallback(t *testing.T) {
 	}
 }
 
-// TestChatToOfflineUser covers DESIGN 1.9 (refusal): a message to a user
+// TestChatToOfflineUser covers docs/protocol.md 6.6 and 5.4 (refusal): a message to a user
 // who is not online is refused by the server (user_offline) and reported
 // as chat_failed, never silently dropped.
 func TestChatToOfflineUser(t *testing.T) {

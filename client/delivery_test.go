@@ -19,7 +19,7 @@ func countEvents(evs []api.Event, match func(api.Event) bool) int {
 	return n
 }
 
-// TestDedupe covers DESIGN 1.9 (receiver side): the same messageID from
+// TestDedupe covers docs/protocol.md 6.6 (receiver side): the same messageID from
 // the same sender arrives twice over the channel and once more through the
 // server. Bob acknowledges every copy over the path it came by, but reports
 // the message once.
@@ -66,7 +66,7 @@ func TestDedupe(t *testing.T) {
 	}
 }
 
-// TestResendThroughServer covers DESIGN 1.9 (sender side): alice sends
+// TestResendThroughServer covers docs/protocol.md 6.6 (sender side): alice sends
 // over her channel to a raw user who reads the message but never
 // acknowledges it and then resets the channel. Alice re-sends it through
 // the server (same messageID); the ack that comes back through the server
@@ -115,7 +115,7 @@ func TestResendThroughServer(t *testing.T) {
 	}
 }
 
-// TestInFlightExactlyOnce covers DESIGN 1.9 end to end with two reference
+// TestInFlightExactlyOnce covers docs/protocol.md 6.6 end to end with two reference
 // clients: alice's channel to bob dies right after she sends a burst of
 // messages (some on the wire, some still queued, some acks lost). Every
 // message reaches bob exactly once and every one is acknowledged; what was

@@ -26,7 +26,7 @@ func writeRandom(t *testing.T, dir, name string, size int) (string, []byte) {
 	return p, b
 }
 
-// TestFiles covers DESIGN 1.8: files go over the channel when one exists,
+// TestFiles covers docs/protocol.md 3.9 and 6.5: files go over the channel when one exists,
 // else through the server; on arrival the sha256 is checked and the file
 // stored in the files directory; the sender learns the outcome.
 func TestFiles(t *testing.T) {

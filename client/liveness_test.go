@@ -17,7 +17,7 @@ var fastHB = clienttest.WithHeartbeat(100*time.Millisecond, 5)
 // misses, so a loaded machine does not fake a dead peer.
 var idleHB = clienttest.WithHeartbeat(200*time.Millisecond, 10)
 
-// TestPeerOfflineClosesChannel covers DESIGN 1.6: when a user logs out,
+// TestPeerOfflineClosesChannel covers docs/protocol.md 5.7 and 6.8: when a user logs out,
 // the server tells the others (UserStateNotify offline) and they remove
 // that user's channel with reason "peer offline"; the leaver closes its
 // side with reason "logout".
@@ -80,7 +80,7 @@ func TestPeerOfflineNotifyWinsOverChannel(t *testing.T) {
 	}
 }
 
-// TestHeartbeatTeardown covers DESIGN 1.7 (channel heartbeats): a peer
+// TestHeartbeatTeardown covers docs/protocol.md 6.7 (channel heartbeats): a peer
 // that goes silent without closing (no FIN, no RST: it just stops sending
 // and stops reading) is torn down by alice after misses*interval with
 // reason "heartbeat timeout", while the server connection is fine.
@@ -134,7 +134,7 @@ func TestHeartbeatKeepsIdleChannel(t *testing.T) {
 	}
 }
 
-// TestChatSurvivesServerDeath covers DESIGN 1.7 (independence): the server
+// TestChatSurvivesServerDeath covers docs/protocol.md 6.9 (independence): the server
 // dies; both clients report server_lost, keep their channel and go on
 // chatting over it.
 func TestChatSurvivesServerDeath(t *testing.T) {

@@ -6,25 +6,25 @@ import (
 	"github.com/p2plab/p2plab/internal/leaktest"
 )
 
-// Where DESIGN section 1 is tested (all against the reference server,
-// server/servertest, on loopback):
+// Where docs/protocol.md's client rules are tested (all against the
+// reference server, server/servertest, on loopback):
 //
-//	1.1-1.2 same-port listen, advertised endpoint: TestFullMesh, TestProcess
-//	1.3 table replaces: TestReplaceSameInitiator, TestTieBreak
-//	1.4 newcomer dials, SetupP2PMessage, tie-break: TestFullMesh,
+//	6.1 same-port listen, advertised endpoint: TestFullMesh, TestProcess
+//	6.4 table replaces, tie-break: TestReplaceSameInitiator, TestTieBreak
+//	6.2-6.3 newcomer dials, SetupP2PMessage: TestFullMesh,
 //	    TestTieBreak, TestSimultaneousLogin, TestControlConnect
-//	1.5 channel or relay: TestChatOverChannel, TestRelayFallback
-//	1.6 offline notify closes the channel: TestPeerOfflineClosesChannel,
+//	6.5 channel or relay: TestChatOverChannel, TestRelayFallback
+//	5.7, 6.8 offline notify closes the channel: TestPeerOfflineClosesChannel,
 //	    TestPeerOfflineNotifyWinsOverChannel
-//	1.7 channel heartbeats, independence from the server:
+//	6.7, 6.9 channel heartbeats, independence from the server:
 //	    TestHeartbeatTeardown, TestHeartbeatKeepsIdleChannel,
 //	    TestChatSurvivesServerDeath, TestServerRestored, TestProcess/freeze
-//	1.8 files both ways: TestFiles, TestFileRejected, TestFileToOfflineUser,
+//	3.9 files both ways: TestFiles, TestFileRejected, TestFileToOfflineUser,
 //	    TestFileChannelLostMidTransfer
-//	1.9 ack, dedupe, resend, refusal: TestDedupe, TestResendThroughServer,
+//	6.6 ack, dedupe, resend, refusal: TestDedupe, TestResendThroughServer,
 //	    TestInFlightExactlyOnce, TestChatToOfflineUser
-//	1.10 P2PInfo log: asserted in most of the above (every log must parse)
-//	1.11 server counters: TestChatOverChannel, TestRelayFallback, TestFiles
+//	7 P2PInfo log: asserted in most of the above (every log must parse)
+//	5.6 server counters: TestChatOverChannel, TestRelayFallback, TestFiles
 //
 // Bad input: TestMalformedFrameClosesOnlyThatChannel, TestHostilePeer,
 // TestControlBadRequests, TestProcessUsage, TestLoginRefused.

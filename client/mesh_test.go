@@ -10,7 +10,7 @@ import (
 	"github.com/p2plab/p2plab/protocol"
 )
 
-// TestFullMesh covers DESIGN 1.2-1.4 and 1.10: three clients log in one
+// TestFullMesh covers docs/protocol.md 6.1-6.4 and 7: three clients log in one
 // after the other; each newcomer dials everyone already online; all three
 // end with one channel per peer, both ends of each channel agree on the
 // same TCP connection and initiator, and the P2PInfo logs say so.

@@ -14,7 +14,7 @@ import (
 // half is dropped (the file, if any, keeps everything).
 const maxLogMem = 16 << 20
 
-// p2pLog writes the P2PInfo log (DESIGN section 3) to a file, if one is
+// p2pLog writes the P2PInfo log (docs/protocol.md section 7) to a file, if one is
 // configured, and keeps it in memory for GET /v1/log.
 type p2pLog struct {
 	mu   sync.Mutex

@@ -10,7 +10,7 @@ import (
 	"github.com/p2plab/p2plab/protocol"
 )
 
-// TestReplaceSameInitiator covers DESIGN 1.3: a second channel for a userID
+// TestReplaceSameInitiator covers docs/protocol.md 6.4: a second channel for a userID
 // that already has one, opened by the same side, replaces it: the old one
 // is closed with reason "replaced" and the new one is in the table.
 func TestReplaceSameInitiator(t *testing.T) {
@@ -37,7 +37,7 @@ func TestReplaceSameInitiator(t *testing.T) {
 	second.expect(protocol.TypeChatAck)
 }
 
-// TestTieBreak covers DESIGN 1.4's tie-break: alice (a newcomer) dials a
+// TestTieBreak covers docs/protocol.md 6.4's tie-break: alice (a newcomer) dials a
 // raw user, then that user also dials alice, so two channels to one peer
 // exist. Alice keeps the one initiated by the lexicographically smaller
 // userID and closes the other with "replaced", whichever came first.

@@ -54,7 +54,7 @@ type Requirement struct {
 }
 
 // Doc names the document section the requirement comes from:
-// docs/protocol.md for the protocol, docs/control-api.md (DESIGN 4b) for the
+// docs/protocol.md for the protocol, docs/control-api.md for the
 // control API.
 func (r Requirement) Doc() string {
 	if r.Section == "api" {

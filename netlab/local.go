@@ -52,7 +52,8 @@ const localBlocks = 1 << (24 - 10)
 // connections leave from 127.0.0.1 unless it binds its host's address
 // (Host.Do's sockets do not bind either: use the address explicitly).
 // Freeze and Thaw work (SIGSTOP/SIGCONT to each program's process group);
-// every other fault, captures, routers and images return ErrNotSupported.
+// every other fault, captures, routers, NATs and images return
+// ErrNotSupported.
 func NewLocal() Backend { return &localBackend{} }
 
 // localBackend implements Backend on the machine's own namespace.
@@ -87,8 +88,8 @@ type sharesNamespace interface {
 // address in it; every LAN's subnet becomes the block.
 func (b *localBackend) readdress(runID string, t Topology) (Topology, error) {
 	for _, h := range t.Hosts {
-		if h.Router {
-			return t, fmt.Errorf("netlab: local: router host %s: %w", h.Name, ErrNotSupported)
+		if h.Router || h.NAT != nil {
+			return t, fmt.Errorf("netlab: local: router or NAT host %s: %w", h.Name, ErrNotSupported)
 		}
 	}
 	n := 0

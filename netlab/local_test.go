@@ -1,6 +1,9 @@
 package netlab
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 // Two labs whose run ids lead to the same first block still get different
 // blocks: the first holds its block, the second moves on.
@@ -27,5 +30,18 @@ func TestTakeBlockHeld(t *testing.T) {
 	defer l3.Close()
 	if p3 != p1 {
 		t.Fatalf("after release got %s, want %s again", p3, p1)
+	}
+}
+
+// A router (and so a NAT) cannot exist where every host shares one
+// namespace: the local backend says so before anything is made.
+func TestLocalRefusesRouters(t *testing.T) {
+	b := NewLocal().(*localBackend)
+	topo := Topology{Hosts: []HostSpec{{Name: "gw", Router: true, NICs: []NIC{{LAN: "a"}, {LAN: "b"}}}}}
+	if _, err := b.readdress("p2pltest", topo); !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("router: %v, want ErrNotSupported", err)
+	}
+	if b.block != nil {
+		t.Fatal("a refused topology holds a loopback block")
 	}
 }

@@ -103,7 +103,8 @@ var (
 )
 
 // ParseLogLine parses one P2PInfo log line. It rejects anything that is not
-// exactly one of the phrases of docs/protocol.md 7.2 (version 1 and 1.1).
+// exactly one of the phrases of docs/protocol.md section 7.2 (versions 1
+// and 1.1).
 func ParseLogLine(line string) (LogEntry, error) {
 	line = strings.TrimRight(line, "\r\n")
 	ts, phrase, ok := strings.Cut(line, " ")

@@ -19,7 +19,7 @@ import (
 // Bad input against the server on a lab host: an attacker on host mallory
 // writes raw frames while two reference clients, alice and bob, chat
 // through the relay (both block inbound connections, so no P2P channel can
-// form). After every attack: the attacker got the Error DESIGN names, its
+// form). After every attack: the attacker got the Error docs/protocol.md names, its
 // connection (only it) was closed, and alice<->bob chats are still
 // delivered and counted by the server.
 var _ = Describe("Bad input against the server on a lab host", Ordered, Label("netns", "badinput"), func() {
@@ -95,7 +95,7 @@ var _ = Describe("Bad input against the server on a lab host", Ordered, Label("n
 		r.send(frame(protocol.TypeChatMessage, 5, protocol.Chat{MessageID: "forged-1", UserID: "alice", DestUserID: "bob", Content: "forged"}))
 		_, re := r.expectError(protocol.CodeForbidden, 5*time.Second)
 		Expect(re).To(Equal(int64(5)))
-		// DESIGN: the sender *may* close after an Error; the reference
+		// docs/protocol.md 4.3: the sender *may* close after an Error; the reference
 		// server keeps a forged-sender connection (docs/protocol.md). It
 		// must still answer on it.
 		r.send(frame(protocol.TypeHeartbeat, 9, nil))

@@ -386,7 +386,7 @@ func (c *Client) LogText(ctx context.Context) (string, error) {
 }
 
 // Log returns the parsed P2PInfo log; a line that is not one of the
-// phrases of DESIGN section 3 is an error.
+// phrases of docs/protocol.md section 7.2 is an error.
 func (c *Client) Log(ctx context.Context) ([]protocol.LogEntry, error) {
 	text, err := c.LogText(ctx)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 var impairHead = strings.NewReplacer("heartbeat: 200ms", "heartbeat: 1s", "misses: 2", "misses: 3").Replace(verdictHead)
 
 func TestImpairStepsRun(t *testing.T) {
-	bin := labBinary(t)
+	bin := buildP2plab(t)
 	tests := []struct {
 		name string
 		text string
@@ -52,7 +52,7 @@ func TestImpairStepsRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := runYAML(t, bin, tt.text)
+			r := runYAML(t, bin, BackendNetns, tt.text)
 			if tt.pass {
 				if !r.Passed {
 					t.Fatalf("want PASS, got %s:\n%s", r.Verdict, r.Error)

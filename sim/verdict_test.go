@@ -11,36 +11,23 @@ import (
 	"time"
 
 	"github.com/p2plab/p2plab/internal/junit"
-	"github.com/p2plab/p2plab/internal/selfbuild"
 	"github.com/p2plab/p2plab/scenarios"
 )
 
-// labBinary builds the p2plab binary into the test's temporary directory
-// for tests that run real labs, skipping them without root.
-func labBinary(t *testing.T) string {
+// runYAML runs one scenario text on a backend and returns its result;
+// netns needs root and is skipped without it.
+func runYAML(t *testing.T, bin, backend, text string) *Result {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
+	if backend == BackendNetns && os.Geteuid() != 0 {
+		t.Skip("netns needs root for network namespaces")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	bin, err := selfbuild.Binary(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
-// runYAML runs one scenario text on netns and returns its result.
-func runYAML(t *testing.T, bin, text string) *Result {
-	t.Helper()
 	s, err := ParseScenario(t.Name()+".yaml", []byte(text), FSTopologies(scenarios.FS))
 	if err != nil {
 		t.Fatalf("scenario does not load:\n%v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return Run(ctx, s, RunOptions{Binary: bin, Artifacts: t.TempDir()})
+	return Run(ctx, s, RunOptions{Backend: backend, Binary: bin, Artifacts: t.TempDir()})
 }
 
 // A heartbeat of 200ms with 2 misses: a frozen or partitioned peer is torn
@@ -63,8 +50,11 @@ steps:
 // of the last action step for every kind, so each must FAIL, naming the
 // expectation and its deadline. The in-time variants show the same checks
 // pass when the behaviour did happen in time.
+//
+// Cases whose only fault is freeze also run on the local backend, so they
+// need no root.
 func TestVerdictsCannotLie(t *testing.T) {
-	bin := labBinary(t)
+	bin := buildP2plab(t)
 	frozen := verdictHead + `  - freeze: bob
   - expect:
       no_event: {at: alice, type: login}
@@ -85,8 +75,10 @@ func TestVerdictsCannotLie(t *testing.T) {
 		want []string
 		// max bounds the failing step's duration (0: not checked).
 		max time.Duration
+		// local: the case runs on the local backend too (freeze only).
+		local bool
 	}{
-		{name: "stats", text: frozen + `  - expect:
+		{local: true, name: "stats", text: frozen + `  - expect:
       stats: {user: bob, online: false}
       within: 300ms
 `, want: []string{"server stats within 300ms of the last action", "deadline"}},
@@ -94,15 +86,15 @@ func TestVerdictsCannotLie(t *testing.T) {
       channels: {absent: [[alice, bob]]}
       within: 300ms
 `, want: []string{"channels within 300ms of the last action", "deadline"}},
-		{name: "log", text: frozen + `  - expect:
+		{local: true, name: "log", text: frozen + `  - expect:
       log: {at: alice, lines: ["closed bob: *"], since: last}
       within: 100ms
 `, want: []string{"P2PInfo log of alice within 100ms of the last action", "closed bob: *", "after the deadline"}},
-		{name: "log in time, read late", pass: true, text: frozen + `  - expect:
+		{local: true, name: "log in time, read late", pass: true, text: frozen + `  - expect:
       log: {at: alice, lines: ["closed bob: *"], since: last}
       within: teardown
 `},
-		{name: "event", text: frozen + `  - expect:
+		{local: true, name: "event", text: frozen + `  - expect:
       event: {at: alice, type: channel_closed, peer: bob}
       within: 100ms
 `, want: []string{"event within 100ms of the last action", "channel_closed"}},
@@ -126,51 +118,57 @@ func TestVerdictsCannotLie(t *testing.T) {
 		{name: "file", text: verdictHead + `  - rate: {host: alice, rate: 1mbit}
   - file: {from: alice, to: bob, size: 256KiB, within: 500ms}
 `, want: []string{"file_received at bob within 500ms of the last action"}},
-		{name: "no_event", text: frozen[:strings.Index(frozen, "  - expect:\n      no_event")] + `  - expect:
+		{local: true, name: "no_event", text: frozen[:strings.Index(frozen, "  - expect:\n      no_event")] + `  - expect:
       event: {at: alice, type: channel_closed, peer: bob}
       within: teardown
   - expect:
       no_event: {at: alice, type: channel_closed, peer: bob}
       during: 200ms
 `, want: []string{"no event for 200ms", "channel_closed"}},
-		{name: "slow admin call", text: verdictHead + `  - freeze: server
+		{local: true, name: "slow admin call", text: verdictHead + `  - freeze: server
   - expect:
       stats: {total_online: ">= 1"}
       within: 300ms
 `, want: []string{"server stats within 300ms of the last action"}, max: 1500 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := runYAML(t, bin, tt.text)
-			if tt.pass {
-				if !r.Passed {
-					t.Fatalf("want PASS, got %s:\n%s", r.Verdict, r.Error)
+		backends := []string{BackendNetns}
+		if tt.local {
+			backends = append(backends, BackendLocal)
+		}
+		for _, backend := range backends {
+			t.Run(tt.name+"/"+backend, func(t *testing.T) {
+				r := runYAML(t, bin, backend, tt.text)
+				if tt.pass {
+					if !r.Passed {
+						t.Fatalf("want PASS, got %s:\n%s", r.Verdict, r.Error)
+					}
+					return
 				}
-				return
-			}
-			if r.Passed {
-				t.Fatalf("want FAIL, the scenario passed: %+v", r.Steps)
-			}
-			if r.Verdict != VerdictFail || (!errors.Is(r.Err, ErrDeadline) && tt.name != "no_event") {
-				t.Fatalf("verdict %q (%v), want %q with ErrDeadline", r.Verdict, r.Err, VerdictFail)
-			}
-			t.Logf("FAIL as it must:\n%s", firstLines(r.Error, 4))
-			last := r.Steps[len(r.Steps)-1]
-			if last.Index != r.TotalSteps-1 {
-				t.Fatalf("failed at step %d, want the last (%d): %s", last.Index, r.TotalSteps-1, r.Error)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(r.Error, w) {
-					t.Errorf("error does not name %q:\n%s", w, r.Error)
+				if r.Passed {
+					t.Fatalf("want FAIL, the scenario passed: %+v", r.Steps)
 				}
-			}
-			if tt.name != "no_event" && (last.Deadline.IsZero() || !strings.Contains(r.Error, "within")) {
-				t.Errorf("the failing step has no deadline (%v)", last.Deadline)
-			}
-			if tt.max > 0 && last.Duration > tt.max {
-				t.Errorf("the failing step took %s, want at most %s (a poll outlived the deadline)", last.Duration, tt.max)
-			}
-		})
+				if r.Verdict != VerdictFail || (!errors.Is(r.Err, ErrDeadline) && tt.name != "no_event") {
+					t.Fatalf("verdict %q (%v), want %q with ErrDeadline", r.Verdict, r.Err, VerdictFail)
+				}
+				t.Logf("FAIL as it must:\n%s", firstLines(r.Error, 4))
+				last := r.Steps[len(r.Steps)-1]
+				if last.Index != r.TotalSteps-1 {
+					t.Fatalf("failed at step %d, want the last (%d): %s", last.Index, r.TotalSteps-1, r.Error)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(r.Error, w) {
+						t.Errorf("error does not name %q:\n%s", w, r.Error)
+					}
+				}
+				if tt.name != "no_event" && (last.Deadline.IsZero() || !strings.Contains(r.Error, "within")) {
+					t.Errorf("the failing step has no deadline (%v)", last.Deadline)
+				}
+				if tt.max > 0 && last.Duration > tt.max {
+					t.Errorf("the failing step took %s, want at most %s (a poll outlived the deadline)", last.Duration, tt.max)
+				}
+			})
+		}
 	}
 }
 
@@ -181,8 +179,9 @@ func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
 
 // A scenario whose caller's context ends (Ctrl-C in p2plab run) is
 // INTERRUPTED, not FAIL; one that runs out of its own timeout fails.
+// It runs on the local backend: no root needed.
 func TestInterruptedIsNotAFailure(t *testing.T) {
-	bin := labBinary(t)
+	bin := buildP2plab(t)
 	text := `id: interrupted
 requirement: an interrupted run has no verdict on the programs
 topology: pair
@@ -207,7 +206,7 @@ steps:
 			}
 		})
 		art := t.TempDir()
-		r := Run(ctx, s, RunOptions{Binary: bin, Artifacts: art, Progress: progress})
+		r := Run(ctx, s, RunOptions{Backend: BackendLocal, Binary: bin, Artifacts: art, Progress: progress})
 		if r.Verdict != VerdictInterrupted || r.Passed || !errors.Is(r.Err, ErrInterrupted) {
 			t.Fatalf("verdict %q passed %v err %v; want interrupted", r.Verdict, r.Passed, r.Err)
 		}
@@ -247,7 +246,7 @@ steps:
 	t.Run("own timeout", func(t *testing.T) {
 		short := *s
 		short.Timeout = 3 * time.Second
-		r := Run(context.Background(), &short, RunOptions{Binary: bin, Artifacts: t.TempDir()})
+		r := Run(context.Background(), &short, RunOptions{Backend: BackendLocal, Binary: bin, Artifacts: t.TempDir()})
 		if r.Verdict != VerdictFail || errors.Is(r.Err, ErrInterrupted) {
 			t.Fatalf("verdict %q err %v; want fail", r.Verdict, r.Err)
 		}

@@ -1,6 +1,6 @@
 // Package reuseport holds the socket option the P2P design stands on: a
 // peer listens on, and dials from, the local endpoint of its server
-// connection (DESIGN 1.2), which needs SO_REUSEADDR and SO_REUSEPORT on
+// connection (docs/protocol.md 6.1), which needs SO_REUSEADDR and SO_REUSEPORT on
 // every socket bound to that endpoint. It is shared by the reference client
 // and the conformance checker's fake peers; it is not a socket library.
 package reuseport
