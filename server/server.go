@@ -97,6 +97,8 @@ type Server struct {
 	serveID int
 
 	udpServing atomic.Int32 // UDP rendezvous sockets being served
+	udpOnce    sync.Once
+	udpSettled chan struct{} // closed once the first Serve has its UDP socket, or none
 	m          metrics
 }
 
@@ -111,8 +113,16 @@ func New(cfg Config) *Server {
 		users:  map[string]*userStats{},
 		conns:  map[*conn]struct{}{},
 		lns:    map[net.Listener]struct{}{},
+
+		udpSettled: make(chan struct{}),
 	}
 }
+
+// UDPSettled is closed once the first Serve has started serving its UDP
+// rendezvous socket (docs/protocol.md 9.5), or has found it will serve none
+// (version 1, NoUDP, the port taken). Tests wait on it so that every
+// goroutine of a started server exists.
+func (s *Server) UDPSettled() <-chan struct{} { return s.udpSettled }
 
 // Serve accepts connections on ln and serves them until ctx is done or
 // Close is called; it then closes ln and every connection it accepted, waits

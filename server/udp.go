@@ -31,6 +31,7 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 // waits for its goroutine. A server without UDP (configured as version 1,
 // or the port taken) returns a stop that does nothing.
 func (s *Server) startUDP(ctx context.Context, ln net.Listener) (stop func()) {
+	defer s.udpOnce.Do(func() { close(s.udpSettled) })
 	ta, ok := ln.Addr().(*net.TCPAddr)
 	if s.cfg.Version1 || s.cfg.NoUDP || !ok {
 		return func() {}
