@@ -14,6 +14,7 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.23.0
 	go.uber.org/goleak v1.3.0
+	github.com/quic-go/quic-go v0.65.0
 	google.golang.org/protobuf v1.36.12 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/chromedp/chromedp v0.23.0

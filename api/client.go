@@ -125,6 +125,13 @@ func (c *Client) Channels(ctx context.Context) ([]Channel, error) {
 	return cs.Channels, err
 }
 
+// Channel calls GET /v1/channels/{peer}: the channel to peer, or one with
+// Transport TransportNone.
+func (c *Client) Channel(ctx context.Context, peer string) (Channel, error) {
+	var ch Channel
+	return ch, c.do(ctx, http.MethodGet, "/v1/channels/"+url.PathEscape(peer), nil, &ch)
+}
+
 // Chat calls POST /v1/chat.
 func (c *Client) Chat(ctx context.Context, to, content string) (ChatResponse, error) {
 	var r ChatResponse

@@ -26,6 +26,13 @@ const (
 	EventServerLost     = "server_lost"
 	EventServerRestored = "server_restored"
 	EventLogout         = "logout"
+	// Version 1.1 (docs/protocol.md 9.7): an attempt of the ladder starts
+	// or fails (peer, method, reason).
+	EventTry       = "try"
+	EventTryFailed = "try_failed"
+	// EventLimit reports a bound that refused or dropped something
+	// (reason names it).
+	EventLimit = "limit"
 )
 
 // Status is the answer to GET /v1/status.
@@ -43,13 +50,20 @@ type Status struct {
 // Channel is one P2P channel in the answer to GET /v1/channels.
 type Channel struct {
 	Peer      string `json:"peer"`
-	Transport string `json:"transport"` // "tcp"
-	Local     string `json:"local"`     // IP:PORT
-	Remote    string `json:"remote"`    // IP:PORT
+	Transport string `json:"transport"` // "tcp" or "udp" (QUIC)
+	// Method is how the channel was made: "lan", "direct", "tcp-punch" or
+	// "udp-punch" (docs/protocol.md 9.7).
+	Method string `json:"method,omitempty"`
+	Local  string `json:"local"`  // IP:PORT
+	Remote string `json:"remote"` // IP:PORT
 	// Initiator is the userID of the side that opened the channel.
 	Initiator string    `json:"initiator"`
 	OpenedAt  time.Time `json:"openedAt"`
 }
+
+// TransportNone is GET /v1/channels/{peer}'s transport when no channel to
+// the peer exists.
+const TransportNone = "none"
 
 // Channels is the answer to GET /v1/channels.
 type Channels struct {
@@ -101,6 +115,8 @@ type Event struct {
 	UserID     string `json:"userID,omitempty"`     // user_online, user_offline, login
 	Peer       string `json:"peer,omitempty"`       // channel_opened, channel_closed
 	Initiator  string `json:"initiator,omitempty"`  // channel_opened
+	Transport  string `json:"transport,omitempty"`  // channel_opened: tcp or udp
+	Method     string `json:"method,omitempty"`     // channel_opened, try, try_failed: lan, direct, tcp-punch, udp-punch
 	Reason     string `json:"reason,omitempty"`     // channel_closed, chat_failed, file_failed, server_lost
 	From       string `json:"from,omitempty"`       // chat_received, file_received
 	To         string `json:"to,omitempty"`         // chat_sent, chat_acked, chat_failed, file_sent
@@ -146,6 +162,18 @@ type Totals struct {
 	Uploads      int64 `json:"uploads"`
 	Downloads    int64 `json:"downloads"`
 	RelayedBytes int64 `json:"relayedBytes"`
+	// Version 1.1 (docs/protocol.md 9.10): UDP hellos answered, ignored
+	// (wrong token, not logged in, malformed), and PunchConnect/PunchSync
+	// frames relayed.
+	UDPHellos         int64 `json:"udpHellos"`
+	UDPHellosRejected int64 `json:"udpHellosRejected"`
+	PunchRelayed      int64 `json:"punchRelayed"`
+	// PendingRefused counts connections closed at accept because too many
+	// had not logged in yet (docs/protocol.md 5.1).
+	PendingRefused int64 `json:"pendingRefused"`
+	// OfflineForgotten counts offline users dropped from the stats by the
+	// server's bound on remembered offline users (docs/protocol.md 8.2).
+	OfflineForgotten int64 `json:"offlineForgotten"`
 }
 
 // Stats is the answer to the server's GET /v1/stats. Users holds every user

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"net"
@@ -53,36 +52,55 @@ func (c *Client) handleInbound(conn net.Conn) {
 		conn.Close()
 		return
 	}
+	if len(c.inbound) >= maxHandshakes {
+		// docs/protocol.md 2.5: connections that have not finished their
+		// handshake are bounded; the excess is closed at once.
+		c.mu.Unlock()
+		c.boundHit("handshakes")
+		conn.Close()
+		return
+	}
 	c.inbound[conn] = struct{}{}
 	c.mu.Unlock()
-	r := protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
+	r := newReader(conn)
 	l := newLink(conn, r, c.pulse, c.cfg.Misses)
 	_ = conn.SetReadDeadline(time.Now().Add(l.deadTime()))
 	f, err := r.ReadFrame()
-	c.mu.Lock()
-	delete(c.inbound, conn)
-	c.mu.Unlock()
-	if err != nil {
+	var s protocol.SetupP2P
+	var method string
+	switch {
+	case err != nil:
 		var fe *protocol.FrameError
 		if errors.As(err, &fe) {
 			l.writeError(fe.Code, fe.Reason, 0)
 		}
-		conn.Close()
-		return
-	}
-	var s protocol.SetupP2P
-	if f.Type != protocol.TypeSetupP2PMessage {
+	case f.Type != protocol.TypeSetupP2PMessage:
 		l.writeError(protocol.CodeBadFrame, "the first frame on a P2P channel must be SetupP2PMessage", f.ID)
-		conn.Close()
-		return
-	}
-	if err := f.DecodeBody(&s); err != nil || !protocol.ValidUserID(s.UserID) || s.UserID == c.cfg.UserID {
+		err = errIdentity
+	case f.DecodeBody(&s) != nil || !protocol.ValidUserID(s.UserID) || s.UserID == c.cfg.UserID:
 		l.writeError(protocol.CodeBadUserID, "SetupP2PMessage: bad userID", f.ID)
+		err = errIdentity
+	default:
+		// docs/protocol.md 9.4: the peer proves who it is first.
+		method, err = c.acceptIdentity(conn, r, s)
+		var rf *refusal
+		if errors.As(err, &rf) {
+			if rf.code != "" {
+				l.writeError(rf.code, rf.reason, 0)
+			}
+			c.logEntry(protocol.LogEntry{Kind: protocol.LogRefused, Peer: s.UserID, Addr: addrPortOf(conn.RemoteAddr()), Reason: rf.reason})
+		}
+	}
+	c.mu.Lock()
+	delete(c.inbound, conn)
+	c.mu.Unlock()
+	if err != nil {
 		conn.Close()
 		return
 	}
 	ch := &channel{peer: s.UserID, initiator: s.UserID, local: addrPortOf(conn.LocalAddr()),
-		remote: addrPortOf(conn.RemoteAddr()), openedAt: time.Now().UTC(), l: l}
+		remote: addrPortOf(conn.RemoteAddr()), openedAt: time.Now().UTC(), l: l,
+		transport: protocol.TransportTCP, method: method}
 	c.logEntry(protocol.LogEntry{Kind: protocol.LogAccepted, Peer: ch.peer, Addr: ch.remote})
 	c.addChannel(ch)
 	c.serveChannel(ch)
@@ -92,6 +110,12 @@ func (c *Client) handleInbound(conn net.Conn) {
 // and sends SetupP2PMessage. It returns errOtherPathWon when the peer's
 // crossing dial holds the 4-tuple: that channel arrives through accept.
 func (c *Client) dialPeer(ctx context.Context, peer string, ep netip.AddrPort) (*channel, error) {
+	return c.dialMethod(ctx, peer, ep, protocol.MethodDirect, c.cfg.DialTimeout)
+}
+
+// dialMethod is dialPeer for one attempt of the ladder (docs/protocol.md
+// 9.7), bounded by timeout.
+func (c *Client) dialMethod(ctx context.Context, peer string, ep netip.AddrPort, method string, timeout time.Duration) (*channel, error) {
 	c.mu.Lock()
 	local := c.listen
 	out := c.loggedOut || c.stopped
@@ -100,7 +124,7 @@ func (c *Client) dialPeer(ctx context.Context, peer string, ep netip.AddrPort) (
 		return nil, errors.New("client: logged out")
 	}
 	c.logEntry(protocol.LogEntry{Kind: protocol.LogPrepare, Peer: peer, Addr: ep})
-	d := net.Dialer{Control: reuseport.Control, Timeout: c.cfg.DialTimeout, LocalAddr: net.TCPAddrFromAddrPort(local)}
+	d := net.Dialer{Control: reuseport.Control, Timeout: timeout, LocalAddr: net.TCPAddrFromAddrPort(local)}
 	conn, err := d.DialContext(ctx, "tcp", ep.String())
 	if err != nil {
 		if isAddrNotAvail(err) {
@@ -110,18 +134,45 @@ func (c *Client) dialPeer(ctx context.Context, peer string, ep netip.AddrPort) (
 		c.logEntry(protocol.LogEntry{Kind: protocol.LogCreateFailed, Peer: peer, Addr: ep, Reason: shortErr(err)})
 		return nil, err
 	}
-	l := newLink(conn, nil, c.pulse, c.cfg.Misses)
+	ch, err := c.handshakeDialed(conn, peer, ep, method)
+	if err != nil {
+		return nil, err
+	}
+	return ch, c.startChannel(ch, ep)
+}
+
+// handshakeDialed proves identities on a connection this client opened
+// (docs/protocol.md 9.4) and makes its channel. A failed handshake closes
+// the connection and is logged as a failed create.
+func (c *Client) handshakeDialed(conn net.Conn, peer string, ep netip.AddrPort, method string) (*channel, error) {
+	r := newReader(conn)
+	l := newLink(conn, r, c.pulse, c.cfg.Misses)
 	l.lead = true
-	_ = l.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: c.cfg.UserID}))
-	ch := &channel{peer: peer, initiator: c.cfg.UserID, local: addrPortOf(conn.LocalAddr()),
-		remote: addrPortOf(conn.RemoteAddr()), openedAt: time.Now().UTC(), l: l, dialed: true}
-	c.logEntry(protocol.LogEntry{Kind: protocol.LogCreated, Peer: peer, Addr: ep})
+	_ = conn.SetReadDeadline(time.Now().Add(l.deadTime()))
+	initiator, err := c.dialIdentity(conn, r, peer, method)
+	if err != nil {
+		conn.Close()
+		c.logEntry(protocol.LogEntry{Kind: protocol.LogCreateFailed, Peer: peer, Addr: ep, Reason: shortErr(err)})
+		return nil, err
+	}
+	transport := protocol.TransportTCP
+	if _, ok := conn.(*net.TCPConn); !ok {
+		transport = protocol.TransportUDP
+	}
+	return &channel{peer: peer, initiator: initiator, local: addrPortOf(conn.LocalAddr()),
+		remote: addrPortOf(conn.RemoteAddr()), openedAt: time.Now().UTC(), l: l, dialed: true,
+		transport: transport, method: method}, nil
+}
+
+// startChannel puts a dialled channel in the table and serves it.
+func (c *Client) startChannel(ch *channel, ep netip.AddrPort) error {
+	c.logEntry(protocol.LogEntry{Kind: protocol.LogCreated, Peer: ch.peer, Addr: ep})
 	c.addChannel(ch)
 	if !c.goTracked(func() { c.serveChannel(ch) }) {
-		l.close(protocol.ReasonLogout)
-		return nil, errors.New("client: stopping")
+		ch.l.close(protocol.ReasonLogout)
+		return errors.New("client: stopping")
 	}
-	return ch, nil
+	return nil
 }
 
 // dialAttempts bounds the dials meshDial makes to one peer.
@@ -167,7 +218,7 @@ func (c *Client) addChannel(ch *channel) {
 	c.mu.Lock()
 	if c.loggedOut || c.stopped {
 		c.mu.Unlock()
-		c.emit(api.Event{Type: api.EventChannelOpened, Peer: ch.peer, Initiator: ch.initiator})
+		c.emit(ch.openedEvent())
 		ch.l.close(protocol.ReasonLogout)
 		return
 	}
@@ -175,13 +226,13 @@ func (c *Client) addChannel(ch *channel) {
 	winner := min(c.cfg.UserID, ch.peer)
 	if old != nil && old.initiator != ch.initiator && old.initiator == winner && !old.l.closed() {
 		c.mu.Unlock()
-		c.emit(api.Event{Type: api.EventChannelOpened, Peer: ch.peer, Initiator: ch.initiator})
+		c.emit(ch.openedEvent())
 		ch.l.close(protocol.ReasonReplaced)
 		return
 	}
 	c.chans[ch.peer] = ch
 	c.mu.Unlock()
-	c.emit(api.Event{Type: api.EventChannelOpened, Peer: ch.peer, Initiator: ch.initiator})
+	c.emit(ch.openedEvent())
 	if old != nil {
 		old.l.close(protocol.ReasonReplaced)
 	}
@@ -217,7 +268,14 @@ func (c *Client) onChannelFrame(ch *channel, f protocol.Frame) error {
 		if err := f.DecodeBody(&a); err != nil {
 			return err
 		}
-		c.onAck(a, api.ViaP2P)
+		// docs/protocol.md 9.4: an ack on a channel is the channel
+		// peer's, whoever it names.
+		if a.UserID == "" {
+			a.UserID = ch.peer
+		}
+		if a.UserID == ch.peer {
+			c.onAck(a, api.ViaP2P)
+		}
 	case protocol.TypeFileOffer, protocol.TypeFileChunk, protocol.TypeFileDone, protocol.TypeFileResult:
 		return c.onFile(f, api.ViaP2P, ch.peer, ch.l, ch)
 	case protocol.TypeSetupP2PMessage:

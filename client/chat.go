@@ -162,8 +162,7 @@ func (c *Client) receiveChat(m protocol.Chat, via string, l *link) {
 	}
 	key := m.UserID + "\x00" + m.MessageID
 	c.mu.Lock()
-	_, dup := c.seen[key]
-	c.seen[key] = struct{}{}
+	dup := c.rememberLocked(key)
 	c.mu.Unlock()
 	ack := protocol.MustFrame(protocol.TypeChatAck, protocol.ChatAck{MessageID: m.MessageID, UserID: c.cfg.UserID, DestUserID: m.UserID})
 	_ = l.send(ack)
@@ -178,7 +177,10 @@ func (c *Client) receiveChat(m protocol.Chat, via string, l *link) {
 func (c *Client) onAck(a protocol.ChatAck, via string) {
 	c.mu.Lock()
 	p := c.pending[a.MessageID]
-	if p == nil || (a.UserID != "" && a.UserID != p.msg.DestUserID) {
+	// Only the message's receiver acknowledges it (docs/protocol.md 9.4):
+	// relayed acks name it (the server enforces the sender), channel
+	// acks are the channel peer's.
+	if p == nil || a.UserID != p.msg.DestUserID {
 		c.mu.Unlock()
 		return
 	}

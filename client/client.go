@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,20 +45,29 @@ type Client struct {
 	runCtx context.Context // set by Run before any goroutine starts
 	pulse  *pulse          // heartbeats and liveness of every link
 
-	mu        sync.Mutex
-	srv       *link // current server link (nil if not logged in)
-	loggedOut bool
-	stopped   bool // Run is shutting down: start nothing new
-	listen    netip.AddrPort
-	listeners []net.Listener
-	inbound   map[net.Conn]struct{} // accepted, first frame not read yet
-	chans     map[string]*channel
-	users     map[string]netip.AddrPort // online users' advertised endpoints
-	pending   map[string]*pendingChat   // unacknowledged messages by messageID
-	seen      map[string]struct{}       // received from+"\x00"+messageID
-	nextMsg   int64
-	sends     map[string]*fileSend // outgoing transfers by transferID
-	recvs     map[string]*fileRecv // incoming transfers by from+"\x00"+transferID
+	mu           sync.Mutex
+	srv          *link // current server link (nil if not logged in)
+	loggedOut    bool
+	stopped      bool // Run is shutting down: start nothing new
+	listen       netip.AddrPort
+	listeners    []net.Listener
+	inbound      map[net.Conn]struct{} // accepted, first frame not read yet
+	chans        map[string]*channel
+	users        map[string]netip.AddrPort  // online users' advertised endpoints
+	info         map[string]protocol.Peer11 // their v1.1 members (docs/protocol.md 9.1)
+	usersChanged chan struct{}              // closed and replaced when users change
+	srv11        server11                   // what the server said at the last login
+	priv         ed25519.PrivateKey         // this run's identity (docs/protocol.md 9.3)
+	refusedSince time.Time                  // first already_online refusal of the first login
+	cert         tls.Certificate            // priv\'s self-signed certificate for QUIC (9.8)
+	udp          *udpState                  // the UDP socket, with punching (9.5)
+	punches      map[string]*punchRun       // coordinated punches by peer (9.6)
+	pending      map[string]*pendingChat    // unacknowledged messages by messageID
+	seen         map[string]struct{}        // received from+"\x00"+messageID
+	seenOrder    []string                   // seen keys, oldest first (bounds.go)
+	nextMsg      int64
+	sends        map[string]*fileSend // outgoing transfers by transferID
+	recvs        map[string]*fileRecv // incoming transfers by from+"\x00"+transferID
 }
 
 // channel is one P2P channel in the table.
@@ -68,11 +79,18 @@ type channel struct {
 	openedAt  time.Time
 	l         *link
 	dialed    bool
+	transport string // protocol.TransportTCP or TransportUDP
+	method    string // how it was made (docs/protocol.md 9.7)
 }
 
 func (ch *channel) api() api.Channel {
-	return api.Channel{Peer: ch.peer, Transport: "tcp", Local: ch.local.String(), Remote: ch.remote.String(),
-		Initiator: ch.initiator, OpenedAt: ch.openedAt}
+	return api.Channel{Peer: ch.peer, Transport: ch.transport, Method: ch.method, Local: ch.local.String(),
+		Remote: ch.remote.String(), Initiator: ch.initiator, OpenedAt: ch.openedAt}
+}
+
+func (ch *channel) openedEvent() api.Event {
+	return api.Event{Type: api.EventChannelOpened, Peer: ch.peer, Initiator: ch.initiator,
+		Transport: ch.transport, Method: ch.method}
 }
 
 // New checks cfg, opens the P2PInfo log and binds the control endpoint (so
@@ -97,22 +115,31 @@ func New(cfg Config) (*Client, error) {
 	var tok [4]byte
 	_, _ = rand.Read(tok[:])
 	c := &Client{
-		cfg:     cfg,
-		log:     cfg.Logger.With("user", cfg.UserID),
-		events:  newEventLog(),
-		token:   hex.EncodeToString(tok[:]),
-		ready:   make(chan struct{}),
-		quit:    make(chan struct{}),
-		chans:   map[string]*channel{},
-		users:   map[string]netip.AddrPort{},
-		pending: map[string]*pendingChat{},
-		seen:    map[string]struct{}{},
-		sends:   map[string]*fileSend{},
-		recvs:   map[string]*fileRecv{},
-		inbound: map[net.Conn]struct{}{},
-		runCtx:  context.Background(),
-		pulse:   newPulse(cfg.Heartbeat),
+		cfg:          cfg,
+		log:          cfg.Logger.With("user", cfg.UserID),
+		events:       newEventLog(),
+		token:        hex.EncodeToString(tok[:]),
+		ready:        make(chan struct{}),
+		quit:         make(chan struct{}),
+		chans:        map[string]*channel{},
+		users:        map[string]netip.AddrPort{},
+		info:         map[string]protocol.Peer11{},
+		usersChanged: make(chan struct{}),
+		pending:      map[string]*pendingChat{},
+		seen:         map[string]struct{}{},
+		sends:        map[string]*fileSend{},
+		recvs:        map[string]*fileRecv{},
+		inbound:      map[net.Conn]struct{}{},
+		runCtx:       context.Background(),
+		pulse:        newPulse(cfg.Heartbeat),
 	}
+	_, c.priv, _ = ed25519.GenerateKey(nil)
+	cert, err := selfCert(c.priv)
+	if err != nil {
+		return nil, fmt.Errorf("client: certificate: %w", err)
+	}
+	c.cert = cert
+	c.punches = map[string]*punchRun{}
 	pl, err := openP2PLog(cfg.LogPath)
 	if err != nil {
 		return nil, err
@@ -138,14 +165,7 @@ func listenControl(endpoint string) (net.Listener, error) {
 		if !ok {
 			path = endpoint
 		}
-		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			_ = os.Remove(path) // a stale socket of an earlier run
-		}
-		ln, err := net.Listen("unix", path)
-		if err != nil {
-			return nil, fmt.Errorf("client: control API: %w", err)
-		}
-		return ln, nil
+		return listenUnixPrivate(path)
 	}
 	ap, err := netip.ParseAddrPort(endpoint)
 	if err != nil {
@@ -201,7 +221,8 @@ func (c *Client) Run(parent context.Context) error {
 	hsDone := make(chan struct{})
 	if c.ctlLn != nil {
 		hs = &http.Server{Handler: c.routes(), BaseContext: func(net.Listener) context.Context { return ctx },
-			ReadHeaderTimeout: 10 * time.Second}
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: ctlReadTimeout, WriteTimeout: ctlWriteTimeout,
+			IdleTimeout: ctlIdleTimeout, MaxHeaderBytes: ctlMaxHeader}
 		go func() {
 			defer close(hsDone)
 			_ = hs.Serve(c.ctlLn)
@@ -240,6 +261,7 @@ func (c *Client) Run(parent context.Context) error {
 		conn.Close()
 	}
 	c.mu.Unlock()
+	c.closeUDP()
 	cancel()
 	c.wg.Wait()
 	c.pulse.wait()

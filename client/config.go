@@ -2,6 +2,8 @@ package client
 
 import (
 	"log/slog"
+
+	"github.com/p2plab/p2plab/protocol"
 	"net/netip"
 	"time"
 )
@@ -43,6 +45,26 @@ type Config struct {
 	// DialTimeout bounds one dial, to the server or to a peer (default
 	// Heartbeat*Misses, at least 3s).
 	DialTimeout time.Duration
+
+	// Version1 makes the client a protocol version 1 client: no features,
+	// no key, no proofs asked or given, no punching (docs/protocol.md 9.2).
+	Version1 bool
+	// StrictV1Peers takes a v1 peer (one without a vouched key) only from
+	// its advertised IP address (docs/protocol.md 9.2); by default any
+	// online key-less user's claim is taken, as version 1 does.
+	StrictV1Peers bool
+	// Punch enables the punching steps of the ladder (docs/protocol.md
+	// 9.7): the client advertises punch and quic and runs tcp-punch and
+	// udp-punch when no plain dial works.
+	Punch bool
+	// Methods restricts the punching methods tried (default both:
+	// protocol.MethodTCPPunch, protocol.MethodUDPPunch).
+	Methods []string
+	// Ladder bounds the whole ladder of attempts for one peer (default 5s).
+	Ladder time.Duration
+	// KeepAlive is the interval of UDP hellos once the first was answered
+	// (default 15s; docs/protocol.md 9.5).
+	KeepAlive time.Duration
 }
 
 func (cfg *Config) setDefaults() {
@@ -63,6 +85,15 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.ReconnectMax < cfg.ReconnectMin {
 		cfg.ReconnectMax = cfg.ReconnectMin
+	}
+	if cfg.Ladder <= 0 {
+		cfg.Ladder = 5 * time.Second
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 15 * time.Second
+	}
+	if cfg.Methods == nil {
+		cfg.Methods = []string{protocol.MethodTCPPunch, protocol.MethodUDPPunch}
 	}
 	if cfg.DialTimeout <= 0 {
 		// at least 3s: the kernel's first SYN retransmission comes after

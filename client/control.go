@@ -20,6 +20,15 @@ const (
 	maxWait        = 60 * time.Second // longest long-poll
 	maxEventsBatch = 1000             // most events in one answer
 	maxBody        = 1 << 20          // largest request body
+
+	// HTTP server bounds (docs/control-api.md, trust model): a request
+	// must arrive within ctlReadTimeout, an answer (the longest is a
+	// long-poll of maxWait) within ctlWriteTimeout; idle keep-alive
+	// connections close after ctlIdleTimeout.
+	ctlReadTimeout  = 30 * time.Second
+	ctlWriteTimeout = maxWait + 15*time.Second
+	ctlIdleTimeout  = 2 * time.Minute
+	ctlMaxHeader    = 64 << 10
 )
 
 // routes is the control API (docs/control-api.md).
@@ -27,6 +36,7 @@ func (c *Client) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", c.hStatus)
 	mux.HandleFunc("GET /v1/channels", c.hChannels)
+	mux.HandleFunc("GET /v1/channels/{peer}", c.hChannel)
 	mux.HandleFunc("POST /v1/chat", c.hChat)
 	mux.HandleFunc("POST /v1/files", c.hFiles)
 	mux.HandleFunc("POST /v1/connect", c.hConnect)
@@ -35,8 +45,7 @@ func (c *Client) routes() http.Handler {
 	mux.HandleFunc("POST /v1/logout", c.hLogout)
 	mux.HandleFunc("POST /v1/quit", c.hQuit)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern == "" {
+		if _, pattern := mux.Handler(r); pattern == "" {
 			// distinguish a wrong method from an unknown path
 			for _, m := range []string{http.MethodGet, http.MethodPost} {
 				r2 := r.Clone(r.Context())
@@ -50,7 +59,7 @@ func (c *Client) routes() http.Handler {
 			writeErr(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 			return
 		}
-		h.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r) // (not the Handler's h: only ServeHTTP sets PathValue)
 	})
 }
 
@@ -204,7 +213,7 @@ func (c *Client) Connect(ctx context.Context, peer string) (api.Channel, error) 
 	if !known {
 		return api.Channel{}, fmt.Errorf("peer: %s is %w (no endpoint known)", peer, ErrPeerOffline)
 	}
-	nch, err := c.dialPeer(ctx, peer, ep)
+	nch, err := c.connectPeer(ctx, peer, ep)
 	if errors.Is(err, errOtherPathWon) {
 		// the peer's crossing dial holds the connection: wait for it
 		deadline := time.Now().Add(c.cfg.DialTimeout)

@@ -65,6 +65,8 @@ func TestControlBadRequests(t *testing.T) {
 		{"GET", "/v1/events?after=x", ``, 400, "after"},
 		{"GET", "/v1/events?wait=soon", ``, 400, "wait"},
 		{"GET", "/v1/events?limit=0", ``, 400, "limit"},
+		{"GET", "/v1/channels/bad%20id!", ``, 400, "peer"},
+		{"POST", "/v1/channels/bob", `{}`, 405, "GET"},
 		{"GET", "/v1/nope", ``, 404, "/v1/nope"},
 		{"DELETE", "/v1/chat", ``, 405, "POST"},
 		{"POST", "/v1/status", `{}`, 405, "GET"},

@@ -25,7 +25,7 @@ func countEvents(evs []api.Event, match func(api.Event) bool) int {
 // the message once.
 func TestDedupe(t *testing.T) {
 	srv := startServer(t)
-	b := clienttest.New(t, srv.Addr, "bob")
+	b := clienttest.New(t, srv.Addr, "bob", asV1)
 	z := newRawUser(t, srv.Addr, "zed", false)
 	rc := dialRaw(t, b.C.Listen(), netipZero)
 	rc.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"}))

@@ -12,12 +12,23 @@ import (
 // (their seq numbers are never reused).
 const maxEvents = 100000
 
+// maxEventBytes bounds the events kept in memory by size too (chat content
+// is up to 512 KiB each): past it the oldest events are dropped until half
+// of it is left.
+const maxEventBytes = 64 << 20
+
+// eventSize is what an event costs to keep, roughly.
+func eventSize(e api.Event) int {
+	return 256 + len(e.Content) + len(e.Path) + len(e.Name) + len(e.Reason)
+}
+
 // eventLog is the ordered, long-pollable list of events served by
 // GET /v1/events. Seq numbers start at 1 and increase by one.
 type eventLog struct {
 	mu     sync.Mutex
 	events []api.Event
 	seq    int64
+	bytes  int           // eventSize of the events kept
 	wake   chan struct{} // closed and replaced on every new event
 }
 
@@ -30,8 +41,21 @@ func (l *eventLog) add(e api.Event) api.Event {
 	e.Seq = l.seq
 	e.Time = time.Now().UTC()
 	l.events = append(l.events, e)
+	l.bytes += eventSize(e)
+	drop := 0
 	if len(l.events) > maxEvents {
-		l.events = append([]api.Event(nil), l.events[len(l.events)-maxEvents/2:]...)
+		drop = len(l.events) - maxEvents/2
+	}
+	if l.bytes > maxEventBytes {
+		for left := l.bytes; drop < len(l.events)-1 && left > maxEventBytes/2; drop++ {
+			left -= eventSize(l.events[drop])
+		}
+	}
+	if drop > 0 {
+		for _, old := range l.events[:drop] {
+			l.bytes -= eventSize(old)
+		}
+		l.events = append([]api.Event(nil), l.events[drop:]...)
 	}
 	close(l.wake)
 	l.wake = make(chan struct{})

@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/protocol"
@@ -58,7 +60,9 @@ func (c *Client) SendFile(to, path string) (string, string, error) {
 	if path == "" {
 		return "", "", fmt.Errorf("path: required")
 	}
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO (or a device) must not hang the request;
+	// the regular-file check below then refuses it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", "", fmt.Errorf("path: %w", err)
 	}
@@ -239,8 +243,10 @@ func (c *Client) onFile(f protocol.Frame, via, peer string, reply *link, ch *cha
 	c.mu.Lock()
 	r := c.recvs[from+"\x00"+tid]
 	c.mu.Unlock()
-	if r == nil {
-		return nil // unknown or already failed transfer
+	if r == nil || r.reply != reply {
+		// unknown or already failed transfer, or one that came by another
+		// path (docs/protocol.md 9.4)
+		return nil
 	}
 	if f.Type == protocol.TypeFileChunk {
 		c.onChunk(r, chunk)
@@ -279,10 +285,23 @@ func cleanName(name string) string {
 	if name == "." || name == ".." || name == "/" || name == "" || strings.HasPrefix(name, ".part-") {
 		name = "file"
 	}
-	if len(name) > 200 {
-		name = name[:200]
+	return cutUTF8(strings.ToValidUTF8(name, "_"), maxNameBytes)
+}
+
+// maxNameBytes bounds a received file's stored name (docs/control-api.md,
+// file_received).
+const maxNameBytes = 200
+
+// cutUTF8 cuts s to at most n bytes without splitting a character, so the
+// name an event reports is the name of the file on disk.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return name
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func (c *Client) onOffer(from string, o protocol.FileOffer, via string, reply *link, ch *channel) {
@@ -303,6 +322,12 @@ func (c *Client) onOffer(from string, o protocol.FileOffer, via string, reply *l
 	c.mu.Lock()
 	if c.recvs[key] != nil || c.stopped {
 		c.mu.Unlock()
+		return
+	}
+	if reason := c.recvRoomLocked(from); reason != "" {
+		c.mu.Unlock()
+		c.boundHit(reason)
+		fail(reason)
 		return
 	}
 	tmp, err := os.CreateTemp(c.cfg.FilesDir, ".part-*")

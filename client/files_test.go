@@ -113,7 +113,7 @@ func TestFileRejected(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startServer(t)
-			b := clienttest.New(t, srv.Addr, "bob")
+			b := clienttest.New(t, srv.Addr, "bob", asV1)
 			rc := dialRaw(t, b.C.Listen(), netipZero)
 			rc.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"}))
 			data := []byte("hello file")
@@ -162,7 +162,7 @@ func TestFileToOfflineUser(t *testing.T) {
 // partial file.
 func TestFileChannelLostMidTransfer(t *testing.T) {
 	srv := startServer(t)
-	b := clienttest.New(t, srv.Addr, "bob")
+	b := clienttest.New(t, srv.Addr, "bob", asV1)
 	rc := dialRaw(t, b.C.Listen(), netipZero)
 	rc.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"}))
 	sum := sha256.Sum256(make([]byte, 200))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2plab/p2plab/api"
+	"github.com/p2plab/p2plab/client"
 	"github.com/p2plab/p2plab/client/clienttest"
 	"github.com/p2plab/p2plab/protocol"
 )
@@ -131,4 +132,19 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// asV1 makes a client a protocol version 1 client (docs/protocol.md 9.2):
+// tests of version 1 behaviour drive it with hand-made peers that prove no
+// identity.
+var asV1 = clienttest.WithConfig(func(c *client.Config) { c.Version1 = true })
+
+// logText is h's P2PInfo log as text, for failure messages.
+func logText(t *testing.T, h *clienttest.Client) string {
+	t.Helper()
+	text, err := h.API.Log(tctx(t))
+	if err != nil {
+		return "(log: " + err.Error() + ")"
+	}
+	return text
 }

@@ -52,7 +52,7 @@ func TestPeerOfflineClosesChannel(t *testing.T) {
 // and alice closes the channel on the UserStateNotify alone.
 func TestPeerOfflineNotifyWinsOverChannel(t *testing.T) {
 	srv := startServer(t)
-	a := clienttest.New(t, srv.Addr, "alice")
+	a := clienttest.New(t, srv.Addr, "alice", asV1)
 	z := newRawUser(t, srv.Addr, "zed", false)
 	rc := dialRaw(t, a.C.Listen(), netipZero)
 	rc.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"}))
@@ -86,7 +86,7 @@ func TestPeerOfflineNotifyWinsOverChannel(t *testing.T) {
 // reason "heartbeat timeout", while the server connection is fine.
 func TestHeartbeatTeardown(t *testing.T) {
 	srv := startServer(t)
-	a := clienttest.New(t, srv.Addr, "alice", fastHB)
+	a := clienttest.New(t, srv.Addr, "alice", fastHB, asV1)
 	rc := dialRaw(t, a.C.Listen(), netipZero)
 	rc.send(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"}))
 	op := waitEvent(t, a, "channel from zed", opened("zed"))

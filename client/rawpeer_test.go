@@ -49,6 +49,13 @@ func reuse(_, _ string, rc syscall.RawConn) error {
 // sends a Heartbeat every 100ms on the server connection.
 func newRawUser(t *testing.T, server netip.AddrPort, id string, listen bool) *rawUser {
 	t.Helper()
+	return newRawUserLogin(t, server, protocol.Login{UserID: id}, listen)
+}
+
+// newRawUserLogin is newRawUser with the Login body to send.
+func newRawUserLogin(t *testing.T, server netip.AddrPort, lb protocol.Login, listen bool) *rawUser {
+	t.Helper()
+	id := lb.UserID
 	d := net.Dialer{Control: reuse, Timeout: 5 * time.Second}
 	var conn net.Conn
 	var ln net.Listener
@@ -77,7 +84,7 @@ func newRawUser(t *testing.T, server netip.AddrPort, id string, listen bool) *ra
 		ep: conn.LocalAddr().(*net.TCPAddr).AddrPort()}
 	t.Cleanup(u.Close)
 	r := protocol.NewReader(bufio.NewReader(conn))
-	login := protocol.MustFrame(protocol.TypeLogin, protocol.Login{UserID: id})
+	login := protocol.MustFrame(protocol.TypeLogin, lb)
 	login.ID = 1
 	u.sendServer(login)
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))

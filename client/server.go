@@ -19,6 +19,9 @@ import (
 // Error frame). It is fatal for the first login only.
 type LoginError struct {
 	Code, Message string
+	// window is the server's teardown window (heartbeat x (misses+1)) from
+	// a v1.1 LoginResult, 0 if unknown.
+	window time.Duration
 }
 
 func (e *LoginError) Error() string {
@@ -43,7 +46,7 @@ func (c *Client) serverLoop(ctx context.Context) error {
 			return nil
 		}
 		var le *LoginError
-		if err != nil && errors.As(err, &le) && !everIn {
+		if err != nil && errors.As(err, &le) && !everIn && !c.retryRefusal(le) {
 			return err
 		}
 		if err != nil {
@@ -175,6 +178,9 @@ func (c *Client) session(ctx context.Context, relogin bool) (bool, error) {
 	c.srv = l
 	c.listen = local
 	c.mu.Unlock()
+	if err := c.startUDP(local); err != nil {
+		c.log.Warn("no UDP punching", "err", err)
+	}
 	c.emit(api.Event{Type: api.EventLogin, UserID: c.cfg.UserID})
 	if relogin {
 		c.emit(api.Event{Type: api.EventServerRestored})
@@ -218,7 +224,7 @@ func (c *Client) login(conn net.Conn, r *protocol.Reader) error {
 	deadline := time.Now().Add(c.cfg.DialTimeout + c.cfg.Heartbeat*time.Duration(c.cfg.Misses))
 	_ = conn.SetDeadline(deadline)
 	defer conn.SetDeadline(time.Time{})
-	f := protocol.MustFrame(protocol.TypeLogin, protocol.Login{UserID: c.cfg.UserID, UserName: c.cfg.UserName})
+	f := protocol.MustFrame(protocol.TypeLogin, c.loginBody(addrPortOf(conn.LocalAddr())))
 	f.ID = 1
 	if err := protocol.WriteFrame(conn, f); err != nil {
 		return fmt.Errorf("client: send Login: %w", err)
@@ -235,8 +241,9 @@ func (c *Client) login(conn net.Conn, r *protocol.Reader) error {
 				return err
 			}
 			if !res.OK {
-				return &LoginError{Code: res.Error, Message: "LoginResult ok=false"}
+				return &LoginError{Code: res.Error, Message: "LoginResult ok=false", window: teardownWindow(res)}
 			}
+			c.loggedIn11(res)
 			return nil
 		case protocol.TypeError:
 			var e protocol.Error
@@ -275,6 +282,8 @@ func (c *Client) onServerFrame(l *link, f protocol.Frame) error {
 		c.onAck(a, api.ViaRelay)
 	case protocol.TypeFileOffer, protocol.TypeFileChunk, protocol.TypeFileDone, protocol.TypeFileResult:
 		return c.onFile(f, api.ViaRelay, "", l, nil)
+	case protocol.TypePunchConnect, protocol.TypePunchSync:
+		c.onPunchFrame(f)
 	case protocol.TypeError:
 		var e protocol.Error
 		if err := f.DecodeBody(&e); err != nil {
@@ -303,13 +312,15 @@ func (c *Client) onP2PInfo(res protocol.ResP2pInfo) {
 			continue
 		}
 		c.users[u.UserID] = ep
+		c.info[u.UserID] = u.Peer11
 		if c.chans[u.UserID] == nil {
 			dial = append(dial, target{u.UserID, ep})
 		}
 	}
+	c.usersUpdatedLocked()
 	c.mu.Unlock()
 	for _, t := range dial {
-		c.goTracked(func() { c.meshDial(c.runCtx, t.id, t.ep) })
+		c.goTracked(func() { c.owedChannel(c.runCtx, t.id, t.ep) })
 	}
 	c.setReady()
 }
@@ -327,6 +338,8 @@ func (c *Client) onUserState(n protocol.UserStateNotify) {
 		c.mu.Lock()
 		if ep, ok := (protocol.Endpoint{IP: n.IP, Port: n.Port}).AddrPort(); ok {
 			c.users[n.UserID] = ep
+			c.info[n.UserID] = n.Peer11
+			c.usersUpdatedLocked()
 		}
 		c.mu.Unlock()
 		c.emit(api.Event{Type: api.EventUserOnline, UserID: n.UserID})
@@ -334,9 +347,11 @@ func (c *Client) onUserState(n protocol.UserStateNotify) {
 	}
 	c.mu.Lock()
 	delete(c.users, n.UserID)
+	delete(c.info, n.UserID)
 	ch := c.chans[n.UserID]
 	c.mu.Unlock()
 	c.emit(api.Event{Type: api.EventUserOffline, UserID: n.UserID})
+	c.recvAbortFrom(n.UserID)
 	if ch != nil {
 		ch.l.close(protocol.ReasonPeerOffline)
 	}

@@ -15,7 +15,7 @@ import (
 // is closed with reason "replaced" and the new one is in the table.
 func TestReplaceSameInitiator(t *testing.T) {
 	srv := startServer(t)
-	a := clienttest.New(t, srv.Addr, "alice")
+	a := clienttest.New(t, srv.Addr, "alice", asV1)
 	setup := protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "zed"})
 	first := dialRaw(t, a.C.Listen(), netipZero)
 	first.send(setup)
@@ -116,7 +116,7 @@ func TestSimultaneousLogin(t *testing.T) {
 // server connection are untouched.
 func TestMalformedFrameClosesOnlyThatChannel(t *testing.T) {
 	srv := startServer(t)
-	a, b := pair(t, srv)
+	a, b := pair(t, srv, asV1)
 	for _, tc := range []struct {
 		name    string
 		payload []byte // raw bytes after the SetupP2PMessage

@@ -2,7 +2,6 @@ package conform_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,17 +31,6 @@ func clientTarget(t *testing.T, wrap func(conform.StartClientFunc) conform.Start
 	}
 	target.CheckTimeout = testCheckTimeout
 	return target
-}
-
-// shortTempDir is a temporary directory with a short path (unix socket
-// paths are limited to 108 bytes).
-func shortTempDir(t *testing.T) string {
-	d, err := os.MkdirTemp("", "cft")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
 }
 
 // The reference client passes every client requirement.

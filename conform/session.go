@@ -306,12 +306,6 @@ func isType(t string) func(protocol.Frame) bool {
 	return func(f protocol.Frame) bool { return f.Type == t }
 }
 
-func isErrorCode(code string) func(protocol.Frame) bool {
-	return func(f protocol.Frame) bool {
-		return f.Type == protocol.TypeError && body[protocol.Error](f).Code == code
-	}
-}
-
 func isReply(t string, id int64) func(protocol.Frame) bool {
 	return func(f protocol.Frame) bool { return f.Type == t && f.Re == id }
 }
@@ -332,15 +326,6 @@ func isChat(t, messageID string) func(protocol.Frame) bool {
 	return func(f protocol.Frame) bool {
 		return f.Type == t && body[protocol.Relay](f).MessageID == messageID
 	}
-}
-
-// netipParse parses an IP:PORT address.
-func netipParse(s string) (netip.AddrPort, error) {
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("conform: address %q: %w", s, err)
-	}
-	return ap, nil
 }
 
 // decodeJSON decodes JSON bytes, ignoring errors.

@@ -70,11 +70,6 @@ func (h *heldHeap) Pop() any {
 	return x
 }
 
-// stageStats counts what a stage did.
-type stageStats struct {
-	Packets, Lost, Duplicated, RateDropped, Errors uint64
-}
-
 // stage is one running impairment stage.
 type stage struct {
 	im     Impairment
@@ -295,11 +290,6 @@ func (s *stage) inject(pkt []byte) error {
 	var to unix.SockaddrInet4
 	copy(to.Addr[:], pkt[16:20])
 	return unix.Sendto(s.raw, pkt, 0, &to)
-}
-
-// stats reads the counters.
-func (s *stage) stats() stageStats {
-	return stageStats{Packets: s.packets.Load(), Lost: s.lost.Load(), Duplicated: s.dups.Load(), RateDropped: s.rateDrops.Load(), Errors: s.errs.Load()}
 }
 
 // stop removes the rule (so nothing more is queued), lets the held packets

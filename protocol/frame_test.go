@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -270,7 +271,7 @@ func TestDecodeBody(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || l != tt.want {
+			if err != nil || !reflect.DeepEqual(l, tt.want) {
 				t.Fatalf("got %+v, %v; want %+v", l, err, tt.want)
 			}
 		})

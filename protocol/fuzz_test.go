@@ -65,3 +65,43 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnmarshalDatagram feeds arbitrary datagrams to UnmarshalDatagram
+// (docs/protocol.md 9.5): it must never panic, must refuse with
+// ErrBadFrame anything that is not exactly one frame of 5..MaxDatagram
+// bytes, and what it accepts must (when it still fits) encode back to a
+// datagram that decodes to the same type.
+func FuzzUnmarshalDatagram(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"\x00\x00\x00\x01{",
+		string(frameBytes(`{"type":"UDPHello","body":{"userID":"a","token":"t","seq":1}}`)),
+		string(frameBytes(`{"type":"Punch","body":{"punchID":"p","userID":"a"}}`)),
+		"\xc0\x00\x00\x00\x01\x08", // the start of a QUIC long header
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := UnmarshalDatagram(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadFrame) {
+				t.Fatalf("error %v, want ErrBadFrame", err)
+			}
+			return
+		}
+		if len(data) < 5 || len(data) > MaxDatagram || data[0] != 0 {
+			t.Fatalf("accepted a datagram of %d bytes starting %#x", len(data), data[0])
+		}
+		if raw, err := Marshal(fr); err != nil || len(raw) > MaxDatagram {
+			return // re-encoding may escape characters (e.g. '<') and outgrow a datagram
+		}
+		b, err := MarshalDatagram(fr)
+		if err != nil {
+			t.Fatalf("accepted frame does not encode back: %v", err)
+		}
+		g, err := UnmarshalDatagram(b)
+		if err != nil || g.Type != fr.Type {
+			t.Fatalf("round trip: %v %q vs %q", err, g.Type, fr.Type)
+		}
+	})
+}

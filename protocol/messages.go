@@ -84,6 +84,12 @@ func ValidUserID(id string) bool {
 type Login struct {
 	UserID   string `json:"userID"`
 	UserName string `json:"userName,omitempty"`
+	// Features marks a v1.1 client (docs/protocol.md 9.1).
+	Features []string `json:"features,omitempty"`
+	// Key is the client's Ed25519 public key, standard base64 (9.3).
+	Key string `json:"key,omitempty"`
+	// Local is the client's own view of its endpoint (9.1).
+	Local *Endpoint `json:"local,omitempty"`
 }
 
 // Endpoint is an IP and port as they appear on the wire.
@@ -111,6 +117,12 @@ type LoginResult struct {
 	OK       bool      `json:"ok"`
 	Error    string    `json:"error,omitempty"`
 	Observed *Endpoint `json:"observed,omitempty"`
+	// Version 1.1 members (docs/protocol.md 9.1), sent only to clients
+	// whose Login carried features.
+	Features    []string `json:"features,omitempty"`
+	Token       string   `json:"token,omitempty"`
+	HeartbeatMS int64    `json:"heartbeat,omitempty"`
+	Misses      int      `json:"misses,omitempty"`
 }
 
 // UserInfo is one online user in a ResP2pInfo body.
@@ -118,6 +130,16 @@ type UserInfo struct {
 	UserID string `json:"userID"`
 	IP     string `json:"ip"`
 	Port   int    `json:"port"`
+	Peer11
+}
+
+// Peer11 holds the version 1.1 members of a user's entry in ResP2pInfo and
+// UserStateNotify (docs/protocol.md 9.1).
+type Peer11 struct {
+	Features []string  `json:"features,omitempty"`
+	Key      string    `json:"key,omitempty"`
+	Local    *Endpoint `json:"local,omitempty"`
+	UDP      *Endpoint `json:"udp,omitempty"`
 }
 
 // ResP2pInfo is the body of a ResP2pInfo frame.
@@ -150,11 +172,16 @@ type UserStateNotify struct {
 	OnLine bool   `json:"onLine"`
 	IP     string `json:"ip,omitempty"`
 	Port   int    `json:"port,omitempty"`
+	Peer11
 }
 
-// SetupP2P is the body of a SetupP2PMessage frame.
+// SetupP2P is the body of a SetupP2PMessage frame. Nonce, Proof and Method
+// are the version 1.1 channel handshake (docs/protocol.md 9.4).
 type SetupP2P struct {
 	UserID string `json:"userID"`
+	Nonce  string `json:"nonce,omitempty"`
+	Proof  string `json:"proof,omitempty"`
+	Method string `json:"method,omitempty"`
 }
 
 // FileOffer is the body of a FileOffer frame.
@@ -200,6 +227,9 @@ type Error struct {
 	Message    string `json:"message,omitempty"`
 	MessageID  string `json:"messageID,omitempty"`
 	TransferID string `json:"transferID,omitempty"`
+	// PunchID names the PunchConnect or PunchSync an unsupported or
+	// user_offline refusal refuses (version 1.1, docs/protocol.md 9.6).
+	PunchID string `json:"punchID,omitempty"`
 }
 
 // Relay holds the routing fields common to every relayable body.

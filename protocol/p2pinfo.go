@@ -31,6 +31,11 @@ const (
 	LogSendP2P      = "send_p2p"
 	LogForwarding   = "forwarding"
 	LogClosed       = "closed"
+	// Version 1.1 phrases (docs/protocol.md 7.2).
+	LogTry       = "try"
+	LogTryFailed = "try_failed"
+	LogPunched   = "punched"
+	LogRefused   = "refused"
 )
 
 // LogEntry is one parsed P2PInfo log line.
@@ -42,6 +47,8 @@ type LogEntry struct {
 	Addr   netip.AddrPort
 	Reason string // create_failed and closed
 	Me     string // send_p2p: the current user ID
+	// Method is the attempt's method (try, try_failed, punched).
+	Method string
 }
 
 // Phrase renders the entry's phrase, without the timestamp.
@@ -62,6 +69,14 @@ func (e LogEntry) Phrase() string {
 		return "server Forwarding Message"
 	case LogClosed:
 		return "closed " + e.Peer + ": " + e.Reason
+	case LogTry:
+		return "try " + e.Method + " " + ep()
+	case LogTryFailed:
+		return "try failed " + e.Method + " " + ep() + ": " + e.Reason
+	case LogPunched:
+		return "punched " + e.Method + " " + ep()
+	case LogRefused:
+		return "refused " + ep() + ": " + e.Reason
 	}
 	return ""
 }
@@ -73,17 +88,23 @@ func (e LogEntry) String() string {
 }
 
 var (
-	reEndpoint = `([A-Za-z0-9._-]{1,64}):([0-9a-fA-F.:]+):([0-9]{1,5})`
-	rePrepare  = regexp.MustCompile(`^prepare to create ` + reEndpoint + `$`)
-	reCreated  = regexp.MustCompile(`^created ` + reEndpoint + `$`)
-	reFailed   = regexp.MustCompile(`^create failed ` + reEndpoint + `: (.+)$`)
-	reAccepted = regexp.MustCompile(`^accepted ` + reEndpoint + `$`)
-	reSendP2P  = regexp.MustCompile(`^send messages through p2p channel, current user ID is ([A-Za-z0-9._-]{1,64})$`)
-	reClosed   = regexp.MustCompile(`^closed ([A-Za-z0-9._-]{1,64}): (peer offline|heartbeat timeout|connection lost|replaced|logout)$`)
+	reEndpoint  = `([A-Za-z0-9._-]{1,64}):([0-9a-fA-F.:]+):([0-9]{1,5})`
+	rePrepare   = regexp.MustCompile(`^prepare to create ` + reEndpoint + `$`)
+	reCreated   = regexp.MustCompile(`^created ` + reEndpoint + `$`)
+	reFailed    = regexp.MustCompile(`^create failed ` + reEndpoint + `: (.+)$`)
+	reAccepted  = regexp.MustCompile(`^accepted ` + reEndpoint + `$`)
+	reSendP2P   = regexp.MustCompile(`^send messages through p2p channel, current user ID is ([A-Za-z0-9._-]{1,64})$`)
+	reMethod    = `(lan|direct|tcp-punch|udp-punch) `
+	reTry       = regexp.MustCompile(`^try ` + reMethod + reEndpoint + `$`)
+	reTryFailed = regexp.MustCompile(`^try failed ` + reMethod + reEndpoint + `: (.+)$`)
+	rePunched   = regexp.MustCompile(`^punched ` + reMethod + reEndpoint + `$`)
+	reRefused   = regexp.MustCompile(`^refused ` + reEndpoint + `: (.+)$`)
+	reClosed    = regexp.MustCompile(`^closed ([A-Za-z0-9._-]{1,64}): (peer offline|heartbeat timeout|connection lost|replaced|logout)$`)
 )
 
 // ParseLogLine parses one P2PInfo log line. It rejects anything that is not
-// exactly one of the phrases of docs/protocol.md section 7.2.
+// exactly one of the phrases of docs/protocol.md section 7.2 (versions 1
+// and 1.1).
 func ParseLogLine(line string) (LogEntry, error) {
 	line = strings.TrimRight(line, "\r\n")
 	ts, phrase, ok := strings.Cut(line, " ")
@@ -131,6 +152,22 @@ func ParseLogLine(line string) (LogEntry, error) {
 	case reSendP2P.MatchString(phrase):
 		e.Kind = LogSendP2P
 		e.Me = reSendP2P.FindStringSubmatch(phrase)[1]
+	case reTry.MatchString(phrase):
+		m := reTry.FindStringSubmatch(phrase)
+		e.Kind, e.Method = LogTry, m[1]
+		err = endpoint(m[1:])
+	case reTryFailed.MatchString(phrase):
+		m := reTryFailed.FindStringSubmatch(phrase)
+		e.Kind, e.Method, e.Reason = LogTryFailed, m[1], m[5]
+		err = endpoint(m[1:])
+	case rePunched.MatchString(phrase):
+		m := rePunched.FindStringSubmatch(phrase)
+		e.Kind, e.Method = LogPunched, m[1]
+		err = endpoint(m[1:])
+	case reRefused.MatchString(phrase):
+		m := reRefused.FindStringSubmatch(phrase)
+		e.Kind, e.Reason = LogRefused, m[4]
+		err = endpoint(m)
 	case reClosed.MatchString(phrase):
 		m := reClosed.FindStringSubmatch(phrase)
 		e.Kind, e.Peer, e.Reason = LogClosed, m[1], m[2]

@@ -26,6 +26,11 @@ func TestLogEntryRoundTrip(t *testing.T) {
 		{LogEntry{Kind: LogClosed, Peer: "bob", Reason: ReasonConnectionLost}, "closed bob: connection lost"},
 		{LogEntry{Kind: LogClosed, Peer: "bob", Reason: ReasonReplaced}, "closed bob: replaced"},
 		{LogEntry{Kind: LogClosed, Peer: "bob", Reason: ReasonLogout}, "closed bob: logout"},
+		{LogEntry{Kind: LogTry, Method: MethodLAN, Peer: "bob", Addr: ap}, "try lan bob:198.18.1.10:40001"},
+		{LogEntry{Kind: LogTry, Method: MethodUDPPunch, Peer: "bob", Addr: ap6}, "try udp-punch bob:2001:db8::1:5"},
+		{LogEntry{Kind: LogTryFailed, Method: MethodTCPPunch, Peer: "bob", Addr: ap, Reason: "timeout"}, "try failed tcp-punch bob:198.18.1.10:40001: timeout"},
+		{LogEntry{Kind: LogPunched, Method: MethodUDPPunch, Peer: "bob", Addr: ap}, "punched udp-punch bob:198.18.1.10:40001"},
+		{LogEntry{Kind: LogRefused, Peer: "mallory", Addr: ap, Reason: "identity: bad proof"}, "refused mallory:198.18.1.10:40001: identity: bad proof"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.phrase, func(t *testing.T) {

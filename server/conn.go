@@ -57,12 +57,18 @@ type conn struct {
 	// read by others under s.mu.
 	user string
 	us   *userStats
+	// p11 is the version 1.1 state of the session (docs/protocol.md 9.1):
+	// set by the reader goroutine before register, then read and written
+	// under s.mu.
+	p11 peer11
 
 	loggedIn atomic.Bool
+	pending  atomic.Bool // counted in Server.pending until login or close
 	killed   atomic.Bool // set with cutReason by whoever cuts the connection
 
 	mu        sync.Mutex
 	q         [][]byte
+	qBytes    int      // bytes queued or in the writer's hands, not yet written (5.10)
 	spare     [][]byte // writer-owned
 	state     int
 	cutReason string
@@ -88,6 +94,14 @@ func newConn(s *Server, nc net.Conn, serveID int) *conn {
 	return c
 }
 
+// loginDone releases the connection's place among those not logged in
+// yet (Config.MaxPending); only the first call counts.
+func (c *conn) loginDone() {
+	if c.pending.CompareAndSwap(true, false) {
+		c.s.pending.Add(-1)
+	}
+}
+
 // enqueue queues one encoded frame for the writer. It never blocks. It
 // returns false if the connection no longer takes frames; if the queue is
 // full, it cuts the connection with slow_consumer and returns false.
@@ -97,7 +111,7 @@ func (c *conn) enqueue(b []byte) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.q) >= c.s.cfg.QueueLen {
+	if len(c.q) >= c.s.cfg.QueueLen || c.qBytes+len(b) > c.s.cfg.QueueBytes {
 		clear(c.q)
 		c.q = append(c.q[:0], encodeError(0, protocol.Error{Code: protocol.CodeSlowConsumer,
 			Message: "outbound queue full: the connection does not read fast enough"}))
@@ -109,6 +123,7 @@ func (c *conn) enqueue(b []byte) bool {
 		return false
 	}
 	c.q = append(c.q, b)
+	c.qBytes += len(b)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -172,11 +187,13 @@ func (c *conn) writeLoop() {
 		if state == qAbort {
 			return
 		}
+		written := 0
 		for i, b := range batch {
 			if _, err := bw.Write(b); err != nil {
 				c.writeFailed(err)
 				return
 			}
+			written += len(b)
 			batch[i] = nil
 		}
 		c.spare = batch[:0]
@@ -184,6 +201,9 @@ func (c *conn) writeLoop() {
 			c.writeFailed(err)
 			return
 		}
+		c.mu.Lock()
+		c.qBytes = max(0, c.qBytes-written)
+		c.mu.Unlock()
 		if state == qGraceful {
 			if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 				cw.CloseWrite()

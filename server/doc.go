@@ -1,10 +1,14 @@
-// Package server is p2plab's reference server for protocol version 1
-// (docs/protocol.md): it accepts TCP connections, logs users in, keeps the
+// Package server is p2plab's reference server for protocol versions 1 and
+// 1.1 (docs/protocol.md): it accepts TCP connections, logs users in, keeps the
 // online registry with each user's observed endpoint, answers GetP2PInfo,
 // relays the relayable frames with the sender enforced, broadcasts
 // UserStateNotify on login and on every way of going offline, detects dead
 // connections by heartbeat, and counts per-user uploads and downloads, which
 // it serves on an admin HTTP handler (/v1/stats, /metrics, /healthz).
+// For v1.1 clients it also vouches for their keys, answers UDP hellos on
+// its TCP port number and relays the punch coordination with its own
+// records of each sender's endpoints (section 9); v1 clients see none of
+// it.
 //
 // Each connection has one reader and one writer goroutine and a bounded
 // outbound queue: a peer that stops reading is disconnected with Error

@@ -56,6 +56,17 @@ var (
 			func(s *Server, _ api.Stats) int64 { return s.m.slowConsumers.Load() }},
 		{plain("p2plab_server_heartbeat_timeouts_total", "Connections declared dead by heartbeat."), prometheus.CounterValue,
 			func(s *Server, _ api.Stats) int64 { return s.m.heartbeatTimeouts.Load() }},
+		// version 1.1 (docs/protocol.md 9.10)
+		{plain("p2plab_server_udp_hellos_total", "UDP hellos answered."), prometheus.CounterValue,
+			func(s *Server, _ api.Stats) int64 { return s.m.udpHellos.Load() }},
+		{plain("p2plab_server_udp_hellos_rejected_total", "UDP hellos ignored: wrong token, not logged in, malformed."), prometheus.CounterValue,
+			func(s *Server, _ api.Stats) int64 { return s.m.udpRejected.Load() }},
+		{plain("p2plab_server_punch_relayed_total", "PunchConnect and PunchSync frames relayed."), prometheus.CounterValue,
+			func(s *Server, _ api.Stats) int64 { return s.m.punchRelayed.Load() }},
+		{plain("p2plab_server_pending_refused_total", "Connections closed at accept: too many not logged in yet."), prometheus.CounterValue,
+			func(s *Server, _ api.Stats) int64 { return s.m.pendingRefused.Load() }},
+		{plain("p2plab_server_offline_forgotten_total", "Offline users forgotten: more than the bound were remembered."), prometheus.CounterValue,
+			func(s *Server, _ api.Stats) int64 { return s.m.forgotten.Load() }},
 	}
 	userMetrics = []userMetric{
 		{perUser("p2plab_server_user_uploads_total", "Relayable frames received from the user and forwarded."), prometheus.CounterValue,

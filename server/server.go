@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,12 +23,30 @@ type Config struct {
 	// QueueLen is how many outbound frames may wait per connection before
 	// the connection is cut with Error slow_consumer. Default 1024.
 	QueueLen int
+	// QueueBytes bounds the bytes of those frames (queued or being
+	// written): a frame that would pass it cuts the connection with
+	// slow_consumer too (docs/protocol.md 5.10). Default 16 MiB.
+	QueueBytes int
+	// MaxPending bounds the connections that have not logged in yet
+	// (docs/protocol.md 5.1): a connection accepted beyond it is closed at
+	// once and counted (pendingRefused in the admin stats). Default 256.
+	MaxPending int
+	// MaxOffline bounds the offline users whose counters are kept: beyond
+	// it the one offline longest is forgotten (docs/protocol.md 8.2).
+	// Default 10,000.
+	MaxOffline int
 	// ReadTimeout is the longest a started frame may take to arrive in
 	// full. Default Heartbeat*(Misses+1), so a stalled half frame is cut on
 	// about the same clock as a silent connection.
 	ReadTimeout time.Duration
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
+	// Version1 makes the server speak protocol version 1 only: it ignores
+	// the v1.1 members of Login, sends none, serves no UDP and refuses the
+	// v1.1 frames as unknown types (docs/protocol.md 9.2).
+	Version1 bool
+	// NoUDP turns the UDP rendezvous off (docs/protocol.md 9.5).
+	NoUDP bool
 }
 
 func (c Config) withDefaults() Config {
@@ -39,6 +58,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueLen <= 0 {
 		c.QueueLen = 1024
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 16 << 20
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 256
+	}
+	if c.MaxOffline <= 0 {
+		c.MaxOffline = 10000
 	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = c.Heartbeat * time.Duration(c.Misses+1)
@@ -63,11 +91,15 @@ type Server struct {
 	online  map[string]*conn      // userID -> its logged-in connection
 	users   map[string]*userStats // every user seen
 	conns   map[*conn]struct{}
+	pending atomic.Int64 // connections not logged in yet (Config.MaxPending)
 	lns     map[net.Listener]struct{}
 	closed  bool
 	serveID int
 
-	m metrics
+	udpServing atomic.Int32 // UDP rendezvous sockets being served
+	udpOnce    sync.Once
+	udpSettled chan struct{} // closed once the first Serve has its UDP socket, or none
+	m          metrics
 }
 
 // New returns a Server with cfg (zero fields take their defaults).
@@ -81,8 +113,16 @@ func New(cfg Config) *Server {
 		users:  map[string]*userStats{},
 		conns:  map[*conn]struct{}{},
 		lns:    map[net.Listener]struct{}{},
+
+		udpSettled: make(chan struct{}),
 	}
 }
+
+// UDPSettled is closed once the first Serve has started serving its UDP
+// rendezvous socket (docs/protocol.md 9.5), or has found it will serve none
+// (version 1, NoUDP, the port taken). Tests wait on it so that every
+// goroutine of a started server exists.
+func (s *Server) UDPSettled() <-chan struct{} { return s.udpSettled }
 
 // Serve accepts connections on ln and serves them until ctx is done or
 // Close is called; it then closes ln and every connection it accepted, waits
@@ -102,6 +142,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	stopUDP := s.startUDP(ctx, ln)
+	defer stopUDP()
 
 	var wg sync.WaitGroup
 	err := s.accept(ctx, ln, id, &wg)
@@ -140,10 +182,20 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, id int, wg *sync.W
 			continue
 		}
 		backoff = 0
+		if s.pending.Add(1) > int64(s.cfg.MaxPending) {
+			// docs/protocol.md 5.1: bounded before login
+			s.pending.Add(-1)
+			s.m.pendingRefused.Add(1)
+			s.log.Debug("connection refused: too many not logged in", "remote", nc.RemoteAddr(), "max", s.cfg.MaxPending)
+			nc.Close()
+			continue
+		}
 		c := newConn(s, nc, id)
+		c.pending.Store(true)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
+			c.loginDone()
 			nc.Close()
 			return nil
 		}
@@ -186,6 +238,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) removeConn(c *conn) {
+	c.loginDone()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

@@ -25,12 +25,14 @@ func (c *conn) handle(f protocol.Frame, n int) (end bool, reason string) {
 	switch {
 	case protocol.Relayable(f.Type):
 		return c.relay(f, n)
+	case protocol.PunchRelayable(f.Type) && c.s.has(protocol.FeaturePunch):
+		return c.relayPunch(f)
 	case f.Type == protocol.TypeHeartbeat:
 		c.enqueue(encodeFrame(protocol.Frame{Type: protocol.TypeHeartbeatAck, Re: f.ID}))
 	case f.Type == protocol.TypeHeartbeatAck, f.Type == protocol.TypeError:
 		// Liveness only.
 	case f.Type == protocol.TypeGetP2PInfo:
-		c.enqueue(encodeFrame(protocol.MustFrame(protocol.TypeResP2pInfo, c.s.p2pInfo()).WithRe(f.ID)))
+		c.enqueue(encodeFrame(protocol.MustFrame(protocol.TypeResP2pInfo, c.s.p2pInfo(c.p11.v11)).WithRe(f.ID)))
 	case f.Type == protocol.TypeLogin:
 		// Already logged in on this connection: refuse, keep the session.
 		c.refuseLogin(f.ID, protocol.CodeAlreadyOnline, "this connection is already logged in as "+c.user)
@@ -56,6 +58,10 @@ func (c *conn) login(f protocol.Frame) (bool, string) {
 		}
 		return nil
 	})
+	if err := c.login11(f.Body); err != nil {
+		c.refuseLogin(f.ID, protocol.CodeBadFrame, "Login: "+err.Error())
+		return true, "bad login: " + err.Error()
+	}
 	if !protocol.ValidUserID(userID) {
 		c.refuseLogin(f.ID, protocol.CodeBadUserID, "userID must be 1-64 characters of A-Za-z0-9._-")
 		return true, "bad user id"
@@ -71,7 +77,7 @@ func (c *conn) login(f protocol.Frame) (bool, string) {
 // refuseLogin answers a Login with LoginResult{ok:false} and an Error with
 // the same code.
 func (c *conn) refuseLogin(id int64, code, msg string) {
-	c.enqueue(encodeFrame(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: false, Error: code}).WithRe(id)))
+	c.enqueue(encodeFrame(protocol.MustFrame(protocol.TypeLoginResult, c.loginResult(protocol.LoginResult{OK: false, Error: code})).WithRe(id)))
 	c.sendError(id, protocol.Error{Code: code, Message: msg})
 }
 
@@ -163,8 +169,9 @@ func (s *Server) register(c *conn, userID string, re int64) bool {
 	c.user, c.us = userID, us
 	s.online[userID] = c
 	c.loggedIn.Store(true)
+	c.loginDone()
 	ep := protocol.EndpointOf(c.remote)
-	c.enqueue(encodeFrame(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: true, Observed: &ep}).WithRe(re)))
+	c.enqueue(encodeFrame(protocol.MustFrame(protocol.TypeLoginResult, c.loginResult(protocol.LoginResult{OK: true, Observed: &ep})).WithRe(re)))
 	s.broadcast(c, protocol.UserStateNotify{UserID: userID, OnLine: true, IP: ep.IP, Port: ep.Port})
 	s.m.logins.Add(1)
 	return true
@@ -182,27 +189,66 @@ func (s *Server) unregister(c *conn, reason string) {
 		return
 	}
 	delete(s.online, c.user)
+	c.us.offlineAt = time.Now().UnixNano()
+	s.forgetOffline()
 	s.broadcast(c, protocol.UserStateNotify{UserID: c.user, OnLine: false})
 	s.log.Info("offline", "user", c.user, "remote", c.remote, "reason", reason)
 }
 
-// broadcast queues a notice for every online user but from. s.mu is held.
+// forgetOffline drops the users offline longest while more than
+// Config.MaxOffline offline users are remembered (docs/protocol.md 8.2):
+// their counters leave /v1/stats and /metrics, and a later login starts
+// them from zero. s.mu is held.
+func (s *Server) forgetOffline() {
+	for len(s.users)-len(s.online) > s.cfg.MaxOffline {
+		oldest, at := "", int64(0)
+		for id, u := range s.users {
+			if s.online[id] == nil && (oldest == "" || u.offlineAt < at) {
+				oldest, at = id, u.offlineAt
+			}
+		}
+		if oldest == "" {
+			return
+		}
+		delete(s.users, oldest)
+		s.m.forgotten.Add(1)
+	}
+}
+
+// broadcast queues a notice for every online user but from; v1.1 clients
+// get an online notice with from's v1.1 members (docs/protocol.md 9.1).
+// s.mu is held.
 func (s *Server) broadcast(from *conn, n protocol.UserStateNotify) {
 	b := encodeFrame(protocol.MustFrame(protocol.TypeUserStateNotify, n))
+	b11 := b
+	if n.OnLine && from.p11.v11 {
+		n.Peer11 = from.p11.info()
+		b11 = encodeFrame(protocol.MustFrame(protocol.TypeUserStateNotify, n))
+	}
 	for _, o := range s.online {
-		if o != from {
+		if o == from {
+			continue
+		}
+		if o.p11.v11 {
+			o.enqueue(b11)
+		} else {
 			o.enqueue(b)
 		}
 	}
 }
 
-// p2pInfo lists the online users, sorted by userID.
-func (s *Server) p2pInfo() protocol.ResP2pInfo {
+// p2pInfo lists the online users, sorted by userID; with v11, each entry
+// carries its v1.1 members (docs/protocol.md 9.1).
+func (s *Server) p2pInfo(v11 bool) protocol.ResP2pInfo {
 	s.mu.RLock()
 	users := make([]protocol.UserInfo, 0, len(s.online))
 	for id, c := range s.online {
 		ep := protocol.EndpointOf(c.remote)
-		users = append(users, protocol.UserInfo{UserID: id, IP: ep.IP, Port: ep.Port})
+		u := protocol.UserInfo{UserID: id, IP: ep.IP, Port: ep.Port}
+		if v11 {
+			u.Peer11 = c.p11.info()
+		}
+		users = append(users, u)
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(users, func(a, b protocol.UserInfo) int { return strings.Compare(a.UserID, b.UserID) })

@@ -17,6 +17,7 @@ type userStats struct {
 	relayedBytes atomic.Int64
 	lastUpload   atomic.Int64 // unix nanoseconds, 0 = never
 	lastDownload atomic.Int64
+	offlineAt    int64 // unix nanoseconds of the last offline transition; under Server.mu
 }
 
 // metrics are the server-wide counters of /metrics.
@@ -30,6 +31,13 @@ type metrics struct {
 	slowConsumers     atomic.Int64
 	heartbeatTimeouts atomic.Int64
 	logins            atomic.Int64
+	// version 1.1 (docs/protocol.md 9.10)
+	udpHellos    atomic.Int64
+	udpRejected  atomic.Int64
+	punchRelayed atomic.Int64
+	// bounds (docs/protocol.md 5.1)
+	pendingRefused atomic.Int64
+	forgotten      atomic.Int64 // offline users dropped by Config.MaxOffline
 }
 
 func timeOf(ns int64) *time.Time {
@@ -63,6 +71,11 @@ func (s *Server) Stats() api.Stats {
 	st.Totals.Online = len(s.online)
 	st.Totals.Users = len(s.users)
 	st.Totals.Connections = len(s.conns)
+	st.Totals.UDPHellos = s.m.udpHellos.Load()
+	st.Totals.UDPHellosRejected = s.m.udpRejected.Load()
+	st.Totals.PunchRelayed = s.m.punchRelayed.Load()
+	st.Totals.PendingRefused = s.m.pendingRefused.Load()
+	st.Totals.OfflineForgotten = s.m.forgotten.Load()
 	s.mu.RUnlock()
 	slices.SortFunc(st.Users, func(a, b api.UserStats) int { return strings.Compare(a.UserID, b.UserID) })
 	return st

@@ -167,12 +167,6 @@ func (n node) isMap() bool {
 	return ok && !n.absent()
 }
 
-// isSeq reports whether the node is a sequence.
-func (n node) isSeq() bool {
-	_, ok := n.value().(*ast.SequenceNode)
-	return ok
-}
-
 // asMap reads a mapping; allowed lists the keys it may have.
 func (n node) asMap(allowed ...string) (mapping, bool) {
 	m := mapping{n: n, vals: map[string]node{}, keyPos: map[string]node{}}

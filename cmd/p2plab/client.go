@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/p2plab/p2plab/client"
@@ -29,6 +30,11 @@ func runClient(ctx context.Context, args []string) int {
 	files := fs.String("files", "", "directory for received files (default: a new temporary directory)")
 	hb := fs.Duration("heartbeat", client.DefaultHeartbeat, "heartbeat interval on every connection")
 	misses := fs.Int("misses", client.DefaultMisses, "silent heartbeat intervals before a connection is dead")
+	punch := fs.Bool("punch", false, "protocol v1.1: punch through NATs (TCP simultaneous open, UDP + QUIC) when no plain dial works")
+	strict := fs.Bool("strict-v1", false, "take a v1 peer (no vouched key) only from its advertised IP address")
+	v1 := fs.Bool("v1", false, "speak protocol version 1 only (no identity, no punching)")
+	methods := fs.String("punch-methods", "tcp-punch,udp-punch", "with --punch: the punching methods to try, comma-separated")
+	ladder := fs.Duration("ladder", 5*time.Second, "bound on the whole ladder of attempts towards one peer")
 	verbose := fs.Bool("v", false, "debug diagnostics on stderr")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -54,6 +60,16 @@ func runClient(ctx context.Context, args []string) int {
 	if *misses < 1 || *misses > 1000 {
 		return usage("--misses: %d out of range 1..1000", *misses)
 	}
+	if *ladder <= 0 || *ladder > time.Minute {
+		return usage("--ladder: %s out of range (0, 1m]", *ladder)
+	}
+	var punchMethods []string
+	for _, m := range strings.Split(*methods, ",") {
+		if m != protocol.MethodTCPPunch && m != protocol.MethodUDPPunch {
+			return usage("--punch-methods: %q is not tcp-punch or udp-punch", m)
+		}
+		punchMethods = append(punchMethods, m)
+	}
 	if *name == "" {
 		*name = *user
 	}
@@ -63,7 +79,7 @@ func runClient(ctx context.Context, args []string) int {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	c, err := client.New(client.Config{Server: srv, UserID: *user, UserName: *name, Heartbeat: *hb, Misses: *misses,
-		LogPath: *logPath, FilesDir: *files, Control: *control, Logger: logger})
+		LogPath: *logPath, FilesDir: *files, Control: *control, Logger: logger, Punch: *punch, Version1: *v1, StrictV1Peers: *strict, Ladder: *ladder, Methods: punchMethods})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "p2plab client: %v\n", err)
 		return 1

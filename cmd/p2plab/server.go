@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/p2plab/p2plab/protocol"
 	"github.com/p2plab/p2plab/server"
 )
 
@@ -28,6 +29,11 @@ func runServer(ctx context.Context, args []string) int {
 	hb := fs.Duration("heartbeat", time.Second, "heartbeat interval")
 	misses := fs.Int("misses", 3, "silent heartbeat intervals before a connection is dead")
 	queue := fs.Int("queue", 1024, "outbound frames queued per connection before it is cut with slow_consumer")
+	queueBytes := fs.Int("queue-bytes", 16<<20, "bytes of outbound frames queued per connection before it is cut with slow_consumer")
+	maxOffline := fs.Int("max-offline", 10000, "offline users whose counters are kept; beyond it the one offline longest is forgotten")
+	maxPending := fs.Int("max-pending", 256, "connections not logged in yet; more are closed at accept")
+	v1 := fs.Bool("v1", false, "speak protocol version 1 only (no features, keys, UDP rendezvous or punch relay)")
+	noUDP := fs.Bool("no-udp", false, "protocol v1.1 without the UDP rendezvous")
 	verbose := fs.Bool("v", false, "debug diagnostics on stderr")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -59,12 +65,22 @@ func runServer(ctx context.Context, args []string) int {
 	if *queue < 1 || *queue > 1<<20 {
 		return usage("--queue: %d out of range 1..1048576", *queue)
 	}
+	if *queueBytes < protocol.MaxFrameLen+4 || *queueBytes > 1<<30 {
+		return usage("--queue-bytes: %d out of range %d..%d (one largest frame .. 1 GiB)", *queueBytes, protocol.MaxFrameLen+4, 1<<30)
+	}
+	if *maxOffline < 1 || *maxOffline > 1<<24 {
+		return usage("--max-offline: %d out of range 1..16777216", *maxOffline)
+	}
+	if *maxPending < 1 || *maxPending > 1<<20 {
+		return usage("--max-pending: %d out of range 1..1048576", *maxPending)
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	srv := server.New(server.Config{Heartbeat: *hb, Misses: *misses, QueueLen: *queue, Logger: logger})
+	srv := server.New(server.Config{Heartbeat: *hb, Misses: *misses, QueueLen: *queue,
+		QueueBytes: *queueBytes, MaxPending: *maxPending, MaxOffline: *maxOffline, Version1: *v1, NoUDP: *noUDP, Logger: logger})
 
 	ln, err := net.ListenTCP(network(laddr), net.TCPAddrFromAddrPort(laddr))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/server"
@@ -65,6 +66,13 @@ func NewServer(t testing.TB, cfg server.Config) *Server {
 	t.Cleanup(s.Close)
 	go func() { s.served <- s.S.Serve(ctx, ln) }()
 	go func() { s.adminDone <- s.adminHTTP.Serve(aln) }()
+	// Every goroutine of the server exists when NewServer returns (leak
+	// checks count them), the UDP rendezvous one included.
+	select {
+	case <-s.S.UDPSettled():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("servertest: the server did not start serving UDP within 10s")
+	}
 	return s
 }
 

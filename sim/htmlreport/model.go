@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -63,7 +62,6 @@ type Step struct {
 	sim.StepResult
 	End    time.Time
 	Expect bool
-	Within time.Duration // parsed from the step's text, 0 when absent
 }
 
 // faultEnds maps a netlab fault event kind to the kind of its undo; a kind
@@ -76,8 +74,6 @@ var faultEnds = map[string]string{
 var notFaults = map[string]bool{
 	"up": true, "down": true, "start": true, "exit": true, "sysctl": true, "capture": true, "stop": true,
 }
-
-var withinRE = regexp.MustCompile(`within ([0-9.]+(?:ns|us|µs|ms|s|m|h)+)`)
 
 // ErrNoTimeline is returned (wrapped) by Load when a scenario's timeline is
 // missing.
@@ -171,10 +167,7 @@ func (s *Scenario) build(entries []sim.TimelineEntry) {
 	}
 	sort.SliceStable(s.Channels, func(i, j int) bool { return s.Channels[i].Open.Before(s.Channels[j].Open) })
 	for _, st := range s.Result.Steps {
-		x := Step{StepResult: st, End: st.Start.Add(st.Duration), Expect: st.Kind == "expect" || strings.Contains(st.Text, " via ")}
-		if m := withinRE.FindStringSubmatch(st.Text); m != nil {
-			x.Within, _ = time.ParseDuration(m[1])
-		}
+		x := Step{StepResult: st, End: st.Start.Add(st.Duration), Expect: st.Kind == "expect" || !st.Deadline.IsZero()}
 		s.Steps = append(s.Steps, x)
 		if !st.Passed && s.Failure == nil {
 			f := x

@@ -62,7 +62,7 @@ func TestBuild(t *testing.T) {
 	}
 	steps := []sim.StepResult{
 		{Index: 0, Kind: "cut", Text: "cut bob", Passed: true, Start: at(50), Duration: time.Millisecond},
-		{Index: 1, Kind: "expect", Text: "expect event at alice channel_closed within 1s", Passed: true, Start: at(51), Duration: 849 * time.Millisecond},
+		{Index: 1, Kind: "expect", Text: "expect event at alice channel_closed within 1s", Passed: true, Start: at(51), Duration: 849 * time.Millisecond, Deadline: at(1050)},
 		{Index: 2, Kind: "expect", Text: "expect channels", Passed: false, Error: "expected x; seen y", Start: at(1400), Duration: time.Millisecond},
 	}
 	s, err := Load(writeRun(t, t0, entries, steps))
@@ -95,8 +95,15 @@ func TestBuild(t *testing.T) {
 	if len(s.Messages) != 1 || s.Messages[0].Via != "p2p" || !s.Messages[0].Sent.Equal(at(40)) || !s.Messages[0].Got.Equal(at(42)) {
 		t.Errorf("messages %+v: want one p2p chat sent at 40ms, got at 42ms", s.Messages)
 	}
-	if s.Steps[1].Within != time.Second || !s.Steps[1].Expect || s.Steps[0].Expect {
-		t.Errorf("steps %+v: want step 1 an expectation within 1s, step 0 an action", s.Steps)
+	if !s.Steps[1].Expect || s.Steps[0].Expect {
+		t.Errorf("steps %+v: want step 1 an expectation, step 0 an action", s.Steps)
+	}
+	v := layout(s, t.TempDir())
+	if m := v.Marks[1]; !m.HasDeadline || m.Within != time.Second || m.DX2 <= m.DX1 {
+		t.Errorf("mark %+v: want a deadline bracket of 1s from the cut", m)
+	}
+	if v.Verdict != "FAIL" {
+		t.Errorf("verdict %s, want FAIL", v.Verdict)
 	}
 	if s.Failure == nil || s.Failure.Index != 2 {
 		t.Errorf("failure %+v, want step 2", s.Failure)
@@ -118,5 +125,21 @@ func TestLoadWithoutTimeline(t *testing.T) {
 	b, err := os.ReadFile(p)
 	if err != nil || !strings.Contains(string(b), "no timeline.jsonl") {
 		t.Fatalf("the page does not say the timeline is missing (%v):\n%s", err, b)
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	for _, c := range []struct {
+		r    sim.Result
+		want string
+	}{
+		{sim.Result{Passed: true}, "PASS"},
+		{sim.Result{}, "FAIL"},
+		{sim.Result{Verdict: sim.VerdictInterrupted}, "INTERRUPTED"},
+		{sim.Result{Verdict: sim.VerdictPass, Passed: true}, "PASS"},
+	} {
+		if got := verdict(&c.r); got != c.want {
+			t.Errorf("verdict(%+v) = %s, want %s", c.r, got, c.want)
+		}
 	}
 }

@@ -80,6 +80,7 @@ type markView struct {
 	DX1, DX2     float64 // the deadline bracket, when the step has a within
 	HasDeadline  bool
 	DeadlineFrom time.Time
+	Within       time.Duration // the deadline, from the last action step
 }
 
 type tickView struct {
@@ -118,6 +119,17 @@ func Write(path string, title string, results []*sim.Result) error {
 	return nil
 }
 
+// verdict is PASS, FAIL or INTERRUPTED (docs/scenarios.md "Verdicts").
+func verdict(r *sim.Result) string {
+	switch {
+	case r.Verdict != "":
+		return strings.ToUpper(r.Verdict)
+	case r.Passed:
+		return "PASS"
+	}
+	return "FAIL"
+}
+
 func passed(rs []*sim.Result) int {
 	n := 0
 	for _, r := range rs {
@@ -129,10 +141,7 @@ func passed(rs []*sim.Result) int {
 }
 
 func layout(s *Scenario, pageDir string) *view {
-	v := &view{Scenario: s, Anchor: "s-" + s.Result.ID, Verdict: "FAIL", Duration: s.Result.Duration}
-	if s.Result.Passed {
-		v.Verdict = "PASS"
-	}
+	v := &view{Scenario: s, Anchor: "s-" + s.Result.ID, Verdict: verdict(s.Result), Duration: s.Result.Duration}
 	if e := s.Result.Error; e != "" && (s.Failure == nil || !strings.Contains(e, s.Failure.Error)) {
 		v.MoreError = e
 	}
@@ -188,9 +197,9 @@ func layout(s *Scenario, pageDir string) *view {
 			lastAction = st.Start
 		}
 		m := markView{Step: st, X: x(st.End), Y: stepsH / 2, Passed: st.Passed}
-		if st.Within > 0 && !lastAction.IsZero() {
-			m.HasDeadline, m.DeadlineFrom = true, lastAction
-			m.DX1, m.DX2 = x(lastAction), min(x(lastAction.Add(st.Within)), labelW+plotW)
+		if !st.Deadline.IsZero() && !lastAction.IsZero() {
+			m.HasDeadline, m.DeadlineFrom, m.Within = true, lastAction, st.Deadline.Sub(lastAction)
+			m.DX1, m.DX2 = x(lastAction), min(x(st.Deadline), labelW+plotW)
 		}
 		v.Marks = append(v.Marks, m)
 		if !st.Passed && !v.HasFail {

@@ -70,6 +70,7 @@ type segment struct {
 	sport    uint16
 	dport    uint16
 	payload  []byte
+	udp      bool // a UDP datagram (protocol v1.1 hellos and punches)
 }
 
 func frame(json string) []byte {
@@ -98,14 +99,23 @@ func writePcap(t *testing.T, segs []segment) string {
 		key := s.src.String() + string(rune(s.sport))
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
 		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: s.src, DstIP: s.dst}
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), Seq: 1000 + seq[key], Ack: 1, PSH: true, ACK: true, Window: 65535}
-		seq[key] += uint32(len(s.payload))
-		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+		var l4 interface {
+			gopacket.SerializableLayer
+			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+		}
+		if s.udp {
+			ip.Protocol = layers.IPProtocolUDP
+			l4 = &layers.UDP{SrcPort: layers.UDPPort(s.sport), DstPort: layers.UDPPort(s.dport)}
+		} else {
+			l4 = &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), Seq: 1000 + seq[key], Ack: 1, PSH: true, ACK: true, Window: 65535}
+			seq[key] += uint32(len(s.payload))
+		}
+		if err := l4.SetNetworkLayerForChecksum(ip); err != nil {
 			t.Fatal(err)
 		}
 		buf := gopacket.NewSerializeBuffer()
 		opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-		if err := gopacket.SerializeLayers(buf, opts, eth, ip, tcp, gopacket.Payload(s.payload)); err != nil {
+		if err := gopacket.SerializeLayers(buf, opts, eth, ip, l4, gopacket.Payload(s.payload)); err != nil {
 			t.Fatal(err)
 		}
 		ci := gopacket.CaptureInfo{Timestamp: at.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(buf.Bytes()), Length: len(buf.Bytes())}
@@ -129,17 +139,25 @@ func TestDissectorCraftedFrames(t *testing.T) {
 		seg  segment
 		want []string // type, id, re, sender, dest, bad
 	}{
-		{"login to the server port", segment{a, srv, 40000, 7000, frame(`{"type":"Login","id":1,"body":{"userID":"alice","userName":"Alice"}}`)},
+		{"login to the server port", segment{src: a, dst: srv, sport: 40000, dport: 7000, payload: frame(`{"type":"Login","id":1,"body":{"userID":"alice","userName":"Alice"}}`)},
 			[]string{"Login\t1\t\talice\t\t"}},
-		{"chat on a P2P channel (heuristic)", segment{a, b, 40000, 41000, frame(chat)},
+		{"chat on a P2P channel (heuristic)", segment{src: a, dst: b, sport: 40000, dport: 41000, payload: frame(chat)},
 			[]string{"ClientChatMessage\t7\t\talice\tbob\t"}},
-		{"two frames in one segment", segment{b, a, 41000, 40000, two},
+		{"two frames in one segment", segment{src: b, dst: a, sport: 41000, dport: 40000, payload: two},
 			[]string{"Heartbeat,HeartbeatAck\t3\t3\t\t\t"}},
-		{"trailing bytes after the object", segment{a, srv, 40001, 7000, frame(`{"type":"Logout"} x`)},
+		{"trailing bytes after the object", segment{src: a, dst: srv, sport: 40001, dport: 7000, payload: frame(`{"type":"Logout"} x`)},
 			[]string{"\t\t\t\t\ttrailing bytes after the object"}},
-		{"not JSON on the server port", segment{a, srv, 40002, 7000, frame(`hello`)},
+		{"not JSON on the server port", segment{src: a, dst: srv, sport: 40002, dport: 7000, payload: frame(`hello`)},
 			[]string{"\t\t\t\t\tnot a JSON object"}},
-		{"HTTP between ephemeral ports is not p2plab", segment{a, b, 40003, 41003, []byte("GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")},
+		{"v1.1 UDP hello to the server port", segment{src: a, dst: srv, sport: 40004, dport: 7000, udp: true,
+			payload: frame(`{"type":"UDPHello","body":{"userID":"alice","token":"0123456789abcdef0123456789abcdef","seq":1}}`)},
+			[]string{"UDPHello\t\t\talice\t\t"}},
+		{"v1.1 punch between clients (heuristic)", segment{src: a, dst: b, sport: 40005, dport: 41005, udp: true,
+			payload: frame(`{"type":"Punch","body":{"punchID":"p1","userID":"alice"}}`)},
+			[]string{"Punch\t\t\talice\t\t"}},
+		{"a QUIC packet between clients is not p2plab", segment{src: a, dst: b, sport: 40006, dport: 41006, udp: true,
+			payload: []byte{0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8}}, nil},
+		{"HTTP between ephemeral ports is not p2plab", segment{src: a, dst: b, sport: 40003, dport: 41003, payload: []byte("GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")},
 			nil},
 	}
 	for _, c := range cases {

@@ -12,7 +12,8 @@
 -- stream (the P2P channels run between ephemeral ports) is recognised by a
 -- heuristic: a length in range followed by '{'. UDP datagrams holding one
 -- JSON object with a "type" member (the v1.1 rendezvous hellos and punch
--- datagrams, docs/protocol.md) are decoded too.
+-- datagrams of docs/protocol.md 9.5-9.6, one length-prefixed frame each) are
+-- decoded too.
 
 local p2plab = Proto("p2plab", "p2plab IM protocol")
 
