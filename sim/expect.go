@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -96,6 +97,48 @@ func (l *Lab) ChannelsState(ctx context.Context) (map[string][]api.Channel, erro
 	return out, nil
 }
 
+// sameView reports whether hosts a and b see each other's addresses as
+// they are: they share a LAN, or neither sits on the inside of a NAT router
+// (docs/netlab.md "NAT routers").
+func (l *Lab) sameView(a, b string) bool {
+	t := l.opts.Topology
+	lans := func(h string) []string {
+		for _, hs := range t.Hosts {
+			if hs.Name == h {
+				var out []string
+				for _, n := range hs.NICs {
+					out = append(out, n.LAN)
+				}
+				return out
+			}
+		}
+		return nil
+	}
+	inside := map[string]bool{}
+	for _, hs := range t.Hosts {
+		if hs.NAT == nil {
+			continue
+		}
+		for _, n := range hs.NICs {
+			if n.LAN != hs.NAT.Outside {
+				inside[n.LAN] = true
+			}
+		}
+	}
+	la, lb := lans(a), lans(b)
+	natted := false
+	for _, x := range la {
+		if slices.Contains(lb, x) {
+			return true
+		}
+		natted = natted || inside[x]
+	}
+	for _, x := range lb {
+		natted = natted || inside[x]
+	}
+	return !natted
+}
+
 func (l *Lab) running() []string {
 	var out []string
 	for _, c := range l.Clients() {
@@ -107,7 +150,10 @@ func (l *Lab) running() []string {
 }
 
 // checkChannels returns "" when the tables satisfy x, else what is wrong.
-func checkChannels(state map[string][]api.Channel, x ChannelsExpect, runningUsers []string) string {
+// sameView(a, b) says whether a and b see each other's endpoints as they
+// are (no NAT between them): only then must one end's local endpoint be the
+// other's remote one. nil: always.
+func checkChannels(state map[string][]api.Channel, x ChannelsExpect, runningUsers []string, sameView func(a, b string) bool) string {
 	find := func(a, b string) (api.Channel, bool) {
 		for _, ch := range state[a] {
 			if ch.Peer == b {
@@ -132,10 +178,16 @@ func checkChannels(state map[string][]api.Channel, x ChannelsExpect, runningUser
 			problems = append(problems, fmt.Sprintf("%s-%s: only %s has it", a, b, b))
 		case !okB:
 			problems = append(problems, fmt.Sprintf("%s-%s: only %s has it", a, b, a))
-		case ca.Local != cb.Remote || ca.Remote != cb.Local:
+		case (sameView == nil || sameView(a, b)) && (ca.Local != cb.Remote || ca.Remote != cb.Local):
 			problems = append(problems, fmt.Sprintf("%s-%s: ends disagree (%s sees %s->%s, %s sees %s->%s)", a, b, a, ca.Local, ca.Remote, b, cb.Local, cb.Remote))
 		case ca.Initiator != cb.Initiator:
 			problems = append(problems, fmt.Sprintf("%s-%s: ends disagree on the initiator (%q vs %q)", a, b, ca.Initiator, cb.Initiator))
+		case ca.Transport != cb.Transport:
+			problems = append(problems, fmt.Sprintf("%s-%s: ends disagree on the transport (%q vs %q)", a, b, ca.Transport, cb.Transport))
+		case x.Transport != "" && ca.Transport != x.Transport:
+			problems = append(problems, fmt.Sprintf("%s-%s: transport %q, want %q", a, b, ca.Transport, x.Transport))
+		case x.Method != "" && ca.Method != x.Method && cb.Method != x.Method:
+			problems = append(problems, fmt.Sprintf("%s-%s: made by %q / %q, want %q", a, b, ca.Method, cb.Method, x.Method))
 		}
 	}
 	mesh := x.Mesh
@@ -209,7 +261,7 @@ func (l *Lab) WaitChannels(ctx context.Context, x ChannelsExpect, since Mark, wi
 			last = err.Error()
 			return err
 		}
-		if last = checkChannels(state, x, l.running()); last != "" {
+		if last = checkChannels(state, x, l.running(), l.sameView); last != "" {
 			return errors.New(last)
 		}
 		return nil

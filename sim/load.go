@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -301,6 +302,18 @@ func (v *validator) since(n node, def string) string {
 	}
 	if s != "start" && s != "last" {
 		v.e.add(n, "%q is not start or last", s)
+	}
+	return s
+}
+
+// oneOf reads a string that must be one of allowed ("" when absent).
+func (v *validator) oneOf(n node, allowed ...string) string {
+	s, ok := n.str()
+	if !ok {
+		return ""
+	}
+	if !slices.Contains(allowed, s) {
+		v.e.add(n, "%q is not one of %s", s, strings.Join(allowed, ", "))
 	}
 	return s
 }

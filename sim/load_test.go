@@ -144,15 +144,21 @@ func TestCheckChannels(t *testing.T) {
 		state map[string][]apiCh
 		x     ChannelsExpect
 		want  string
+		// sameView nil: the ends see each other as they are
+		sameView func(a, b string) bool
 	}{
-		{"agree", map[string][]apiCh{"alice": {a}, "bob": {b}}, ChannelsExpect{Mesh: []string{"all"}, Exact: true}, ""},
-		{"one end", map[string][]apiCh{"alice": {a}, "bob": nil}, ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, "only alice has it"},
-		{"disagree", map[string][]apiCh{"alice": {a}, "bob": {bad}}, ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, "ends disagree"},
-		{"absent", map[string][]apiCh{"alice": {a}, "bob": {b}}, ChannelsExpect{Absent: [][2]string{{"alice", "bob"}}}, "alice has a channel to bob"},
-		{"exact", map[string][]apiCh{"alice": {a}, "bob": {b}}, ChannelsExpect{Exact: true}, "unexpected channel"},
+		{"agree", map[string][]apiCh{"alice": {a}, "bob": {b}}, ChannelsExpect{Mesh: []string{"all"}, Exact: true}, "", nil},
+		{"one end", map[string][]apiCh{"alice": {a}, "bob": nil}, ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, "only alice has it", nil},
+		{"disagree", map[string][]apiCh{"alice": {a}, "bob": {bad}}, ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, "ends disagree", nil},
+		{"absent", map[string][]apiCh{"alice": {a}, "bob": {b}}, ChannelsExpect{Absent: [][2]string{{"alice", "bob"}}}, "alice has a channel to bob", nil},
+		{"exact", map[string][]apiCh{"alice": {a}, "bob": {b}}, ChannelsExpect{Exact: true}, "unexpected channel", nil},
+		{"disagree behind a NAT", map[string][]apiCh{"alice": {a}, "bob": {bad}}, ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}}, "", func(string, string) bool { return false }},
+		{"transport", map[string][]apiCh{"alice": {a}, "bob": {b}}, ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}, Transport: "udp"}, `transport "tcp", want "udp"`, nil},
+		{"transport ok", map[string][]apiCh{"alice": {a}, "bob": {b}}, ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}, Transport: "tcp"}, "", nil},
+		{"method", map[string][]apiCh{"alice": {a}, "bob": {b}}, ChannelsExpect{Pairs: [][2]string{{"alice", "bob"}}, Method: "udp-punch"}, `want "udp-punch"`, nil},
 	}
 	for _, tt := range tests {
-		got := checkChannels(tt.state, tt.x, []string{"alice", "bob"})
+		got := checkChannels(tt.state, tt.x, []string{"alice", "bob"}, tt.sameView)
 		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
 		}

@@ -123,6 +123,11 @@ type ChannelsExpect struct {
 	Absent [][2]string `json:"absent,omitempty"`
 	// Exact: no channels other than the ones required.
 	Exact bool `json:"exact,omitempty"`
+	// Transport, when set, is what every required channel must report at
+	// both ends ("tcp" or "udp"); Method how at least one end says it was
+	// made ("lan", "direct", "tcp-punch", "udp-punch"; docs/control-api.md).
+	Transport string `json:"transport,omitempty"`
+	Method    string `json:"method,omitempty"`
 }
 
 // PathExpect checks the path of a labelled chat message three ways.

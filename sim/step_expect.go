@@ -162,7 +162,7 @@ type ChannelsExpectStep struct {
 }
 
 func readChannelsExpect(v *validator, b node, _ mapping, x expectBase) Step {
-	cm, ok := b.asMap("mesh", "pairs", "absent", "exact")
+	cm, ok := b.asMap("mesh", "pairs", "absent", "exact", "transport", "method")
 	if !ok {
 		return nil
 	}
@@ -175,6 +175,11 @@ func readChannelsExpect(v *validator, b node, _ mapping, x expectBase) Step {
 	}
 	c.Pairs = v.pairs(cm.get("pairs"))
 	c.Absent = v.pairs(cm.get("absent"))
+	c.Transport = v.oneOf(cm.get("transport"), "tcp", "udp")
+	c.Method = v.oneOf(cm.get("method"), "lan", "direct", "tcp-punch", "udp-punch")
+	if (c.Transport != "" || c.Method != "") && len(c.Pairs) == 0 && len(c.Mesh) == 0 {
+		v.e.add(b, "transport and method need mesh or pairs")
+	}
 	if len(c.Mesh) == 0 && len(c.Pairs) == 0 && len(c.Absent) == 0 && !c.Exact {
 		v.e.add(b, "give mesh, pairs, absent or exact")
 	}
@@ -194,6 +199,12 @@ func (x *ChannelsExpectStep) String() string {
 	}
 	for _, p := range x.Absent {
 		parts = append(parts, "no "+p[0]+"-"+p[1])
+	}
+	if x.Transport != "" {
+		parts = append(parts, "transport "+x.Transport)
+	}
+	if x.Method != "" {
+		parts = append(parts, "method "+x.Method)
 	}
 	return "expect channels " + strings.Join(parts, " ")
 }
