@@ -175,7 +175,7 @@ func Run(ctx context.Context, s *Scenario, o RunOptions) *Result {
 	os.RemoveAll(r.Artifacts) // a rerun into the same root starts clean
 	lab, err := Start(ctx, Options{
 		Backend: o.Backend, NewBackend: o.NewBackend, Topology: s.Topology, Server: s.Server, Clients: s.Clients,
-		Heartbeat: s.Heartbeat, Misses: s.Misses, Slack: noneIfZero(s.Slack), Binary: o.Binary, ServerCommand: o.ServerCommand,
+		Heartbeat: s.Heartbeat, Misses: s.Misses, Slack: noneIfZero(s.Slack), Binary: o.Binary, ServerCommand: o.ServerCommand, ClientArgs: s.ClientArgs,
 		ClientCommand: o.ClientCommand, ServerImage: o.ServerImage, ClientImage: o.ClientImage, Artifacts: r.Artifacts, Capture: o.Capture, Manual: true,
 	})
 	if err != nil {
