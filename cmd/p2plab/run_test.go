@@ -234,3 +234,28 @@ func TestRunImages(t *testing.T) {
 		t.Fatalf("missing image: exit %d\n%s", code, out)
 	}
 }
+
+// A scenario's client_args reach the clients: nat-punch-tcp passes with
+// them and fails when the template swallows them (a template that wants
+// none of them puts {client_args} where its program ignores it).
+func TestRunClientArgs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the NAT lab needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin, err := selfbuild.Binary(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := bin + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
+	code, out := runBin(t, ctx, bin, "run", "--client-cmd", client, "--artifacts", filepath.Join(dir, "a1"), "nat-punch-tcp")
+	if code != 0 {
+		t.Fatalf("with the scenario's client_args: exit %d\n%s", code, out)
+	}
+	code, out = runBin(t, ctx, bin, "run", "--client-cmd", "sh -c 'exec "+client+"' sh {client_args}", "--artifacts", filepath.Join(dir, "a2"), "nat-punch-tcp")
+	if code != 1 || !strings.Contains(out, "FAIL expect channels alice-bob transport tcp method tcp-punch") {
+		t.Fatalf("without them: exit %d, want a failed channels expectation\n%s", code, out)
+	}
+}
