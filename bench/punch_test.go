@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -54,28 +52,11 @@ func punchSamples() int {
 // is registered with b.Cleanup.
 func startNATLab(b *testing.B, ctx context.Context, name string, args []string) *sim.Lab {
 	b.Helper()
-	bin := needLab(b)
 	topo, err := sim.LoadTopology(scenarios.FS, "topologies/"+name+".yaml")
 	if err != nil {
 		b.Fatal(err)
 	}
-	art := b.TempDir()
-	if root := os.Getenv("P2PLAB_BENCH_ARTIFACTS"); root != "" {
-		art = filepath.Join(root, strings.NewReplacer("/", "_", "=", "-").Replace(b.Name()))
-	}
-	lab, err := sim.Start(ctx, sim.Options{Topology: topo, Binary: bin, Manual: true, ClientArgs: args, Artifacts: art})
-	b.Cleanup(func() {
-		if lab != nil {
-			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			if err := lab.Close(cctx); err != nil {
-				b.Errorf("close lab: %v", err)
-			}
-		}
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	lab := startSimLab(b, ctx, sim.Options{Topology: topo, ClientArgs: args})
 	if err := lab.Server().Start(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -123,6 +123,29 @@ func TestCheckRoleTemplates(t *testing.T) {
 	}
 }
 
+// testBinary builds p2plab into a temporary directory (root only, if
+// needRoot) and returns a context bounded by timeout, the binary and the
+// directory.
+func testBinary(t *testing.T, needRoot bool, timeout time.Duration) (context.Context, string, string) {
+	t.Helper()
+	if needRoot && os.Geteuid() != 0 {
+		t.Skip("the lab needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	bin, err := selfbuild.Binary(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, bin, dir
+}
+
+// refClient is the reference client's template, with bin as its program.
+func refClient(bin string) string {
+	return bin + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
+}
+
 // runBin runs the p2plab binary bin and returns its exit code and output.
 func runBin(t *testing.T, ctx context.Context, bin string, args ...string) (int, string) {
 	t.Helper()
@@ -143,13 +166,7 @@ func runBin(t *testing.T, ctx context.Context, bin string, args ...string) (int,
 // `p2plab run` takes the ids that --list prints, and its JSON and JUnit
 // reports name the role programs under test.
 func TestRunIDsAndRoles(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	bin, err := selfbuild.Binary(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, bin, dir := testBinary(t, false, 3*time.Minute)
 	code, out := runBin(t, ctx, bin, "run", "--list")
 	if code != 0 || !strings.Contains(out, "establish-pair ") {
 		t.Fatalf("--list: exit %d\n%s", code, out)
@@ -158,7 +175,7 @@ func TestRunIDsAndRoles(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "no-such-scenario: no such file, nor a shipped scenario id") || !strings.Contains(out, "establish-pair") {
 		t.Fatalf("unknown id: exit %d\n%s", code, out)
 	}
-	client := bin + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
+	client := refClient(bin)
 	report, junitPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "j.xml")
 	code, out = runBin(t, ctx, bin, "run", "--backend", sim.BackendLocal, "--client-cmd", client, "--json", report, "--junit", junitPath,
 		"--artifacts", filepath.Join(dir, "art"), "establish-pair")
@@ -218,7 +235,7 @@ func TestRunImages(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "need --backend docker") {
 		t.Fatalf("image on netns: exit %d\n%s", code, out)
 	}
-	client := docker.BinaryPath + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
+	client := refClient(docker.BinaryPath)
 	report := filepath.Join(dir, "r.json")
 	code, out = runBin(t, ctx, bin, "run", "--backend", "docker", "--client-image", img.Tag, "--client-cmd", client,
 		"--json", report, "--artifacts", filepath.Join(dir, "art"), "establish-pair")
@@ -239,17 +256,8 @@ func TestRunImages(t *testing.T) {
 // them and fails when the template swallows them (a template that wants
 // none of them puts {client_args} where its program ignores it).
 func TestRunClientArgs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the NAT lab needs root")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	bin, err := selfbuild.Binary(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := bin + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
+	ctx, bin, dir := testBinary(t, true, 3*time.Minute)
+	client := refClient(bin)
 	code, out := runBin(t, ctx, bin, "run", "--client-cmd", client, "--artifacts", filepath.Join(dir, "a1"), "nat-punch-tcp")
 	if code != 0 {
 		t.Fatalf("with the scenario's client_args: exit %d\n%s", code, out)
