@@ -173,12 +173,21 @@ func TestCLIClientStartsServer(t *testing.T) {
 // and the report.
 func TestCLIClientArtifacts(t *testing.T) {
 	client := p2plabBin + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
-	for _, lab := range []string{"local", "netns"} {
-		t.Run(lab, func(t *testing.T) {
+	// "long": a folder too long for the control sockets, so the checks run
+	// in the host's folder and are copied when the lab closes.
+	for _, name := range []string{"local", "netns", "long"} {
+		t.Run(name, func(t *testing.T) {
+			lab := name
+			if name == "long" {
+				lab = "local"
+			}
 			if lab == "netns" && os.Geteuid() != 0 {
 				t.Skip("the netns lab needs root")
 			}
 			art := filepath.Join(t.TempDir(), "art")
+			if name == "long" {
+				art = filepath.Join(art, strings.Repeat("x", 90))
+			}
 			code, out := runCLI(t, "conform", "client", "-v", "--lab", lab, "--artifacts", art, "--run", "client/7.2/log-send",
 				"--cmd", "sh -c 'echo marker-{user} >&2; exec "+client+"'")
 			if code != 0 || !strings.Contains(out, "marker-") || !strings.Contains(out, "artifacts in "+art) {
@@ -191,6 +200,9 @@ func TestCLIClientArtifacts(t *testing.T) {
 			}
 			pathsExist(t, out, art)
 
+			if name != "local" {
+				return // the same code on netns; with "long" the failure names the host's folder, which goes with the lab
+			}
 			// A client that never serves its control API: the failure
 			// names paths in the artifacts, and they are there.
 			art = filepath.Join(t.TempDir(), "bad")

@@ -260,7 +260,11 @@ func finish(w io.Writer, cf conformFlags, role conform.Role, desc string, start 
 	code := 0
 	if cf.artifacts != "" {
 		// The artifacts' own copy: checks/<n> is Results[n].
-		if err := conform.WriteJSON(filepath.Join(cf.artifacts, "report.json"), rep); err != nil {
+		err := os.MkdirAll(cf.artifacts, 0o755)
+		if err == nil {
+			err = conform.WriteJSON(filepath.Join(cf.artifacts, "report.json"), rep)
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab conform:", err)
 			code = 2
 		}
