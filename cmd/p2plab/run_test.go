@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,16 +27,7 @@ import (
 // on the console, in the JUnit (an error, not a failure) and JSON reports,
 // and in the exit status (130).
 func TestRunInterrupted(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the lab needs root")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	bin, err := selfbuild.Binary(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, bin, dir := testBinary(t, true, 3*time.Minute)
 	scenario := filepath.Join(dir, "long.yaml")
 	if err := os.WriteFile(scenario, []byte(`id: long
 requirement: a run stopped by Ctrl-C is interrupted
@@ -68,7 +60,7 @@ steps:
 			}
 		}
 	}
-	err = <-exited
+	err := <-exited
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
 		t.Fatalf("exit %v, want status %d\n%s", err, exitInterrupted, out.String())
@@ -123,9 +115,25 @@ func TestCheckRoleTemplates(t *testing.T) {
 	}
 }
 
-// testBinary builds p2plab into a temporary directory (root only, if
-// needRoot) and returns a context bounded by timeout, the binary and the
-// directory.
+// The p2plab binary the tests run, built once for the package (TestMain
+// removes it).
+var (
+	builtOnce sync.Once
+	builtDir  string
+	built     string
+	builtErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
+}
+
+// testBinary skips t unless root (if needRoot) and returns a context
+// bounded by timeout, the package's p2plab binary and a directory of t's.
 func testBinary(t *testing.T, needRoot bool, timeout time.Duration) (context.Context, string, string) {
 	t.Helper()
 	if needRoot && os.Geteuid() != 0 {
@@ -133,12 +141,15 @@ func testBinary(t *testing.T, needRoot bool, timeout time.Duration) (context.Con
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
-	dir := t.TempDir()
-	bin, err := selfbuild.Binary(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
+	builtOnce.Do(func() {
+		if builtDir, builtErr = os.MkdirTemp("", "p2plab-cmd-test-"); builtErr == nil {
+			built, builtErr = selfbuild.Binary(ctx, builtDir)
+		}
+	})
+	if builtErr != nil {
+		t.Fatal(builtErr)
 	}
-	return ctx, bin, dir
+	return ctx, built, t.TempDir()
 }
 
 // refClient is the reference client's template, with bin as its program.
@@ -209,18 +220,9 @@ func TestRunIDsAndRoles(t *testing.T) {
 // (here the reference programs in a second image): a missing image fails
 // the scenario naming it, so the flag is not ignored.
 func TestRunImages(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the docker lab needs root")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx, bin, dir := testBinary(t, true, 5*time.Minute)
 	if err := docker.Available(ctx); err != nil {
 		t.Skipf("no Docker engine answers: %v", err)
-	}
-	dir := t.TempDir()
-	bin, err := docker.BuildBinary(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
 	}
 	img, err := docker.BuildImage(ctx, bin)
 	t.Cleanup(func() {
