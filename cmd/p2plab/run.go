@@ -118,6 +118,13 @@ func runRun(ctx context.Context, args []string) int {
 		return 2
 	}
 	fmt.Printf("p2plab run: %d scenarios on %s; artifacts in %s\n", len(ss), *backend, root)
+	for _, r := range []struct{ role, cmd, image, def string }{
+		{"server", *serverCmd, *serverImage, sim.DefaultServerCommand}, {"client", *clientCmd, *clientImage, sim.DefaultClientCommand},
+	} {
+		if r.cmd != r.def || r.image != "" {
+			fmt.Printf("p2plab run: %s under test: %s\n", r.role, roleText(r.cmd, r.image))
+		}
+	}
 	newBackend, done, err := sharedBackend(ctx, *backend, *binary)
 	defer done()
 	if err != nil {
@@ -307,4 +314,15 @@ func checkRoleTemplates(backend, serverCmd, clientCmd, serverImage, clientImage 
 		}
 	}
 	return nil
+}
+
+// roleText says what a role runs: its template, its image, or both.
+func roleText(cmd, image string) string {
+	switch {
+	case image == "":
+		return cmd
+	case cmd == "":
+		return "image " + image + " (its entrypoint)"
+	}
+	return "image " + image + ": " + cmd
 }

@@ -190,7 +190,7 @@ func TestRunIDsAndRoles(t *testing.T) {
 	report, junitPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "j.xml")
 	code, out = runBin(t, ctx, bin, "run", "--backend", sim.BackendLocal, "--client-cmd", client, "--json", report, "--junit", junitPath,
 		"--artifacts", filepath.Join(dir, "art"), "establish-pair")
-	if code != 0 || !strings.Contains(out, "--- PASS establish-pair") {
+	if code != 0 || !strings.Contains(out, "--- PASS establish-pair") || !strings.Contains(out, "p2plab run: client under test: "+client+"\n") {
 		t.Fatalf("run establish-pair: exit %d\n%s", code, out)
 	}
 	var rep struct{ Results []sim.Result }
