@@ -11,7 +11,7 @@ import (
 //go:embed page.html.tmpl
 var files embed.FS
 
-var page = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
+var pageTmpl = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
 	"dur":    dur,
 	"offset": offset,
 	"inc":    func(i int) int { return i + 1 },
@@ -91,7 +91,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		v.Pairs = append(v.Pairs, pv)
 	}
 	var b bytes.Buffer
-	if err := page.Execute(&b, v); err != nil {
+	if err := pageTmpl.Execute(&b, v); err != nil {
 		return fmt.Errorf("matrix html report: %w", err)
 	}
 	if _, err := w.Write(b.Bytes()); err != nil {
