@@ -31,7 +31,9 @@ func trial(i int, v Verdict, path Path, direct time.Duration, sent, delivered in
 	}
 }
 
-func won(m Path, d time.Duration) Attempt { return Attempt{Method: m, Result: "ok", Duration: d, Won: true} }
+func won(m Path, d time.Duration) Attempt {
+	return Attempt{Method: m, Result: "ok", Duration: d, Won: true}
+}
 func lostA(m Path, result string, d time.Duration) Attempt {
 	return Attempt{Method: m, Result: result, Duration: d}
 }
