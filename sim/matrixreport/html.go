@@ -15,6 +15,7 @@ var pageTmpl = template.Must(template.New("page.html.tmpl").Funcs(template.FuncM
 	"dur":    dur,
 	"offset": offset,
 	"inc":    func(i int) int { return i + 1 },
+	"plural": plural,
 }).ParseFS(files, "page.html.tmpl"))
 
 // htmlView is the report laid out for the page.
