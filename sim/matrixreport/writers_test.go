@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -319,40 +320,75 @@ func TestMarkdown(t *testing.T) {
 	if strings.Contains(s, "Timeline of trial 1:\n\n- `+0.000s` clients started\n- `+0.120s` a connects to b\n- `+0.040s`") {
 		t.Error("a passing trial's timeline is in the markdown")
 	}
-	if regexp.MustCompile(`(^|[^\\])\]\(javascript:`).MatchString(s) {
-		t.Error("markdown has a javascript: link")
-	}
-	for _, bad := range []string{"<script", "</td>", "\x1b", " *b*", " `tick`"} {
-		// escaped, each of these has a backslash before its markup
-		if strings.Contains(s, bad) {
-			t.Errorf("markdown has %q unescaped", bad)
-		}
+	for _, e := range mdLeaks(s) {
+		t.Error(e)
 	}
 	if !strings.Contains(s, "[log](a\"b'c<d>e%20f%28g%29.log)") && !strings.Contains(s, "(a\"b'c%3Cd%3Ee%20f%28g%29.log)") {
 		t.Errorf("the artifact path is not made a safe link target")
 	}
 }
 
-func TestHTMLSelfContainedAndEscaped(t *testing.T) {
-	_, _, html, _ := write(t, fixture())
-	s := string(html)
-	for _, bad := range []*regexp.Regexp{
+// mdLeaks returns the fixture's hostile markup found unescaped in s.
+func mdLeaks(s string) []string {
+	var bad []string
+	if regexp.MustCompile(`(^|[^\\])\]\(javascript:`).MatchString(s) {
+		bad = append(bad, "a javascript: link")
+	}
+	for _, m := range []string{"<script", "</td>", "\x1b", " *b*", " `tick`"} {
+		// escaped, each of these has a backslash or an entity in it
+		if strings.Contains(s, m) {
+			bad = append(bad, fmt.Sprintf("%q unescaped", m))
+		}
+	}
+	return bad
+}
+
+// htmlLeaks returns what makes s fetch something or run the fixture's
+// hostile strings.
+func htmlLeaks(s string) []string {
+	var bad []string
+	for _, re := range []*regexp.Regexp{
 		regexp.MustCompile(`(?i)<(link|img|iframe|object|embed)\b`),
 		regexp.MustCompile(`(?i)\bsrc\s*=`),
 		regexp.MustCompile(`(?i)href="(https?:)?//`),
 		regexp.MustCompile(`(?i)@import|url\(`),
 		regexp.MustCompile(`<script>alert`),
-		regexp.MustCompile(`href="javascript:`),
+		regexp.MustCompile(`(?i)href="javascript:`),
 	} {
-		if m := bad.FindString(s); m != "" {
-			t.Errorf("page has %q", m)
+		if m := re.FindString(s); m != "" {
+			bad = append(bad, fmt.Sprintf("page has %q", m))
 		}
 	}
 	if n := strings.Count(s, "<script"); n != 1 {
-		t.Errorf("%d script elements, want the page's own", n)
+		bad = append(bad, fmt.Sprintf("%d script elements, want the page's own", n))
 	}
-	if !strings.Contains(s, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
+	return bad
+}
+
+func TestHTMLSelfContainedAndEscaped(t *testing.T) {
+	_, _, html, _ := write(t, fixture())
+	for _, e := range htmlLeaks(string(html)) {
+		t.Error(e)
+	}
+	if !strings.Contains(string(html), "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
 		t.Error("the hostile kind is not shown escaped")
+	}
+}
+
+// TestLeakChecksCatchNaiveOutput proves the escaping checks can fail: the
+// hostile strings written as they are, in a table cell, a link and a
+// page, are caught, and so is a page that loads a stylesheet.
+func TestLeakChecksCatchNaiveOutput(t *testing.T) {
+	naiveMD := "| " + hostile + " | [log](javascript:alert(1)) |\n"
+	if got := mdLeaks(naiveMD); len(got) < 5 {
+		t.Errorf("unescaped markdown passes with %v", got)
+	}
+	page := "<!DOCTYPE html><script>x</script><td>" + hostile + `</td><a href="javascript:alert(1)">a</a>`
+	if got := htmlLeaks(page); len(got) < 3 {
+		t.Errorf("unescaped html passes with %v", got)
+	}
+	if got := htmlLeaks(`<script></script><link rel="stylesheet" href="https://cdn.example/x.css">`); len(got) < 2 {
+		t.Errorf("a page with an external stylesheet passes with %v", got)
 	}
 }
 
