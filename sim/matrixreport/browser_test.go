@@ -29,6 +29,7 @@ type shownCell struct {
 	Class   string `json:"class"`
 	BG      string `json:"bg"`
 	Visible bool   `json:"visible"`
+	Title   string `json:"title"`
 }
 
 // shownPair is what the browser shows of one pair's section.
@@ -59,7 +60,7 @@ const measureJS = `(() => {
   return {
     cells: [...document.querySelectorAll("td.cell")].map(td => ({
       row: td.dataset.row, col: td.dataset.col, pair: td.dataset.pair || "", text: td.innerText,
-      class: td.className, bg: getComputedStyle(td).backgroundColor, visible: vis(td) })),
+      class: td.className, bg: getComputedStyle(td).backgroundColor, visible: vis(td), title: td.title })),
     pairs: [...document.querySelectorAll("section.pair")].map(s => ({
       id: s.id, visible: vis(s), heading: s.querySelector("h2").innerText,
       trials: [...s.querySelectorAll("details.trial")].filter(vis).length,
@@ -187,6 +188,9 @@ func checkGrid(r *Report, s shown) []string {
 		want := strings.Join([]string{strings.ToUpper(string(c.Verdict)), c.achievedText() + " / " + expectedText(c.Expected), c.rateText(), "p50 " + dur(c.P50)}, "\n")
 		if norm(sc.Text) != norm(want) || !strings.HasPrefix(sc.Text, strings.ToUpper(string(c.Verdict))+"\n") {
 			bad = append(bad, fmt.Sprintf("cell %s → %s shows %q, want %q", sc.Row, sc.Col, sc.Text, want))
+		}
+		if want := c.pairName() + ": " + c.successText() + " trials passed; " + c.Reason; sc.Title != want {
+			bad = append(bad, fmt.Sprintf("cell %s → %s: title %q, want %q", sc.Row, sc.Col, sc.Title, want))
 		}
 		if !strings.Contains(" "+sc.Class+" ", " v-"+string(c.Verdict)+" ") || sc.BG != verdictBG[c.Verdict] {
 			bad = append(bad, fmt.Sprintf("cell %s → %s: class %q background %s, want v-%s in %s", sc.Row, sc.Col, sc.Class, sc.BG, c.Verdict, verdictBG[c.Verdict]))
@@ -329,6 +333,26 @@ func TestPageInBrowser(t *testing.T) {
 		}
 	}
 	b.mu.Unlock()
+
+	// The default matrix's size fits a 1400 pixel window across.
+	big := bigFixture()
+	var bigHTML bytes.Buffer
+	if err := big.WriteHTML(&bigHTML); err != nil {
+		t.Fatal(err)
+	}
+	bigPath := filepath.Join(dir, "big.html")
+	if err := os.WriteFile(bigPath, bigHTML.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.load(t, bigPath)
+	for _, e := range checkGrid(big, b.measure(t)) {
+		t.Error(e)
+	}
+	if w, err := chromedp.Run(b.ctx, chromedp.Evaluate[int]("document.documentElement.scrollWidth")); err != nil || w > 1400 {
+		t.Errorf("the default matrix is %d pixels wide (%v), want no wider than the 1400 pixel window", w, err)
+	}
+	b.screenshot(t, filepath.Join(dir, "big.png"))
+	b.load(t, good)
 
 	// The checks catch a page that lost its colours...
 	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(document.querySelector("style").remove(), true)`)); err != nil {

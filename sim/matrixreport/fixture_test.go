@@ -1,6 +1,7 @@
 package matrixreport
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -92,6 +93,49 @@ func fixture() *Report {
 				Timeline:  []Event{{time.Second, hostile}},
 				Artifacts: []Artifact{{hostile, "javascript:alert(1)"}, {"log", `a"b'c<d>e f(g).log`}}},
 		}},
+	}
+	r.Summarize()
+	return r
+}
+
+// bigFixture is the default matrix's shape: seven kinds, ten trials a
+// pair, a few failures, one unsupported pair.
+func bigFixture() *Report {
+	names := []string{"none", "full-cone", "restricted-cone", "port-restricted-cone", "symmetric", "same-nat", "same-nat-hairpin"}
+	r := &Report{Meta: Meta{Started: time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC), Wall: 9 * time.Minute, Backend: "netns", TrialsPerPair: 10, WANDelay: 20 * ms}}
+	for _, n := range names {
+		r.Kinds = append(r.Kinds, Kind{Name: n})
+	}
+	for i, a := range names {
+		for j, b := range names {
+			exp := []Path{PathUDPPunch, PathTCPPunch}
+			path := PathUDPPunch
+			if a == "none" || b == "none" {
+				exp, path = []Path{PathDirect}, PathDirect
+			}
+			if a == "symmetric" && (b == "symmetric" || b == "port-restricted-cone") || b == "symmetric" && a == "port-restricted-cone" {
+				exp, path = []Path{PathRelay}, PathRelay
+			}
+			if a == "same-nat-hairpin" {
+				exp, path = []Path{PathLAN}, PathLAN
+			}
+			c := &Cell{Row: a, Col: b, Expected: exp}
+			for k := 1; k <= 10; k++ {
+				v, p := Pass, path
+				if (i*7+j+k)%23 == 0 {
+					v, p = Fail, PathRelay
+				}
+				if a == "same-nat" && b == "same-nat" {
+					v, p = Unsupported, PathRelay
+				}
+				d := time.Duration(50+k*13+i*20) * ms
+				if p == PathRelay {
+					d = 0
+				}
+				c.Trials = append(c.Trials, trial(k, v, p, d, 6, 6, fmt.Sprint(map[bool]string{true: "", false: "relay where a punch was possible"}[v == Pass]), won(p, d)))
+			}
+			r.Cells = append(r.Cells, c)
+		}
 	}
 	r.Summarize()
 	return r

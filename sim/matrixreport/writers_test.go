@@ -64,6 +64,10 @@ func TestWritersOnEveryFixture(t *testing.T) {
 			if got := strings.Count(string(html), `<section class="pair"`); got != len(r.Cells) {
 				t.Errorf("html: %d pair sections, want %d", got, len(r.Cells))
 			}
+			n := r.Counts()
+			if want := fmt.Sprintf("%d pairs: <b>%d</b> pass, <b>%d</b> fail, <b>%d</b> unsupported, <b>%d</b> error.", len(r.Cells), n[Pass], n[Fail], n[Unsupported], n[Error]); !strings.Contains(string(html), want) {
+				t.Errorf("html: no summary %q", want)
+			}
 			if got := strings.Count(string(md), "\n### "); got != len(r.Cells) {
 				t.Errorf("markdown: %d pair headings, want %d", got, len(r.Cells))
 			}
