@@ -161,6 +161,17 @@ func (t *Trial) winnerText() string {
 	return "–"
 }
 
+// recoveryText is "udp-punch in 1.2s", "relay", or "–".
+func (t *Trial) recoveryText() string {
+	switch {
+	case t.Recovery == "":
+		return "–"
+	case t.RecoveryTime > 0:
+		return string(t.Recovery) + " in " + dur(t.RecoveryTime)
+	}
+	return string(t.Recovery)
+}
+
 // lost is "" or ", 2 lost".
 func lost(sent, delivered int) string {
 	if sent > delivered {
