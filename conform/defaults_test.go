@@ -18,7 +18,7 @@ func TestDefaultsInStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := strings.Join(strings.Fields(string(b)), " ")
-	want := fmt.Sprintf("(default %v and %d for servers, %v and %d for clients)",
+	want := fmt.Sprintf("default %v and %d for servers, %v and %d for clients",
 		conform.DefaultServerHeartbeat, conform.DefaultServerMisses, conform.DefaultClientHeartbeat, conform.DefaultClientMisses)
 	if !strings.Contains(doc, want) {
 		t.Errorf("docs/conformance.md does not say %q", want)
