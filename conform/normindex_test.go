@@ -70,8 +70,8 @@ var (
 // continuation lines), or a table row; code blocks (fenced, or indented by
 // four spaces and not in a list) and headings are no units. A unit is cut
 // into sentences after '.', '!' or '?' followed by a space and a capital
-// letter, a backtick, a quote or an opening parenthesis ("e.g. the" stays
-// one sentence).
+// letter, a backtick, a quote, '*' or an opening parenthesis, except after
+// "e.g." and "i.e." ("e.g. the" and "e.g. `x`" stay in one sentence).
 func extractNormative(doc, text string) []normSentence {
 	var out []normSentence
 	heading := ""
@@ -135,6 +135,9 @@ func splitSentences(s string) []string {
 	start := 0
 	for i := 0; i+2 < len(s); i++ {
 		if (s[i] == '.' || s[i] == '!' || s[i] == '?') && s[i+1] == ' ' {
+			if w := s[max(0, i-4) : i+1]; strings.HasSuffix(w, " e.g.") || strings.HasSuffix(w, " i.e.") || w == "e.g." || w == "i.e." {
+				continue // "e.g. `x`" goes on
+			}
 			c := s[i+2]
 			if (c >= 'A' && c <= 'Z') || c == '`' || c == '"' || c == '(' || c == '*' {
 				out = append(out, strings.TrimSpace(s[start:i+1]))
@@ -369,7 +372,7 @@ func TestExtractNormative(t *testing.T) {
 	const doc = "# T\n\n" +
 		"\"MUST\" and `SHOULD` are quoted here. Lower-case must is no keyword.\n\n" +
 		"## 1.1 One\n\n" +
-		"A first sentence. A receiver MUST\ncheck L, e.g. before reading. Then more.\n\n" +
+		"A first sentence. A receiver MUST\ncheck L, e.g. before reading, i.e. `L`. Then more.\n\n" +
 		"1. The first frame MUST be\n   Login; otherwise bad_frame.\n" +
 		"2. Nothing here.\n" +
 		"- A sender SHOULD NOT\n  write null.\n\n" +
@@ -380,7 +383,7 @@ func TestExtractNormative(t *testing.T) {
 		"### 2 Two\n\nA MUSTARD is no keyword. Clients MUST NOT rely on it.\n"
 	got := extractNormative("d.md", doc)
 	want := []normSentence{
-		{"d.md", "1.1 One", "A receiver MUST check L, e.g. before reading."},
+		{"d.md", "1.1 One", "A receiver MUST check L, e.g. before reading, i.e. `L`."},
 		{"d.md", "1.1 One", "The first frame MUST be Login; otherwise bad_frame."},
 		{"d.md", "1.1 One", "A sender SHOULD NOT write null."},
 		{"d.md", "1.1 One", "x | servers MUST cut it"},
