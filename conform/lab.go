@@ -67,6 +67,16 @@ type Lab struct {
 // outputLines is how much of a program's output Output shows.
 const outputLines = 40
 
+// The heartbeat settings a lab gives a --cmd or --image program when
+// LabOptions leaves them zero ({heartbeat} and {misses}; docs/conformance.md,
+// "Other flags"; p2plab conform's --help prints them).
+const (
+	DefaultServerHeartbeat = time.Second
+	DefaultServerMisses    = 2
+	DefaultClientHeartbeat = 500 * time.Millisecond
+	DefaultClientMisses    = 3
+)
+
 // hostNames are the lab's hosts: the program under test, the reference
 // server (client checks) and the checker's own connections and fake peers.
 const (
@@ -164,10 +174,10 @@ const maxChecksDir = 90
 // or exits is reported with its output.
 func StartServerLab(ctx context.Context, o LabOptions) (*Lab, ServerTarget, error) {
 	if o.Heartbeat <= 0 {
-		o.Heartbeat = time.Second
+		o.Heartbeat = DefaultServerHeartbeat
 	}
 	if o.Misses <= 0 {
-		o.Misses = 2
+		o.Misses = DefaultServerMisses
 	}
 	l, err := startLab(ctx, o, []string{hostSUT, hostChecker}, hostSUT, sim.Options{
 		ServerCommand: o.Command, ServerImage: o.Image, Heartbeat: o.Heartbeat, Misses: o.Misses,
@@ -191,10 +201,10 @@ func StartServerLab(ctx context.Context, o LabOptions) (*Lab, ServerTarget, erro
 // "cut", and the fake peers on host "checker".
 func StartClientLab(ctx context.Context, o LabOptions) (*Lab, ClientTarget, error) {
 	if o.Heartbeat <= 0 {
-		o.Heartbeat = 500 * time.Millisecond
+		o.Heartbeat = DefaultClientHeartbeat
 	}
 	if o.Misses <= 0 {
-		o.Misses = 3
+		o.Misses = DefaultClientMisses
 	}
 	l, err := startLab(ctx, o, []string{hostServer, hostCUT, hostChecker}, hostServer, sim.Options{
 		ClientCommand: o.Command, ClientImage: o.Image, Heartbeat: time.Second, Misses: 3,

@@ -75,8 +75,10 @@ func (c *conformFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.htmlPath, "html", "", "write a self-contained HTML report to FILE")
 	fs.StringVar(&c.cmd, "cmd", "", "command line that starts the implementation (placeholders in braces)")
 	fs.StringVar(&c.image, "image", "", "docker image of the implementation (docker backend)")
-	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the implementation's heartbeat interval ({heartbeat}; default 1s with --cmd)")
-	fs.IntVar(&c.misses, "misses", 0, "the implementation's heartbeat misses before timeout ({misses}; default 2 with --cmd)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 0, fmt.Sprintf("the implementation's heartbeat interval ({heartbeat}; with --cmd or --image default %v for a server, %v for a client)",
+		conform.DefaultServerHeartbeat, conform.DefaultClientHeartbeat))
+	fs.IntVar(&c.misses, "misses", 0, fmt.Sprintf("the implementation's heartbeat misses before timeout ({misses}; with --cmd or --image default %d for a server, %d for a client)",
+		conform.DefaultServerMisses, conform.DefaultClientMisses))
 	fs.BoolVar(&c.verbose, "v", false, "print the target's output after the run")
 	fs.StringVar(&c.artifacts, "artifacts", "", "with --cmd or --image: artifacts `DIR` kept after the run: outputs, the lab's timeline, each client check's folder and report.json (default ./artifacts/conform-<time>)")
 	fs.StringVar(&c.lab, "lab", "auto", "the lab backend --cmd runs in: netns (root only), local (no root: hosts on loopback addresses), or auto (netns when root, else local); --image runs on docker")
