@@ -45,7 +45,7 @@ type trial struct {
 	sent   []message
 	undos  []netlab.Undo // the trial's blocks
 	cuts   []netlab.Undo // the cut of the direct path
-	direct time.Time // when the first channel opened at the initiator
+	direct time.Time     // when the first channel opened at the initiator
 }
 
 type message struct{ from, to, content string }
