@@ -21,6 +21,9 @@ import (
 const (
 	connectBound = 15 * time.Second
 	deliverBound = 10 * time.Second
+	// settleBound is how long after a connect request a channel may still
+	// appear from a ladder already running (the 5 s ladder and slack).
+	settleBound = 6 * time.Second
 )
 
 // errTrial marks a trial that could not be run (its verdict is Error).
@@ -163,17 +166,24 @@ func (tr *trial) connect(ctx context.Context, alice, bob *sim.Client) (matrixrep
 	})
 	if err != nil {
 		tr.note("connect: %v", err)
-		var se *api.StatusError
-		if !errors.As(err, &se) {
-			if ctx.Err() != nil {
-				return "", ctx.Err()
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+	}
+	if ch.Transport == "" || ch.Transport == "none" {
+		// Another ladder may still be running (the one the newcomer owes,
+		// 6.2): the reference client's connect can give up on seeing it
+		// ("the peer's crossing dial won") before it made the channel. The
+		// channel table says what came of it, by the ladder's bound.
+		sctx, scancel := context.WithDeadline(cctx, at.Add(settleBound))
+		_ = sim.Poll(sctx, 20*time.Millisecond, func() (bool, error) {
+			c, err := alice.API().Channel(sctx, Acceptor)
+			if err == nil {
+				ch = c
 			}
-		}
-		// The ladder may still be running (the one the newcomer owes):
-		// the channel table says what came of it.
-		if c, err := alice.API().Channel(cctx, Acceptor); err == nil {
-			ch = c
-		}
+			return err == nil && c.Transport != "" && c.Transport != "none", nil
+		})
+		scancel()
 	}
 	if ch.Transport == "" || ch.Transport == "none" {
 		tr.note("connect: no channel after %s: relay", time.Since(at).Round(time.Millisecond))
@@ -407,7 +417,7 @@ func (tr *trial) judge(first, again matrixreport.Path, err error) {
 // supported: the programs advertise what one of the expected P2P paths
 // needs.
 func (tr *trial) supported() bool {
-	if tr.ad == nil {
+	if tr.ad == nil || !tr.exp.DirectPossible() {
 		return true
 	}
 	for _, p := range tr.exp.Paths {
