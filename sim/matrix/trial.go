@@ -21,9 +21,10 @@ import (
 const (
 	connectBound = 15 * time.Second
 	deliverBound = 10 * time.Second
-	// settleBound is how long after a connect request a channel may still
-	// appear from a ladder already running (the 5 s ladder and slack).
-	settleBound = 6 * time.Second
+	// quietBound is how long no attempt of the initiator's ladder may run
+	// before a pair without a channel is taken to be on the relay (longer
+	// than the pause between two rungs).
+	quietBound = 600 * time.Millisecond
 )
 
 // errTrial marks a trial that could not be run (its verdict is Error).
@@ -174,16 +175,20 @@ func (tr *trial) connect(ctx context.Context, alice, bob *sim.Client) (matrixrep
 		// Another ladder may still be running (the one the newcomer owes,
 		// 6.2): the reference client's connect can give up on seeing it
 		// ("the peer's crossing dial won") before it made the channel. The
-		// channel table says what came of it, by the ladder's bound.
-		sctx, scancel := context.WithDeadline(cctx, at.Add(settleBound))
-		_ = sim.Poll(sctx, 20*time.Millisecond, func() (bool, error) {
-			c, err := alice.API().Channel(sctx, Acceptor)
-			if err == nil {
+		// channel table says what came of it once no attempt has been
+		// running (a try without its try_failed) for a while.
+		quiet := time.Now()
+		_ = sim.Poll(cctx, 20*time.Millisecond, func() (bool, error) {
+			c, err := alice.API().Channel(cctx, Acceptor)
+			if err == nil && c.Transport != "" && c.Transport != "none" {
 				ch = c
+				return true, nil
 			}
-			return err == nil && c.Transport != "" && c.Transport != "none", nil
+			if tr.running(alice) {
+				quiet = time.Now()
+			}
+			return time.Since(quiet) > quietBound, nil
 		})
-		scancel()
 	}
 	if ch.Transport == "" || ch.Transport == "none" {
 		tr.note("connect: no channel after %s: relay", time.Since(at).Round(time.Millisecond))
@@ -203,6 +208,23 @@ func (tr *trial) connect(ctx context.Context, alice, bob *sim.Client) (matrixrep
 		tr.note("%s holds no channel to %s: %v", Acceptor, Initiator, err)
 	}
 	return matrixreport.Path(m), nil
+}
+
+// running reports whether an attempt of c's ladder is under way: a try
+// event since the trial's mark without its try_failed, and no channel.
+func (tr *trial) running(c *sim.Client) bool {
+	n := 0
+	for _, e := range c.Events(tr.mark) {
+		switch e.Type {
+		case api.EventTry:
+			n++
+		case api.EventTryFailed:
+			n--
+		case api.EventChannelOpened:
+			return false
+		}
+	}
+	return n > 0
 }
 
 // find returns the first event of c since the trial's mark like want (its
