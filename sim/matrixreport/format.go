@@ -185,3 +185,11 @@ func (r *Report) anchors() map[*Cell]string {
 	}
 	return ids
 }
+
+// plural is "1 sample", "3 samples".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

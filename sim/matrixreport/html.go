@@ -11,10 +11,11 @@ import (
 //go:embed page.html.tmpl
 var files embed.FS
 
-var page = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
+var pageTmpl = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
 	"dur":    dur,
 	"offset": offset,
 	"inc":    func(i int) int { return i + 1 },
+	"plural": plural,
 }).ParseFS(files, "page.html.tmpl"))
 
 // htmlView is the report laid out for the page.
@@ -39,6 +40,7 @@ type gridCell struct {
 	Achieved []pathCount
 	Expected string
 	Rate     string
+	Success  string
 }
 
 type pairView struct {
@@ -67,8 +69,9 @@ type trialView struct {
 // could run script included.
 func (r *Report) WriteHTML(w io.Writer) error {
 	v := htmlView{Report: r, N: map[string]int{}, Kinds: r.kinds()}
-	for vd, n := range r.Counts() {
-		v.N[string(vd)] = n
+	counts := r.Counts()
+	for _, vd := range Verdicts {
+		v.N[string(vd)] = counts[vd]
 	}
 	ids := r.anchors()
 	for _, row := range v.Kinds {
@@ -76,7 +79,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		for _, col := range v.Kinds {
 			gc := gridCell{Row: row.Name, Col: col.Name}
 			if c := r.Cell(row.Name, col.Name); c != nil {
-				gc.Cell, gc.ID, gc.Achieved, gc.Expected, gc.Rate = c, ids[c], c.achieved(), expectedText(c.Expected), c.rateText()
+				gc.Cell, gc.ID, gc.Achieved, gc.Expected, gc.Rate, gc.Success = c, ids[c], c.achieved(), expectedText(c.Expected), c.rateText(), c.successText()
 			}
 			gr.Cells = append(gr.Cells, gc)
 		}
@@ -91,7 +94,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		v.Pairs = append(v.Pairs, pv)
 	}
 	var b bytes.Buffer
-	if err := page.Execute(&b, v); err != nil {
+	if err := pageTmpl.Execute(&b, v); err != nil {
 		return fmt.Errorf("matrix html report: %w", err)
 	}
 	if _, err := w.Write(b.Bytes()); err != nil {

@@ -68,8 +68,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, " (%s)", md(c.Why))
 		}
 		fmt.Fprintf(&b, "\n- achieved: %s\n- verdict: %s: %s\n", md(c.achievedText()), c.Verdict, md(c.Reason))
-		fmt.Fprintf(&b, "- success: %s, rate %s\n- time to direct: p50 %s, p99 %s (%d samples)\n- messages: %d sent, %d delivered%s\n",
-			c.successText(), c.rateText(), dur(c.P50), dur(c.P99), len(c.DirectSamples), c.Sent, c.Delivered, lost(c.Sent, c.Delivered))
+		fmt.Fprintf(&b, "- success: %s, rate %s\n- time to direct: p50 %s, p99 %s (%s)\n- messages: %d sent, %d delivered%s\n",
+			c.successText(), c.rateText(), dur(c.P50), dur(c.P99), plural(len(c.DirectSamples), "sample"), c.Sent, c.Delivered, lost(c.Sent, c.Delivered))
 		if len(c.Trials) == 0 {
 			b.WriteString("\nNo trials.\n")
 			continue
@@ -156,11 +156,12 @@ func mdCmd(s string) string {
 var mdEscaper = strings.NewReplacer(
 	"&", "&amp;", "<", "&lt;", ">", "&gt;", "|", "\\|", "\\", "\\\\",
 	"`", "\\`", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "#", "\\#",
-	"~", "\\~", "!", "\\!", "\n", " ", "\r", " ",
+	"~", "\\~", "!", "\\!",
 )
 
-// md escapes s for Markdown inline text.
-func md(s string) string { return mdEscaper.Replace(s) }
+// md escapes s for Markdown inline text; control characters (a
+// terminal's escape sequences) become spaces.
+func md(s string) string { return mdEscaper.Replace(oneLine(s)) }
 
 // mdURL makes a link target that cannot end the link early or be read as
 // a script: spaces and parentheses percent-encoded, and a target with a

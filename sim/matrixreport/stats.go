@@ -143,6 +143,9 @@ func (c *Cell) defaultReason() string {
 		parts = append(parts, fmt.Sprintf("%d of %d messages lost", lost, c.Sent))
 	}
 	if len(parts) == 0 {
+		if len(c.Trials) == 1 {
+			return "the trial passed"
+		}
 		return fmt.Sprintf("all %d trials passed", len(c.Trials))
 	}
 	return strings.Join(parts, "; ")
