@@ -101,16 +101,15 @@ func runMatrix(ctx context.Context, args []string) int {
 	}
 	cfg.NewBackend = newBackend
 	fmt.Printf("p2plab matrix: %d pairs x %d trials on %s, %d at once; artifacts in %s\n", len(sel), cfg.Trials, *backend, max(1, cfg.Parallel), root)
-	start := time.Now()
+	var prog *matrixreport.Progress
 	if !*quiet {
-		cfg.OnTrial = func(p matrix.Pair, t *matrixreport.Trial, n, total int) {
-			el := time.Since(start)
-			eta := time.Duration(float64(el) / float64(n) * float64(total-n))
-			fmt.Printf("[%d/%d trials, %s elapsed, ~%s left] %s trial %d: %s %s (%s)\n", n, total,
-				el.Round(time.Second), eta.Round(time.Second), p.Name(), t.Index, t.Verdict, t.Path, t.Reason)
-		}
+		prog = matrixreport.NewProgress(os.Stdout, len(sel), cfg.Trials)
+		cfg.OnTrial = func(p matrix.Pair, t *matrixreport.Trial, _, _ int) { prog.Trial(p.Row.Name, p.Col.Name, t) }
 	}
 	rep, runErr := matrix.Run(ctx, cfg)
+	if prog != nil {
+		prog.Close()
+	}
 	if rep == nil {
 		fmt.Fprintf(os.Stderr, "p2plab matrix: %v\n", runErr)
 		return 1
