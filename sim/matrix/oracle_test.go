@@ -159,3 +159,39 @@ func TestKindByName(t *testing.T) {
 		t.Errorf("symmetric-notcp: got %+v", k)
 	}
 }
+
+// Every pair's lab is a valid netlab topology with the clients where the
+// pair says: behind their own NAT, on the WAN, or both behind one.
+func TestTopologies(t *testing.T) {
+	var ks []Kind
+	for _, n := range append(DefaultKinds, "symmetric-notcp") {
+		ks = append(ks, kind(t, n))
+	}
+	for _, p := range Pairs(ks) {
+		topo, err := p.Topology(20 * time.Millisecond).Resolve()
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name(), err)
+		}
+		nats := 0
+		for _, h := range topo.Hosts {
+			if h.NAT != nil {
+				nats++
+			}
+		}
+		want := 0
+		for _, k := range []Kind{p.Row, p.Col} {
+			if k.NAT != nil {
+				want++
+			}
+		}
+		if p.Row.SameNAT {
+			want = 1
+		}
+		if nats != want {
+			t.Errorf("%s: %d NAT routers, want %d", p.Name(), nats, want)
+		}
+		if p.edge(Initiator) == p.edge(Acceptor) && !p.Row.SameNAT {
+			t.Errorf("%s: both clients' WAN edge is %s", p.Name(), p.edge(Initiator))
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -156,26 +157,37 @@ func Run(ctx context.Context, cfg Config) (*matrixreport.Report, error) {
 		wg   sync.WaitGroup
 	)
 	total := len(pairs) * cfg.Trials
-	sem := make(chan struct{}, cfg.Parallel)
-	for i, p := range pairs {
+	// The slowest pairs first (a relay trial waits out whole ladders), so
+	// the last ones running are short ones.
+	order := make([]int, len(pairs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return cost(pairs[order[a]], cfg) > cost(pairs[order[b]], cfg) })
+	queue := make(chan int, len(pairs))
+	for _, i := range order {
+		queue <- i
+	}
+	close(queue)
+	for range min(cfg.Parallel, len(pairs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				cells[i] = errorCell(p, cfg, ctx.Err())
-				return
-			}
-			defer func() { <-sem }()
-			cells[i] = runPair(ctx, cfg, p, func(t *matrixreport.Trial) {
-				mu.Lock()
-				defer mu.Unlock()
-				done++
-				if cfg.OnTrial != nil {
-					cfg.OnTrial(p, t, done, total)
+			for i := range queue {
+				p := pairs[i]
+				if ctx.Err() != nil {
+					cells[i] = errorCell(p, cfg, ctx.Err())
+					continue
 				}
-			})
+				cells[i] = runPair(ctx, cfg, p, func(t *matrixreport.Trial) {
+					mu.Lock()
+					defer mu.Unlock()
+					done++
+					if cfg.OnTrial != nil {
+						cfg.OnTrial(p, t, done, total)
+					}
+				})
+			}
 		}()
 	}
 	wg.Wait()
@@ -187,6 +199,19 @@ func Run(ctx context.Context, cfg Config) (*matrixreport.Report, error) {
 		return rep, fmt.Errorf("matrix: %w", ctx.Err())
 	}
 	return rep, nil
+}
+
+// cost ranks a pair by how long its trials take: the longer the ladder
+// runs before the expected path, the slower.
+func cost(p Pair, cfg Config) int {
+	e := Oracle(p.Situation(cfg.Delay))
+	switch e.Paths[len(e.Paths)-1] {
+	case matrixreport.PathRelay:
+		return 3
+	case matrixreport.PathUDPPunch, matrixreport.PathTCPPunch:
+		return 2
+	}
+	return 1
 }
 
 // cpuTime is the user and system time of this process and of its children
