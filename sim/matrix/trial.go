@@ -213,7 +213,8 @@ func (tr *trial) connect(ctx context.Context, alice, bob *sim.Client) (matrixrep
 // running reports whether c's ladder is under way: its newest try or
 // try_failed event since the trial's mark is a try, and no channel opened
 // since. (Not a count of tries against try_faileds: the reference client
-// can leave a try without its end, finding G2 of docs/matrix.md.)
+// can leave a try without its end: docs/matrix.md, "What the real runs
+// showed".)
 func (tr *trial) running(c *sim.Client) bool {
 	last := ""
 	for _, e := range c.Events(tr.mark) {
