@@ -140,10 +140,12 @@ func (tr *trial) steps(ctx context.Context) (first, again matrixreport.Path, err
 		return first, "", fmt.Errorf("%w: %w", errTrial, err)
 	}
 	tr.note("direct path healed")
+	healed := time.Now()
 	again, err = tr.connect(ctx, alice, bob)
 	if err != nil {
 		return first, again, err
 	}
+	tr.t.Recovery, tr.t.RecoveryTime = again, time.Since(healed)
 	if err := tr.chat(ctx, "after recovery"); err != nil {
 		return first, again, err
 	}

@@ -305,6 +305,14 @@ func TestPageInBrowser(t *testing.T) {
 			b.screenshot(t, filepath.Join(dir, "pair.png"))
 		}
 	}
+	// The keyboard opens a cell too.
+	c := r.Cell("full-cone", "full-cone")
+	if err := chromedp.Do(b.ctx, chromedp.Focus(chromedp.CSS(`td.cell[data-pair="`+ids[c]+`"]`)), chromedp.KeyEvent("\r")); err != nil {
+		t.Fatalf("chromium: keyboard: %v", err)
+	}
+	for _, e := range checkOpen(c, ids[c], b.measure(t)) {
+		t.Error("keyboard: " + e)
+	}
 	// The hostile strings are text: no script of theirs, no dialog, and
 	// the javascript: link neutralised.
 	s = b.measure(t)
@@ -368,7 +376,7 @@ func TestPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.load(t, noScript)
-	c := r.Cell("full-cone", "symmetric")
+	c = r.Cell("full-cone", "symmetric")
 	b.click(t, ids[c])
 	if bad := checkOpen(c, ids[c], b.measure(t)); len(bad) == 0 {
 		t.Error("a page whose cells do not open passes the click check")

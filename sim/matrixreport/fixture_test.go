@@ -94,6 +94,9 @@ func fixture() *Report {
 				Artifacts: []Artifact{{hostile, "javascript:alert(1)"}, {"log", `a"b'c<d>e f(g).log`}}},
 		}},
 	}
+	fs := r.Cell("full-cone", "symmetric")
+	fs.Trials[0].Recovery, fs.Trials[0].RecoveryTime = PathUDPPunch, 1200*ms
+	fs.Trials[2].Recovery = PathRelay
 	r.Summarize()
 	return r
 }

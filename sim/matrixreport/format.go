@@ -59,7 +59,7 @@ func (r *Report) Counts() map[Verdict]int {
 func (c *Cell) pairName() string { return c.Row + " → " + c.Col }
 
 // expectedText is the oracle's set: "udp-punch", or "{tcp-punch,
-// udp-punch}", or "none" when the oracle gave nothing.
+// udp-punch}", or "(no expectation)" when the oracle gave nothing.
 func expectedText(ps []Path) string {
 	switch len(ps) {
 	case 0:
@@ -161,7 +161,18 @@ func (t *Trial) winnerText() string {
 	return "–"
 }
 
-// lostText is "" or "2 lost".
+// recoveryText is "udp-punch in 1.2s", "relay", or "–".
+func (t *Trial) recoveryText() string {
+	switch {
+	case t.Recovery == "":
+		return "–"
+	case t.RecoveryTime > 0:
+		return string(t.Recovery) + " in " + dur(t.RecoveryTime)
+	}
+	return string(t.Recovery)
+}
+
+// lost is "" or ", 2 lost".
 func lost(sent, delivered int) string {
 	if sent > delivered {
 		return fmt.Sprintf(", %d lost", sent-delivered)

@@ -56,8 +56,9 @@ type pairView struct {
 
 type trialView struct {
 	*Trial
-	Winner string
-	Open   bool // shown unfolded: it did not pass
+	Winner       string
+	RecoveryText string
+	Open         bool // shown unfolded: it did not pass
 }
 
 // WriteHTML writes r as one self-contained HTML page (inline style and
@@ -89,7 +90,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		pv := pairView{Cell: c, ID: ids[c], Expected: expectedText(c.Expected), AchievedText: c.achievedText(),
 			Success: c.successText(), Rate: c.rateText(), Lost: lost(c.Sent, c.Delivered)}
 		for _, t := range c.Trials {
-			pv.Trials = append(pv.Trials, trialView{Trial: t, Winner: t.winnerText(), Open: t.Verdict != Pass})
+			pv.Trials = append(pv.Trials, trialView{Trial: t, Winner: t.winnerText(), RecoveryText: t.recoveryText(), Open: t.Verdict != Pass})
 		}
 		v.Pairs = append(v.Pairs, pv)
 	}

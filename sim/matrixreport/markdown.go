@@ -74,9 +74,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			b.WriteString("\nNo trials.\n")
 			continue
 		}
-		b.WriteString("\n| trial | verdict | path | attempts (winner in bold) | to direct | sent/delivered | reason | artifacts |\n|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("\n| trial | verdict | path | attempts (winner in bold) | to direct | after the cut | sent/delivered | reason | artifacts |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, t := range c.Trials {
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %d/%d | %s | %s |\n", t.Index, t.Verdict, md(string(t.Path)), mdAttempts(t.Attempts), dur(t.TimeToDirect), t.Sent, t.Delivered, md(t.Reason), mdLinks(t.Artifacts))
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %d/%d | %s | %s |\n", t.Index, t.Verdict, md(string(t.Path)), mdAttempts(t.Attempts), dur(t.TimeToDirect), md(t.recoveryText()), t.Sent, t.Delivered, md(t.Reason), mdLinks(t.Artifacts))
 		}
 		for _, t := range c.Trials {
 			if t.Verdict == Pass || len(t.Timeline) == 0 {

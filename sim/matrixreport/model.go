@@ -155,6 +155,11 @@ type Trial struct {
 	// TimeToDirect is the time from the connect request to a direct
 	// channel; zero when none was made.
 	TimeToDirect time.Duration `json:"time_to_direct_ns,omitempty"`
+	// Recovery is the path the clients talked over after the direct path
+	// was cut and restored, and RecoveryTime how long from the restore
+	// it took to get it; both empty when the trial did not get there.
+	Recovery     Path          `json:"recovery,omitempty"`
+	RecoveryTime time.Duration `json:"recovery_ns,omitempty"`
 	// Sent and Delivered count the trial's messages.
 	Sent      int `json:"sent"`
 	Delivered int `json:"delivered"`

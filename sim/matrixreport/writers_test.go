@@ -310,8 +310,9 @@ func TestMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"| **full-cone** | not run | [➖ unsupported](#pair-full-cone--full-cone)<br>relay ×1 / udp-punch<br>0% [0%–79%]<br>p50 – | [❌ fail](#pair-full-cone--symmetric)<br>udp-punch ×2, relay ×1 / {udp-punch, tcp-punch}<br>33% [6%–79%]<br>p50 100ms |",
 		"<a id=\"pair-full-cone--symmetric\"></a>\n\n### ❌ fail full-cone → symmetric\n",
-		"| 2 | fail | relay | direct: timeout in 3s; udp-punch: timeout in 2s | – | 4/4 | relay where udp-punch was possible |",
-		"| 1 | pass | udp-punch | direct: timeout in 3s; **udp-punch: ok in 90ms** | 100ms |",
+		"| 2 | fail | relay | direct: timeout in 3s; udp-punch: timeout in 2s | – | – | 4/4 | relay where udp-punch was possible |",
+		"| 1 | pass | udp-punch | direct: timeout in 3s; **udp-punch: ok in 90ms** | 100ms | udp-punch in 1.2s |",
+		"| 3 | fail | udp-punch | **udp-punch: ok in 250ms** | 300ms | relay |",
 		"Timeline of trial 3:\n\n- `+0.000s` clients started\n",
 		"\n### ⚠️ error symmetric → none\n\n",
 		"No trials.",
