@@ -22,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # dissector's tests, chromium for the HTML report's browser test.
 TEST_TOOLS = tshark:tshark chromium:chromium
 
-.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench bench-impair fuzz clean load chaos leaks flake
+.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench bench-impair fuzz clean load chaos leaks flake matrix
 
 all: build
 
@@ -101,6 +101,17 @@ suite-docker: $(GINKGO)
 	else \
 		echo "== scenario suite on the docker backend: SKIPPED (no Docker engine answers: 'docker version' failed)"; \
 	fi
+
+## matrix: the full default NAT-pair matrix (docs/matrix.md): 27 pairs x
+## MATRIX_TRIALS trials on netns; reports in $(ARTIFACTS)/matrix (matrix.html,
+## matrix.json, matrix.md, matrix-junit.xml). MATRIX_FLAGS adds flags
+## (--kinds, --pairs, --delay, --parallel, --client-cmd ...). `make test`
+## runs a 3-pair subset in the scenario suites (scenarios/matrix_test.go).
+MATRIX_TRIALS ?= 10
+MATRIX_FLAGS  ?=
+matrix: deps build
+	@rm -rf $(ARTIFACTS)/matrix; mkdir -p $(ARTIFACTS)/matrix
+	$(SUDO) $(BIN) matrix --backend netns --trials $(MATRIX_TRIALS) --artifacts $(ARTIFACTS)/matrix $(MATRIX_FLAGS)
 
 ## bench: every benchmark (lab bring-up, mesh, teardown, relay, P2P vs relay,
 ## memory) and the core suite's wall time per backend, each step bounded;
