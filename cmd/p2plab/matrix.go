@@ -62,7 +62,7 @@ func runMatrix(ctx context.Context, args []string) int {
 	if !slices.Contains(netlab.Backends(), *backend) {
 		return bad("--backend %q: want one of %s", *backend, strings.Join(netlab.Backends(), ", "))
 	}
-	if err := checkRoleTemplates(*backend, *serverCmd, *clientCmd); err != nil {
+	if err := checkRoleTemplates(*backend, *serverCmd, *clientCmd, "", ""); err != nil {
 		return bad("%v", err)
 	}
 	cfg := matrix.Config{
