@@ -116,6 +116,12 @@ func (c *Client) dialPeer(ctx context.Context, peer string, ep netip.AddrPort) (
 // dialMethod is dialPeer for one attempt of the ladder (docs/protocol.md
 // 9.7), bounded by timeout.
 func (c *Client) dialMethod(ctx context.Context, peer string, ep netip.AddrPort, method string, timeout time.Duration) (*channel, error) {
+	return c.dialGated(ctx, peer, ep, method, timeout, nil)
+}
+
+// dialGated is dialMethod whose connection runs the handshake only once
+// through gate (docs/protocol.md 9.7: one handshake of a ladder at a time).
+func (c *Client) dialGated(ctx context.Context, peer string, ep netip.AddrPort, method string, timeout time.Duration, gate *handshakeGate) (*channel, error) {
 	c.mu.Lock()
 	local := c.listen
 	out := c.loggedOut || c.stopped
@@ -131,10 +137,16 @@ func (c *Client) dialMethod(ctx context.Context, peer string, ep netip.AddrPort,
 			c.log.Debug("crossing dial won", "peer", peer)
 			return nil, errOtherPathWon
 		}
-		c.logEntry(protocol.LogEntry{Kind: protocol.LogCreateFailed, Peer: peer, Addr: ep, Reason: shortErr(err)})
-		return nil, err
+		c.logEntry(protocol.LogEntry{Kind: protocol.LogCreateFailed, Peer: peer, Addr: ep, Reason: reasonOf(ctx, err)})
+		return nil, causeOf(ctx, err)
+	}
+	if err := gate.enter(ctx); err != nil {
+		conn.Close()
+		c.logEntry(protocol.LogEntry{Kind: protocol.LogCreateFailed, Peer: peer, Addr: ep, Reason: reasonOf(ctx, err)})
+		return nil, causeOf(ctx, err)
 	}
 	ch, err := c.handshakeDialed(conn, peer, ep, method)
+	gate.leave(err == nil)
 	if err != nil {
 		return nil, err
 	}

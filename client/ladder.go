@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/p2plab/p2plab/api"
@@ -14,6 +15,21 @@ import (
 // errNoChannel is a ladder that ended without a channel: the pair stays
 // on the relay.
 var errNoChannel = errors.New("client: no channel: every attempt failed")
+
+// Causes of an attempt the ladder ended itself (docs/protocol.md 9.7):
+// another attempt made the channel, or the tcp-punch took over the plain
+// dial's 4-tuple.
+var (
+	errCancelled  = errors.New("client: cancelled: another attempt made the channel")
+	errSuperseded = errors.New("client: superseded by the tcp-punch to the same endpoint")
+)
+
+// Bounds of the stagger between the starts of two rungs (docs/protocol.md
+// 9.7): twice the server link's measured round trip, within these.
+const (
+	staggerFloor = 250 * time.Millisecond
+	staggerCap   = time.Second
+)
 
 // owedChannel opens the channel a newcomer owes an online user (6.2): the
 // version 1 dial with redials, or the whole ladder when this client
@@ -54,46 +70,219 @@ func (c *Client) lanCandidate(peer string) netip.AddrPort {
 	return local
 }
 
-// ladder runs the attempts of docs/protocol.md 9.7 towards peer, stopping
-// at the first channel, all within cfg.Ladder.
+// stagger is the delay between the starts of two rungs of the ladder
+// (docs/protocol.md 9.7): twice the server link's smoothed round trip as
+// the kernel measures it, within [staggerFloor, staggerCap].
+func (c *Client) stagger() time.Duration {
+	c.mu.Lock()
+	srv := c.srv
+	c.mu.Unlock()
+	var rtt time.Duration
+	if srv != nil {
+		rtt = connRTT(srv.conn)
+	}
+	return min(max(2*rtt, staggerFloor), staggerCap)
+}
+
+// handshakeGate lets one connection of a ladder at a time run the channel
+// handshake (9.4), and none after one made the channel: a plain dial that
+// connects while another's handshake runs waits here, and closes its bare
+// connection when the ladder ends. A nil gate lets everything through.
+type handshakeGate struct {
+	sem  chan struct{}
+	race context.Context // cancelled once an attempt won
+}
+
+func newHandshakeGate(race context.Context) *handshakeGate {
+	return &handshakeGate{sem: make(chan struct{}, 1), race: race}
+}
+
+// enter waits for the gate; the error is the cause of ctx or of the race
+// when either ends first.
+func (g *handshakeGate) enter(ctx context.Context) error {
+	if g == nil {
+		return nil
+	}
+	select {
+	case g.sem <- struct{}{}:
+		if g.race.Err() != nil {
+			<-g.sem
+			return context.Cause(g.race)
+		}
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-g.race.Done():
+		return context.Cause(g.race)
+	}
+}
+
+// leave ends a handshake: a channel keeps the gate shut for good.
+func (g *handshakeGate) leave(made bool) {
+	if g != nil && !made {
+		<-g.sem
+	}
+}
+
+// ladderRung is one attempt of the ladder.
+type ladderRung struct {
+	method string
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{} // closed when run returned
+	run    func(ctx context.Context) (*channel, error)
+}
+
+type rungResult struct {
+	ch  *channel
+	err error
+}
+
+// ladder runs the attempts of docs/protocol.md 9.7 towards peer, all
+// within cfg.Ladder, in the manner of Happy Eyeballs (RFC 8305): the rungs
+// start in ladder order, each one stagger after the previous one or at
+// once when every started one has failed, and run side by side; the first
+// channel wins and the attempts still running are cancelled.
 func (c *Client) ladder(parent context.Context, peer string, ep netip.AddrPort) (*channel, error) {
 	ctx, cancel := context.WithTimeout(parent, c.cfg.Ladder)
 	defer cancel()
-	dialBudget := c.cfg.Ladder * 2 / 5
+	race, endRace := context.WithCancelCause(ctx)
+	defer endRace(errCancelled)
+	gate := newHandshakeGate(race)
+	var rungs []*ladderRung
+	add := func(method string, run func(ctx context.Context) (*channel, error)) *ladderRung {
+		rctx, rcancel := context.WithCancelCause(race)
+		r := &ladderRung{method: method, ctx: rctx, cancel: rcancel, done: make(chan struct{}), run: run}
+		rungs = append(rungs, r)
+		return r
+	}
 	if lan := c.lanCandidate(peer); lan.IsValid() {
-		if ch, err := c.tryDial(ctx, peer, lan, protocol.MethodLAN, dialBudget); ch != nil || errors.Is(err, errOtherPathWon) {
-			return ch, err
+		add(protocol.MethodLAN, func(ctx context.Context) (*channel, error) {
+			return c.tryDial(ctx, peer, lan, protocol.MethodLAN, gate)
+		})
+	}
+	direct := add(protocol.MethodDirect, func(ctx context.Context) (*channel, error) {
+		return c.tryDial(ctx, peer, ep, protocol.MethodDirect, gate)
+	})
+	if c.canPunch(peer) {
+		// The tcp-punch dials from the same endpoint as the direct dial;
+		// towards the same endpoint it ends that dial first (one 4-tuple).
+		beforeTCP := func(to netip.AddrPort) {
+			if to == ep {
+				direct.cancel(errSuperseded)
+				<-direct.done
+			}
 		}
+		add(protocol.MethodTCPPunch, func(ctx context.Context) (*channel, error) {
+			return c.punch(ctx, peer, gate, beforeTCP)
+		})
 	}
-	ch, err := c.tryDial(ctx, peer, ep, protocol.MethodDirect, dialBudget)
-	if ch != nil || errors.Is(err, errOtherPathWon) {
-		return ch, err
+
+	results := make(chan rungResult, len(rungs))
+	var wg sync.WaitGroup
+	defer wg.Wait() // after endRace: every attempt has ended and logged
+	next, running := 0, 0
+	start := func() {
+		r := rungs[next]
+		next++
+		running++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.cancel(nil)
+			ch, err := r.run(r.ctx)
+			close(r.done)
+			results <- rungResult{ch: ch, err: err}
+		}()
 	}
-	if c.existing(peer) != nil {
-		return c.existing(peer), nil
-	}
-	if !c.canPunch(peer) {
-		return nil, err
-	}
-	if ch, perr := c.punch(ctx, peer); ch != nil {
-		return ch, nil
-	} else if perr != nil {
-		err = perr
+	stagger := c.stagger()
+	timer := time.NewTimer(stagger)
+	defer timer.Stop()
+	start()
+	var errs []error
+	for running > 0 {
+		select {
+		case <-timer.C:
+			if next < len(rungs) && ctx.Err() == nil {
+				start()
+				timer.Reset(stagger)
+			}
+		case res := <-results:
+			running--
+			switch {
+			case res.ch != nil:
+				endRace(errCancelled)
+				return res.ch, nil
+			case errors.Is(res.err, errOtherPathWon):
+				// the peer's crossing dial holds the 4-tuple: its channel
+				// arrives through accept (6.4)
+				endRace(errCancelled)
+				return c.existing(peer), res.err
+			}
+			if !errors.Is(res.err, errSuperseded) {
+				errs = append(errs, res.err)
+			}
+			if ch := c.existing(peer); ch != nil {
+				endRace(errCancelled)
+				return ch, nil
+			}
+			if running == 0 && next < len(rungs) && ctx.Err() == nil {
+				start()
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
+				}
+				timer.Reset(stagger)
+			}
+		}
 	}
 	if ch := c.existing(peer); ch != nil {
 		return ch, nil
 	}
-	return nil, errors.Join(errNoChannel, err)
+	return nil, errors.Join(append([]error{errNoChannel}, errs...)...)
 }
 
 // tryDial is one plain TCP attempt of the ladder, logged as such.
-func (c *Client) tryDial(ctx context.Context, peer string, ep netip.AddrPort, method string, budget time.Duration) (*channel, error) {
+func (c *Client) tryDial(ctx context.Context, peer string, ep netip.AddrPort, method string, gate *handshakeGate) (*channel, error) {
 	c.logTry(peer, ep, method)
-	ch, err := c.dialMethod(ctx, peer, ep, method, budget)
+	ch, err := c.dialGated(ctx, peer, ep, method, c.cfg.DialTimeout, gate)
 	if err != nil && !errors.Is(err, errOtherPathWon) {
-		c.logTryFailed(peer, ep, method, shortErr(err))
+		c.logTryFailed(peer, ep, method, reasonOf(ctx, err))
 	}
 	return ch, err
+}
+
+// reasonOf is the log reason of an attempt that failed with err: the
+// phrase of 7.2 for an attempt the ladder ended itself, else the error's
+// short form. Such an error is returned as its cause, so callers can tell.
+func reasonOf(ctx context.Context, err error) string {
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		return "unknown"
+	}
+	if ctx.Err() != nil {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errSuperseded):
+			return "superseded"
+		case errors.Is(cause, errCancelled):
+			return "cancelled"
+		}
+	}
+	return shortErr(err)
+}
+
+// causeOf returns the ladder's cause when it ended ctx, else err.
+func causeOf(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errSuperseded) || errors.Is(cause, errCancelled) {
+			return cause
+		}
+	}
+	return err
 }
 
 func (c *Client) logTry(peer string, ep netip.AddrPort, method string) {

@@ -39,6 +39,11 @@ type punchRun struct {
 	answer chan protocol.PunchConnect
 	sync   chan protocol.PunchSync
 
+	// the initiator's ladder (docs/protocol.md 9.7), nil for a responder:
+	// its handshake gate, and what to do before the tcp-punch dials to ep
+	gate      *handshakeGate
+	beforeTCP func(ep netip.AddrPort)
+
 	// set under Client.mu
 	peerTCP, peerUDP netip.AddrPort // the server's records of the peer
 	udpActive        bool           // punch datagrams and QUIC from peerUDP are expected
@@ -159,13 +164,15 @@ func (c *Client) sendServer(f protocol.Frame) error {
 }
 
 // punch runs one coordinated punch as its initiator (docs/protocol.md
-// 9.6): connect, answer, RTT, sync, then the timetable.
-func (c *Client) punch(ctx context.Context, peer string) (*channel, error) {
+// 9.6): connect, answer, RTT, sync, then the timetable; the rest of the
+// ladder passes its gate and its hook for the tcp-punch (9.7).
+func (c *Client) punch(ctx context.Context, peer string, gate *handshakeGate, beforeTCP func(netip.AddrPort)) (*channel, error) {
 	mine := c.myMethods(peer)
 	if len(mine) == 0 {
 		return nil, errors.New("client: no punching method")
 	}
 	run := c.newRun(ctx, newPunchID(), peer, true)
+	run.gate, run.beforeTCP = gate, beforeTCP
 	if !c.addPunch(run) {
 		run.cancel()
 		return nil, errBusy
@@ -181,6 +188,10 @@ func (c *Client) punch(ctx context.Context, peer string) (*channel, error) {
 	select {
 	case ans = <-run.answer:
 	case <-run.ctx.Done():
+		if reason := reasonOf(run.ctx, nil); reason == "cancelled" {
+			c.logUnanswered(peer, mine, reason)
+			return nil, context.Cause(run.ctx)
+		}
 		c.logUnanswered(peer, mine, "no answer")
 		return nil, errNoAnswer
 	}
@@ -196,7 +207,8 @@ func (c *Client) punch(ctx context.Context, peer string) (*channel, error) {
 	case <-t.C:
 	case <-run.ctx.Done():
 		t.Stop()
-		return nil, run.ctx.Err()
+		c.logUnanswered(peer, methods, reasonOf(run.ctx, run.ctx.Err()))
+		return nil, causeOf(run.ctx, run.ctx.Err())
 	}
 	return c.timetable(run, methods)
 }
@@ -332,10 +344,13 @@ func (c *Client) timetable(run *punchRun, methods []string) (*channel, error) {
 // made through our listener counts too.
 func (c *Client) tcpPunch(run *punchRun, ep netip.AddrPort) (*channel, error) {
 	m := protocol.MethodTCPPunch
+	if run.beforeTCP != nil {
+		run.beforeTCP(ep)
+	}
 	c.logTry(run.peer, ep, m)
 	ctx, cancel := context.WithTimeout(run.ctx, tcpPunchWindow)
 	defer cancel()
-	ch, err := c.dialMethod(ctx, run.peer, ep, m, tcpPunchWindow)
+	ch, err := c.dialGated(ctx, run.peer, ep, m, tcpPunchWindow, run.gate)
 	if errors.Is(err, errOtherPathWon) || (err != nil && !errors.Is(err, errIdentity)) {
 		// the peer's dial may have come in through our listener
 		if ch = c.waitChannel(ctx, run.peer); ch != nil {
@@ -346,8 +361,8 @@ func (c *Client) tcpPunch(run *punchRun, ep netip.AddrPort) (*channel, error) {
 		if err == nil {
 			err = errNoChannel
 		}
-		c.logTryFailed(run.peer, ep, m, shortErr(err))
-		return nil, err
+		c.logTryFailed(run.peer, ep, m, reasonOf(run.ctx, err))
+		return nil, causeOf(run.ctx, err)
 	}
 	c.logEntry(protocol.LogEntry{Kind: protocol.LogPunched, Method: m, Peer: run.peer, Addr: ep})
 	return ch, nil
@@ -383,8 +398,11 @@ func (c *Client) udpPunch(run *punchRun, ep netip.AddrPort) (*channel, error) {
 	run.udpActive = true
 	c.mu.Unlock()
 	fail := func(err error) (*channel, error) {
-		c.logTryFailed(run.peer, ep, m, shortErr(err))
-		return nil, err
+		c.logTryFailed(run.peer, ep, m, reasonOf(run.ctx, err))
+		return nil, causeOf(run.ctx, err)
+	}
+	if run.ctx.Err() != nil { // the ladder ended the punch during its TCP phase
+		return fail(run.ctx.Err())
 	}
 	b, err := protocol.MarshalDatagram(protocol.MustFrame(protocol.TypePunch, protocol.Punch{PunchID: run.id, UserID: c.cfg.UserID}))
 	if err != nil {
