@@ -165,8 +165,9 @@ func (c *Client) ladder(parent context.Context, peer string, ep netip.AddrPort) 
 		return c.tryDial(ctx, peer, ep, protocol.MethodDirect, gate)
 	})
 	if c.canPunch(peer) {
-		// The tcp-punch dials from the same endpoint as the direct dial;
-		// towards the same endpoint it ends that dial first (one 4-tuple).
+		// The tcp-punch dials from the same endpoint as the direct dial:
+		// towards the same endpoint it ends that dial first (one 4-tuple),
+		// before its PunchSync, so no SYN of the peer's meets that dial.
 		beforeTCP := func(to netip.AddrPort) {
 			if to == ep {
 				direct.cancel(errSuperseded)

@@ -198,3 +198,38 @@ func TestLadderCancelsLoser(t *testing.T) {
 		t.Errorf("want one try failed line (lan):\n%s", text)
 	}
 }
+
+// TestLadderSupersededDirect: bob's endpoint drops unsolicited SYNs (its
+// listener is gone, a full queue in its place), as behind a filtering NAT.
+// The punch starts one stagger after the direct dial; before its PunchSync
+// it ends that dial ("superseded": the tcp-punch needs the same 4-tuple,
+// docs/protocol.md 9.7), and the TCP simultaneous open makes the channel
+// well before the direct dial would have timed out.
+func TestLadderSupersededDirect(t *testing.T) {
+	srv := startServer(t)
+	b := clienttest.New(t, srv.Addr, "bob", punching(protocol.MethodTCPPunch))
+	b.C.CloseListenersForTest()
+	blackhole(t, b.C.Listen())
+	a := clienttest.New(t, srv.Addr, "alice", punching(protocol.MethodTCPPunch))
+	opened := waitEvent(t, a, "alice's channel", opened("bob"))
+	if opened.Method != protocol.MethodTCPPunch {
+		t.Fatalf("channel_opened %+v: want tcp-punch", opened)
+	}
+	try := waitEvent(t, a, "try direct", func(e api.Event) bool {
+		return e.Type == api.EventTry && e.Peer == "bob" && e.Method == protocol.MethodDirect
+	})
+	failed := waitEvent(t, a, "try_failed direct", func(e api.Event) bool {
+		return e.Type == api.EventTryFailed && e.Peer == "bob" && e.Method == protocol.MethodDirect
+	})
+	if failed.Reason != "superseded" {
+		t.Errorf("direct failed with %q, want superseded:\n%s", failed.Reason, logText(t, a))
+	}
+	if took := opened.Time.Sub(try.Time); took > 1500*time.Millisecond {
+		t.Errorf("tcp-punch channel %v after the direct dial started, want well under the 2s the dial had alone", took)
+	}
+	res, err := a.API.Chat(tctx(t), "bob", "punched past a filtered dial")
+	if err != nil || res.Via != api.ViaP2P {
+		t.Fatalf("chat %+v %v", res, err)
+	}
+	waitEvent(t, b, "chat", received(res.MessageID))
+}

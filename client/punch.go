@@ -40,7 +40,8 @@ type punchRun struct {
 	sync   chan protocol.PunchSync
 
 	// the initiator's ladder (docs/protocol.md 9.7), nil for a responder:
-	// its handshake gate, and what to do before the tcp-punch dials to ep
+	// its handshake gate, and what to do before a tcp-punch to ep (called
+	// before the PunchSync goes out)
 	gate      *handshakeGate
 	beforeTCP func(ep netip.AddrPort)
 
@@ -198,6 +199,13 @@ func (c *Client) punch(ctx context.Context, peer string, gate *handshakeGate, be
 	rtt := time.Since(t0)
 	methods := common(mine, ans.Methods)
 	c.setPeerEndpoints(run, ans)
+	if run.beforeTCP != nil && slices.Contains(methods, protocol.MethodTCPPunch) {
+		// before the sync: the peer's SYNs come only after it (9.7)
+		c.mu.Lock()
+		tcpEP := run.peerTCP
+		c.mu.Unlock()
+		run.beforeTCP(tcpEP)
+	}
 	if err := c.sendServer(protocol.MustFrame(protocol.TypePunchSync,
 		protocol.PunchSync{PunchID: run.id, UserID: c.cfg.UserID, DestUserID: peer, Methods: methods})); err != nil {
 		return nil, err
@@ -344,9 +352,6 @@ func (c *Client) timetable(run *punchRun, methods []string) (*channel, error) {
 // made through our listener counts too.
 func (c *Client) tcpPunch(run *punchRun, ep netip.AddrPort) (*channel, error) {
 	m := protocol.MethodTCPPunch
-	if run.beforeTCP != nil {
-		run.beforeTCP(ep)
-	}
 	c.logTry(run.peer, ep, m)
 	ctx, cancel := context.WithTimeout(run.ctx, tcpPunchWindow)
 	defer cancel()
