@@ -138,7 +138,8 @@ func TestLadderStaggeredPunch(t *testing.T) {
 	pub, _, _ := ed25519.GenerateKey(nil)
 	bob := newRawUserLogin(t, srv.Addr, protocol.Login{UserID: "bob",
 		Features: []string{protocol.FeatureID, protocol.FeaturePunch, protocol.FeatureQUIC},
-		Key:      protocol.EncodeKey(pub)}, false)
+		Key:      protocol.EncodeKey(pub)}, true)
+	bob.ln.Close() // listening there proved no other socket holds the port
 	blackhole(t, bob.ep)
 	a := clienttest.New(t, srv.Addr, "alice", punching(protocol.MethodTCPPunch, protocol.MethodUDPPunch))
 	try := waitEvent(t, a, "try direct", func(e api.Event) bool {
