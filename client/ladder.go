@@ -142,13 +142,19 @@ type rungResult struct {
 // within cfg.Ladder, in the manner of Happy Eyeballs (RFC 8305): the rungs
 // start in ladder order, each one stagger after the previous one or at
 // once when every started one has failed, and run side by side; the first
-// channel wins and the attempts still running are cancelled.
+// channel wins and the attempts still running are cancelled. A client that
+// does not punch keeps the version 1.1 order of its lan and direct dials
+// unchanged: one after the other, each within 40% of the budget.
 func (c *Client) ladder(parent context.Context, peer string, ep netip.AddrPort) (*channel, error) {
 	ctx, cancel := context.WithTimeout(parent, c.cfg.Ladder)
 	defer cancel()
 	race, endRace := context.WithCancelCause(ctx)
 	defer endRace(errCancelled)
 	gate := newHandshakeGate(race)
+	dialTimeout, staggered := c.cfg.DialTimeout, c.cfg.Punch && !c.cfg.Version1
+	if !staggered {
+		dialTimeout = c.cfg.Ladder * 2 / 5
+	}
 	var rungs []*ladderRung
 	add := func(method string, run func(ctx context.Context) (*channel, error)) *ladderRung {
 		rctx, rcancel := context.WithCancelCause(race)
@@ -158,11 +164,11 @@ func (c *Client) ladder(parent context.Context, peer string, ep netip.AddrPort) 
 	}
 	if lan := c.lanCandidate(peer); lan.IsValid() {
 		add(protocol.MethodLAN, func(ctx context.Context) (*channel, error) {
-			return c.tryDial(ctx, peer, lan, protocol.MethodLAN, gate)
+			return c.tryDial(ctx, peer, lan, protocol.MethodLAN, dialTimeout, gate)
 		})
 	}
 	direct := add(protocol.MethodDirect, func(ctx context.Context) (*channel, error) {
-		return c.tryDial(ctx, peer, ep, protocol.MethodDirect, gate)
+		return c.tryDial(ctx, peer, ep, protocol.MethodDirect, dialTimeout, gate)
 	})
 	if c.canPunch(peer) {
 		// The tcp-punch dials from the same endpoint as the direct dial:
@@ -197,14 +203,18 @@ func (c *Client) ladder(parent context.Context, peer string, ep netip.AddrPort) 
 		}()
 	}
 	stagger := c.stagger()
+	c.log.Debug("ladder", "peer", peer, "rungs", len(rungs), "stagger", stagger, "staggered", staggered)
 	timer := time.NewTimer(stagger)
 	defer timer.Stop()
+	if !staggered {
+		timer.Stop() // each rung waits for the previous one to fail
+	}
 	start()
 	var errs []error
 	for running > 0 {
 		select {
 		case <-timer.C:
-			if next < len(rungs) && ctx.Err() == nil {
+			if staggered && next < len(rungs) && ctx.Err() == nil {
 				start()
 				timer.Reset(stagger)
 			}
@@ -229,13 +239,9 @@ func (c *Client) ladder(parent context.Context, peer string, ep netip.AddrPort) 
 			}
 			if running == 0 && next < len(rungs) && ctx.Err() == nil {
 				start()
-				if !timer.Stop() {
-					select {
-					case <-timer.C:
-					default:
-					}
+				if staggered {
+					timer.Reset(stagger)
 				}
-				timer.Reset(stagger)
 			}
 		}
 	}
@@ -246,9 +252,9 @@ func (c *Client) ladder(parent context.Context, peer string, ep netip.AddrPort) 
 }
 
 // tryDial is one plain TCP attempt of the ladder, logged as such.
-func (c *Client) tryDial(ctx context.Context, peer string, ep netip.AddrPort, method string, gate *handshakeGate) (*channel, error) {
+func (c *Client) tryDial(ctx context.Context, peer string, ep netip.AddrPort, method string, timeout time.Duration, gate *handshakeGate) (*channel, error) {
 	c.logTry(peer, ep, method)
-	ch, err := c.dialGated(ctx, peer, ep, method, c.cfg.DialTimeout, gate)
+	ch, err := c.dialGated(ctx, peer, ep, method, timeout, gate)
 	if err != nil && !errors.Is(err, errOtherPathWon) {
 		c.logTryFailed(peer, ep, method, reasonOf(ctx, err))
 	}

@@ -168,7 +168,8 @@ func TestLadderCancelsLoser(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	z := &rawUser11{rawUser: newRawUserLogin(t, srv.Addr, protocol.Login{UserID: "zed", Features: []string{protocol.FeatureID},
 		Key: protocol.EncodeKey(pub), Local: &local}, true), priv: priv}
-	a := clienttest.New(t, srv.Addr, "alice")
+	a := clienttest.New(t, srv.Addr, "alice", punching(protocol.MethodTCPPunch)) // zed does not punch
+
 	rc := z.accept()
 	if first, ok := z.acceptHandshake(rc, "alice", z.keyOf("alice")); !ok || first.Method != protocol.MethodDirect {
 		t.Fatalf("handshake ok=%v, first SetupP2PMessage %+v: want method direct", ok, first)
