@@ -235,3 +235,12 @@ func TestLadderSupersededDirect(t *testing.T) {
 	}
 	waitEvent(t, b, "chat", received(res.MessageID))
 }
+
+// TestSimultaneousLoginPunching is TestSimultaneousLogin with punching
+// clients: their staggered ladders (docs/protocol.md 9.7) may cross, and
+// the tie-break of 6.4 still leaves both ends on one channel.
+func TestSimultaneousLoginPunching(t *testing.T) {
+	for range 3 {
+		simultaneousLogin(t, punching(protocol.MethodTCPPunch, protocol.MethodUDPPunch))
+	}
+}

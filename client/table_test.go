@@ -84,13 +84,16 @@ func TestTieBreak(t *testing.T) {
 // dial each other (crossing dials on the same endpoints). Whatever happens,
 // they converge on exactly one channel, the same TCP connection on both
 // ends, with the same initiator.
-func TestSimultaneousLogin(t *testing.T) {
+func TestSimultaneousLogin(t *testing.T) { simultaneousLogin(t) }
+
+// simultaneousLogin is TestSimultaneousLogin for clients made with opts.
+func simultaneousLogin(t *testing.T, opts ...clienttest.Option) {
 	srv := startServer(t)
 	var a, b *clienttest.Client
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); a = clienttest.New(t, srv.Addr, "alice") }()
-	go func() { defer wg.Done(); b = clienttest.New(t, srv.Addr, "bob") }()
+	go func() { defer wg.Done(); a = clienttest.New(t, srv.Addr, "alice", opts...) }()
+	go func() { defer wg.Done(); b = clienttest.New(t, srv.Addr, "bob", opts...) }()
 	wg.Wait()
 	if a == nil || b == nil {
 		t.FailNow()
