@@ -45,6 +45,10 @@ type Status struct {
 	// Listen is the local endpoint the client listens on (IP:PORT), the same
 	// as its server connection's local endpoint.
 	Listen string `json:"listen"`
+	// Limits counts, by limit name, the times a bound of the reference
+	// client (docs/protocol.md 2.5) refused or dropped something; absent
+	// when none was hit.
+	Limits map[string]int64 `json:"limits,omitempty"`
 }
 
 // Channel is one P2P channel in the answer to GET /v1/channels.

@@ -63,6 +63,10 @@ type Client struct {
 	udp          *udpState                  // the UDP socket, with punching (9.5)
 	punches      map[string]*punchRun       // coordinated punches by peer (9.6)
 	pending      map[string]*pendingChat    // unacknowledged messages by messageID
+	pendingTo    map[string]int             // their count by receiver (bounds.go)
+	pendingBytes int                        // their content bytes
+	limits       limitCounts                // bound hits by limit name (bounds.go)
+	seenForgot   bool                       // the duplicate filter just forgot its oldest half
 	seen         map[string]struct{}        // received from+"\x00"+messageID
 	seenOrder    []string                   // seen keys, oldest first (bounds.go)
 	nextMsg      int64
@@ -126,6 +130,7 @@ func New(cfg Config) (*Client, error) {
 		info:         map[string]protocol.Peer11{},
 		usersChanged: make(chan struct{}),
 		pending:      map[string]*pendingChat{},
+		pendingTo:    map[string]int{},
 		seen:         map[string]struct{}{},
 		sends:        map[string]*fileSend{},
 		recvs:        map[string]*fileRecv{},
@@ -145,6 +150,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.plog = pl
+	pl.limit = c.boundHit
 	if cfg.Control != "" {
 		ln, err := listenControl(cfg.Control)
 		if err != nil {
