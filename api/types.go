@@ -178,6 +178,10 @@ type Totals struct {
 	// OfflineForgotten counts offline users dropped from the stats by the
 	// server's bound on remembered offline users (docs/protocol.md 8.2).
 	OfflineForgotten int64 `json:"offlineForgotten"`
+	// RelayThrottled counts relayed frames that waited because their
+	// sender held its share of the destination's queue (docs/protocol.md
+	// 5.10).
+	RelayThrottled int64 `json:"relayThrottled"`
 }
 
 // Stats is the answer to the server's GET /v1/stats. Users holds every user

@@ -124,7 +124,9 @@ func TestPendingBounded(t *testing.T) {
 	if err != nil || st.Limits["pending"] != 2 {
 		t.Fatalf("status limits %+v %v, want pending=2", st.Limits, err)
 	}
-	waitEvent(t, a, "limit event", func(e api.Event) bool { return e.Type == api.EventLimit && strings.Contains(e.Reason, "unacknowledged") })
+	waitEvent(t, a, "limit event", func(e api.Event) bool {
+		return e.Type == api.EventLimit && strings.Contains(e.Reason, "unacknowledged")
+	})
 	// none of the 1,000 was dropped: each is still pending, and an ack for
 	// the first makes room for one more.
 	for _, e := range events(t, a) {
@@ -210,7 +212,9 @@ func TestSeenBounded(t *testing.T) {
 	for range 12 {
 		rc.expect(protocol.TypeChatAck)
 	}
-	waitEvent(t, a, "limit event", func(e api.Event) bool { return e.Type == api.EventLimit && strings.Contains(e.Reason, "duplicate filter") })
+	waitEvent(t, a, "limit event", func(e api.Event) bool {
+		return e.Type == api.EventLimit && strings.Contains(e.Reason, "duplicate filter")
+	})
 	st, err := a.API.Status(tctx(t))
 	if err != nil || st.Limits["seen"] != 1 {
 		t.Fatalf("status limits %+v %v, want seen=1", st.Limits, err)
@@ -227,4 +231,53 @@ func TestSeenBounded(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("s-11 reported %d times, want once", n)
 	}
+}
+
+// relayFloodChats is the size of the tiny-frame flood below.
+const relayFloodChats = 30000
+
+// TestRelayFloodThrottlesSender (docs/protocol.md 5.10): a user that floods
+// a reference client with tiny relayed chats, written as fast as the
+// socket takes them, does not get its victim cut as a slow consumer (the
+// victim reads all it can): the server slows the sender to the victim's
+// pace. The victim stays online and gets every chat.
+func TestRelayFloodThrottlesSender(t *testing.T) {
+	srv := startServer(t)
+	a := clienttest.New(t, srv.Addr, "alice")
+	m := newRawUser(t, srv.Addr, "mallory", false)
+	waitEvent(t, a, "mallory online", func(e api.Event) bool { return e.Type == api.EventUserOnline && e.UserID == "mallory" })
+	var buf bytes.Buffer
+	for i := range relayFloodChats {
+		f := protocol.MustFrame(protocol.TypeChatMessage, protocol.Chat{MessageID: fmt.Sprintf("f-%d", i), UserID: "mallory", DestUserID: "alice", Content: "x"})
+		if err := protocol.WriteFrame(&buf, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.wmu.Lock()
+	_ = m.srv.SetWriteDeadline(time.Now().Add(3 * waitTimeout))
+	_, err := m.srv.Write(buf.Bytes())
+	m.wmu.Unlock()
+	if err != nil {
+		t.Fatalf("flood: %v", err)
+	}
+	eventually(t, "every flooded chat reported", func() bool {
+		n := 0
+		for _, e := range a.C.Events(0) {
+			switch {
+			case e.Type == api.EventChatReceived && e.From == "mallory":
+				n++
+			case e.Type == api.EventServerLost:
+				t.Fatalf("alice lost the server during the flood after %d chats: %+v", n, e)
+			}
+		}
+		return n == relayFloodChats
+	})
+	st, err := srv.Admin.Stats(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := st.User("alice"); !u.Online {
+		t.Fatal("alice is offline after the flood")
+	}
+	t.Logf("relay throttled %d times", st.Totals.RelayThrottled)
 }

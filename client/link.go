@@ -29,6 +29,10 @@ const ctrlQueue = 4
 // write.
 const writeBatch = 64 << 10
 
+// maxBacklog bounds the bytes of replies (chat acks, refusals) a link
+// holds beyond its queue (docs/protocol.md 2.5): about 40,000 chat acks.
+const maxBacklog = 4 << 20
+
 // outFrame is one marshalled frame waiting for the writer.
 type outFrame struct {
 	b    []byte
@@ -55,15 +59,21 @@ type link struct {
 	hb     time.Duration
 	misses int
 
-	out      chan outFrame
-	ctrl     chan []byte   // the priority lane: heartbeats and their acks
-	bulk     chan struct{} // one token per queued bulk frame
-	done     chan struct{}
-	once     sync.Once
-	mu       sync.Mutex
-	reason   string
-	override string // set by closeAs
-	nextID   atomic.Int64
+	out  chan outFrame
+	ctrl chan []byte   // the priority lane: heartbeats and their acks
+	bulk chan struct{} // one token per queued bulk frame
+	wake chan struct{} // a reply joined the backlog
+	// bmu guards the reply backlog (see reply).
+	bmu          sync.Mutex
+	backlog      [][]byte
+	backlogBytes int
+	room         chan struct{} // closed and replaced when the writer takes from the backlog
+	done         chan struct{}
+	once         sync.Once
+	mu           sync.Mutex
+	reason       string
+	override     string // set by closeAs
+	nextID       atomic.Int64
 	// lastRecv is when the last complete frame arrived (unix ns).
 	lastRecv atomic.Int64
 	// lastBeat is when the link last sent a Heartbeat (unix ns).
@@ -83,7 +93,7 @@ func newLink(conn net.Conn, r *protocol.Reader, p *pulse, misses int) *link {
 		r = protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
 	}
 	l := &link{conn: conn, r: r, pulse: p, hb: p.hb, misses: misses, out: make(chan outFrame, linkQueue),
-		ctrl: make(chan []byte, ctrlQueue), bulk: make(chan struct{}, bulkSlots), done: make(chan struct{})}
+		ctrl: make(chan []byte, ctrlQueue), wake: make(chan struct{}, 1), room: make(chan struct{}), bulk: make(chan struct{}, bulkSlots), done: make(chan struct{})}
 	now := time.Now().UnixNano()
 	l.lastRecv.Store(now)
 	l.lastBeat.Store(now)
@@ -152,29 +162,82 @@ func (l *link) sendCtrl(b []byte) error {
 }
 
 // reply queues f for the reader goroutine that handles the peer's frames
-// (chat acks, refusals): it waits for room, so a burst from the peer is
-// slowed to the pace at which the peer takes the answers (TCP flow control
-// does the rest) instead of overflowing the queue. The wait ends when the
-// link closes; the writer's deadline closes a link whose peer stops
-// reading.
+// (chat acks, refusals). It does not block while the link's reply backlog
+// holds less than maxBacklog bytes: a burst from the peer is answered in
+// full, and two ends bursting at each other (or at each other through the
+// server) never both stop reading. Past it, it waits for the backlog to
+// shrink, so the peer's burst is slowed to the pace at which it takes our
+// answers (TCP flow control does the rest). The wait ends when the link
+// closes; the writer's deadline closes a link whose peer stops reading.
 func (l *link) reply(f protocol.Frame) error {
 	b, err := protocol.Marshal(f)
 	if err != nil {
 		return err
 	}
-	select {
-	case l.out <- outFrame{b: b}:
-		return nil
-	default:
-	}
-	select {
-	case l.out <- outFrame{b: b}:
+	l.bmu.Lock()
+	for {
+		if l.closed() {
+			l.bmu.Unlock()
+			return errLinkClosed
+		}
+		if len(l.backlog) == 0 {
+			select {
+			case l.out <- outFrame{b: b}:
+				l.bmu.Unlock()
+				return nil
+			default:
+			}
+		}
+		if l.backlogBytes+len(b) <= maxBacklog || len(l.backlog) == 0 {
+			l.backlog = append(l.backlog, b)
+			l.backlogBytes += len(b)
+			l.bmu.Unlock()
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
+			return nil
+		}
+		room := l.room
+		l.bmu.Unlock()
+		select {
+		case <-room:
+		case <-l.done:
+			return errLinkClosed
+		}
 		// the writer made room: the peer takes frames, it is alive.
 		l.lastRecv.Store(time.Now().UnixNano())
-		return nil
-	case <-l.done:
-		return errLinkClosed
+		l.bmu.Lock()
 	}
+}
+
+// takeBacklog appends queued replies to buf, up to writeBatch, and wakes
+// a reply waiting for room.
+func (l *link) takeBacklog(buf []byte) []byte {
+	l.bmu.Lock()
+	defer l.bmu.Unlock()
+	n := 0
+	for n < len(l.backlog) && len(buf) < writeBatch {
+		buf = append(buf, l.backlog[n]...)
+		l.backlogBytes -= len(l.backlog[n])
+		l.backlog[n] = nil
+		n++
+	}
+	if n > 0 {
+		l.backlog = l.backlog[n:]
+		if len(l.backlog) == 0 {
+			l.backlog = nil
+		}
+		close(l.room)
+		l.room = make(chan struct{})
+	}
+	if len(l.backlog) > 0 {
+		select { // more than one write's worth: come back for the rest
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	return buf
 }
 
 // sendBytes queues marshalled frames as one write without blocking.
@@ -355,6 +418,7 @@ func (l *link) writer() {
 				buf = append(buf, b...)
 			case of := <-l.out:
 				buf = l.take(buf, of)
+			case <-l.wake:
 			case <-l.done:
 				return
 			}
@@ -369,6 +433,10 @@ func (l *link) writer() {
 			default:
 				break gather
 			}
+		}
+		buf = l.takeBacklog(buf)
+		if len(buf) == 0 {
+			continue
 		}
 		if err := l.conn.SetWriteDeadline(time.Now().Add(wd)); err != nil {
 			l.close(protocol.ReasonConnectionLost)

@@ -131,7 +131,10 @@ func TestStalledHalfFrame(t *testing.T) {
 }
 
 func TestSlowConsumer(t *testing.T) {
-	s := newServer(t, server.Config{QueueLen: 8})
+	// The queue holds alice's user_offline refusals of what she pipelined
+	// while she waited for her share of bob's queue (docs/protocol.md
+	// 5.10); she reads them only at the end.
+	s := newServer(t, server.Config{QueueLen: 1024})
 	alice := login(t, s, "alice")
 	carol := login(t, s, "carol")
 	alice.expectNotify("carol", true)
