@@ -68,11 +68,11 @@ type conn struct {
 
 	mu        sync.Mutex
 	q         [][]byte
-	qFrom     []*conn  // the sender of each frame in q, nil if not relayed
-	qBytes    int      // bytes queued or in the writer's hands, not yet written (5.10)
+	qFrom     []*conn              // the sender of each frame in q, nil if not relayed
+	qBytes    int                  // bytes queued or in the writer's hands, not yet written (5.10)
 	share     map[*conn]shareCount // relayed frames in q by sender (5.10)
 	drained   chan struct{}        // closed and replaced when the writer takes q
-	spare     [][]byte // writer-owned
+	spare     [][]byte             // writer-owned
 	state     int
 	cutReason string
 	wake      chan struct{}
@@ -81,7 +81,7 @@ type conn struct {
 	// between writes: a write blocked for a heartbeat interval marks a
 	// slow consumer (5.10).
 	writeSince atomic.Int64
-	hbSeq     int64 // writer-owned
+	hbSeq      int64 // writer-owned
 }
 
 func newConn(s *Server, nc net.Conn, serveID int) *conn {
