@@ -125,7 +125,7 @@ func (c *conn) enqueue(b []byte) bool {
 
 // enqueueFrom is enqueue for a frame relayed from sender (nil: the server's
 // own frame). A sender may hold at most half of the queue, in frames and in
-// bytes (docs/protocol.md 5.10): a frame past its share is not queued and
+// bytes, or one frame (docs/protocol.md 5.10): a frame past its share is not queued and
 // enqueueFrom returns ok false and a channel closed when the writer next
 // takes the queue, with the connection left open, so one sender's flood
 // cannot get its destination cut. The caller waits on it and tries again,
@@ -138,7 +138,9 @@ func (c *conn) enqueueFrom(b []byte, sender *conn) (ok bool, full <-chan struct{
 	}
 	if sender != nil {
 		sh := c.share[sender]
-		if sh.frames+1 > c.s.cfg.QueueLen/2 || sh.bytes+len(b) > c.s.cfg.QueueBytes/2 {
+		// a sender with nothing queued may always queue one frame
+		// (the share may be smaller than one frame of the largest size)
+		if sh.frames > 0 && (sh.frames+1 > c.s.cfg.QueueLen/2 || sh.bytes+len(b) > c.s.cfg.QueueBytes/2) {
 			full = c.drained
 			c.mu.Unlock()
 			return false, full
