@@ -247,7 +247,7 @@ func TestRelayFloodThrottlesSender(t *testing.T) {
 	m := newRawUser(t, srv.Addr, "mallory", false)
 	waitEvent(t, a, "mallory online", func(e api.Event) bool { return e.Type == api.EventUserOnline && e.UserID == "mallory" })
 	var buf bytes.Buffer
-	for i := range relayFloodChats {
+	for i := range relayFloodChats + 1 { // the last one marks the end
 		f := protocol.MustFrame(protocol.TypeChatMessage, protocol.Chat{MessageID: fmt.Sprintf("f-%d", i), UserID: "mallory", DestUserID: "alice", Content: "x"})
 		if err := protocol.WriteFrame(&buf, f); err != nil {
 			t.Fatal(err)
@@ -260,18 +260,22 @@ func TestRelayFloodThrottlesSender(t *testing.T) {
 	if err != nil {
 		t.Fatalf("flood: %v", err)
 	}
-	eventually(t, "every flooded chat reported", func() bool {
-		n := 0
-		for _, e := range a.C.Events(0) {
-			switch {
-			case e.Type == api.EventChatReceived && e.From == "mallory":
-				n++
-			case e.Type == api.EventServerLost:
-				t.Fatalf("alice lost the server during the flood after %d chats: %+v", n, e)
-			}
+	// the server keeps one sender's frames in order: the marker comes last
+	waitEvent(t, a, "the flood's last chat", func(e api.Event) bool {
+		if e.Type == api.EventServerLost {
+			t.Fatalf("alice lost the server during the flood: %+v", e)
 		}
-		return n == relayFloodChats
+		return e.Type == api.EventChatReceived && e.MessageID == fmt.Sprintf("f-%d", relayFloodChats)
 	})
+	n := 0
+	for _, e := range a.C.Events(0) {
+		if e.Type == api.EventChatReceived && e.From == "mallory" {
+			n++
+		}
+	}
+	if n != relayFloodChats+1 {
+		t.Fatalf("%d of %d flooded chats reported", n, relayFloodChats+1)
+	}
 	st, err := srv.Admin.Stats(tctx(t))
 	if err != nil {
 		t.Fatal(err)
