@@ -131,10 +131,7 @@ func TestStalledHalfFrame(t *testing.T) {
 }
 
 func TestSlowConsumer(t *testing.T) {
-	// The queue holds alice's user_offline refusals of what she pipelined
-	// while she waited for her share of bob's queue (docs/protocol.md
-	// 5.10); she reads them only at the end.
-	s := newServer(t, server.Config{QueueLen: 1024})
+	s := newServer(t, server.Config{QueueLen: 8})
 	alice := login(t, s, "alice")
 	carol := login(t, s, "carol")
 	alice.expectNotify("carol", true)

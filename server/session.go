@@ -131,7 +131,7 @@ func (c *conn) relay(f protocol.Frame, n int) (bool, string) {
 		}
 		if full == nil {
 			s.m.userOffline.Add(1)
-			c.sendError(f.ID, protocol.Error{Code: protocol.CodeUserOffline, Message: r.DestUserID + " is not online",
+			c.refuse(f.ID, protocol.Error{Code: protocol.CodeUserOffline, Message: r.DestUserID + " is not online",
 				MessageID: r.MessageID, TransferID: r.TransferID})
 			return false, ""
 		}
@@ -204,6 +204,23 @@ func (c *conn) relayOnce(dest string, out []byte, n int) (bool, *conn, <-chan st
 func (c *conn) sendError(re int64, e protocol.Error) {
 	c.s.m.errorsSent.Add(1)
 	c.enqueue(encodeError(re, e))
+}
+
+// refuse sends the Error refusing one of c's relayed frames. The refusals
+// count as c's own share of its queue (5.10): a sender whose frames are
+// refused faster than it reads the refusals (a flood at a user just cut)
+// is read no further until its writer takes its queue, rather than cut for
+// not reading them; one whose socket write does not move for a heartbeat
+// interval is cut as a slow consumer.
+func (c *conn) refuse(re int64, e protocol.Error) {
+	c.s.m.errorsSent.Add(1)
+	b := encodeError(re, e)
+	for {
+		ok, full := c.enqueueFrom(b, c)
+		if ok || full == nil || !c.waitDrained(c, full) {
+			return
+		}
+	}
 }
 
 // register logs c in as userID unless that user is online; it queues the
