@@ -32,7 +32,7 @@ import (
 // descriptors before and after, bob->alice relay round trips while it
 // runs, and the load average, and checks that alice ends online, served,
 // and back within the documented bounds (docs/protocol.md 2.5).
-var _ = Describe("Hostile floods", Ordered, Label("hostile"), func() {
+var _ = Describe("Hostile floods", Ordered, ContinueOnFailure, Label("hostile"), func() {
 	var (
 		lab     *sim.Lab
 		mallory *netlab.Host
