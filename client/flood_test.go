@@ -35,18 +35,27 @@ func chatBurst(t *testing.T, from, to, prefix string, n int) []byte {
 	return buf.Bytes()
 }
 
-// TestChatBurstServed (docs/protocol.md 2.5): a peer that sends a burst of
-// thousands of small chats over its channel in one go, and reads the acks
-// only after it has written them all, gets every chat acknowledged; the
-// channel stays open (it was closed as "heartbeat timeout" when the acks
-// overflowed the outbound queue) and the receiver reports each chat once.
-func TestChatBurstServed(t *testing.T) {
+// channelFromRaw starts a server, a raw user zed that listens, and the
+// reference client alice, which dials zed as the newcomer: it returns them
+// with zed's end of the channel once alice reports it open.
+func channelFromRaw(t *testing.T) (*rawUser, *clienttest.Client, *rawChan) {
+	t.Helper()
 	srv := startServer(t)
 	z := newRawUser(t, srv.Addr, "zed", true)
 	a := clienttest.New(t, srv.Addr, "alice")
 	rc := z.accept()
 	rc.expect(protocol.TypeSetupP2PMessage)
 	waitEvent(t, a, "channel", opened("zed"))
+	return z, a, rc
+}
+
+// TestChatBurstServed (docs/protocol.md 2.5): a peer that sends a burst of
+// thousands of small chats over its channel in one go, and reads the acks
+// only after it has written them all, gets every chat acknowledged; the
+// channel stays open (it was closed as "heartbeat timeout" when the acks
+// overflowed the outbound queue) and the receiver reports each chat once.
+func TestChatBurstServed(t *testing.T) {
+	_, a, rc := channelFromRaw(t)
 	burst := chatBurst(t, "zed", "alice", "b", burstChats)
 	werr := make(chan error, 1)
 	go func() {
@@ -200,12 +209,7 @@ func TestChannelTableBounded(t *testing.T) {
 // themselves are all delivered.
 func TestSeenBounded(t *testing.T) {
 	t.Cleanup(client.SetBoundsForTest(10, 1024, 64<<20))
-	srv := startServer(t)
-	z := newRawUser(t, srv.Addr, "zed", true)
-	a := clienttest.New(t, srv.Addr, "alice")
-	rc := z.accept()
-	rc.expect(protocol.TypeSetupP2PMessage)
-	waitEvent(t, a, "channel", opened("zed"))
+	_, a, rc := channelFromRaw(t)
 	if _, err := rc.c.Write(chatBurst(t, "zed", "alice", "s", 12)); err != nil {
 		t.Fatal(err)
 	}

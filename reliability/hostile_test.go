@@ -40,20 +40,8 @@ var _ = Describe("Hostile floods", Ordered, ContinueOnFailure, Label("hostile"),
 	)
 
 	BeforeAll(func(ctx SpecContext) {
-		lab = startLab(ctx, "hostile", sim.Options{
-			Topology: oneLAN("server", "alice", "bob", "mallory"),
-			Clients:  []string{"alice", "bob"},
-			// a shared, loaded machine: 8s of silence before a teardown
-			Heartbeat: 2 * time.Second, Misses: 4,
-		})
+		lab = relayOnlyLab(ctx, "hostile")
 		mallory = lab.Host("mallory")
-		Expect(lab.Server().Start(ctx)).To(Succeed())
-		for _, u := range []string{"alice", "bob"} {
-			Expect(lab.Client(u).Start(ctx)).To(Succeed())
-			undo, err := lab.Host(u).Block(ctx, netlab.Block{Reject: true})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func(ctx SpecContext) { undo(ctx) })
-		}
 	}, NodeTimeout(time.Minute))
 
 	AfterAll(func() {
@@ -130,6 +118,21 @@ var _ = Describe("Hostile floods", Ordered, ContinueOnFailure, Label("hostile"),
 		}
 	}
 
+	// chatFlood has mallory send alice n relayed chats with content
+	// (message IDs prefix0, prefix1, ...), within the time given.
+	chatFlood := func(ctx context.Context, name, prefix, content string, n int, within time.Duration) FloodFigure {
+		m := dialFlooder(ctx, lab, mallory)
+		m.login("mallory")
+		fig := flood(ctx, name, n, within, func(ctx context.Context) {
+			m.flood(ctx, n, func(i int) protocol.Frame {
+				return protocol.MustFrame(protocol.TypeChatMessage, protocol.Chat{MessageID: fmt.Sprintf("%s%d", prefix, i),
+					UserID: "mallory", DestUserID: "alice", Content: content})
+			})
+		}, func() bool { return got(m.marker)() })
+		m.close()
+		return fig
+	}
+
 	It("offer flood: 20,000 relayed FileOffers hold at most 8 transfers, released when the sender leaves", func(ctx SpecContext) {
 		const n = 20000
 		m := dialFlooder(ctx, lab, mallory)
@@ -147,16 +150,7 @@ var _ = Describe("Hostile floods", Ordered, ContinueOnFailure, Label("hostile"),
 	}, SpecTimeout(3*time.Minute))
 
 	It("chat burst: 5,000 small chats at once are all delivered", func(ctx SpecContext) {
-		const n = 5000
-		m := dialFlooder(ctx, lab, mallory)
-		m.login("mallory")
-		fig := flood(ctx, "chat burst", n, 60*time.Second, func(ctx context.Context) {
-			m.flood(ctx, n, func(i int) protocol.Frame {
-				return protocol.MustFrame(protocol.TypeChatMessage, protocol.Chat{MessageID: fmt.Sprintf("b%d", i),
-					UserID: "mallory", DestUserID: "alice", Content: "x"})
-			})
-		}, func() bool { return got(m.marker)() })
-		m.close()
+		fig := chatFlood(ctx, "chat burst", "b", "x", 5000, 60*time.Second)
 		after(&fig)
 	}, SpecTimeout(3*time.Minute))
 
@@ -196,31 +190,12 @@ var _ = Describe("Hostile floods", Ordered, ContinueOnFailure, Label("hostile"),
 	}, SpecTimeout(3*time.Minute))
 
 	It("tiny-frame flood: 50,000 tiny relayed frames slow the sender, not cut the victim", func(ctx SpecContext) {
-		const n = 50000
-		m := dialFlooder(ctx, lab, mallory)
-		m.login("mallory")
-		fig := flood(ctx, "tiny-frame flood", n, 90*time.Second, func(ctx context.Context) {
-			m.flood(ctx, n, func(i int) protocol.Frame {
-				return protocol.MustFrame(protocol.TypeChatMessage, protocol.Chat{MessageID: fmt.Sprintf("t%d", i),
-					UserID: "mallory", DestUserID: "alice"})
-			})
-		}, func() bool { return got(m.marker)() })
-		m.close()
+		fig := chatFlood(ctx, "tiny-frame flood", "t", "", 50000, 90*time.Second)
 		after(&fig)
 	}, SpecTimeout(4*time.Minute))
 
 	It("big-chat events: 300 chats of 1 MB stay within the client's event bytes bound", func(ctx SpecContext) {
-		const n = 300
-		m := dialFlooder(ctx, lab, mallory)
-		m.login("mallory")
-		content := strings.Repeat("y", protocol.MaxFrameLen-1024)
-		fig := flood(ctx, "big-chat events", n, 120*time.Second, func(ctx context.Context) {
-			m.flood(ctx, n, func(i int) protocol.Frame {
-				return protocol.MustFrame(protocol.TypeChatMessage, protocol.Chat{MessageID: fmt.Sprintf("g%d", i),
-					UserID: "mallory", DestUserID: "alice", Content: content})
-			})
-		}, func() bool { return got(m.marker)() })
-		m.close()
+		fig := chatFlood(ctx, "big-chat events", "g", strings.Repeat("y", protocol.MaxFrameLen-1024), 300, 120*time.Second)
 		// one answer of GET /v1/events over all of them
 		_, err := lab.Client("alice").API().Events(ctx, 0, 0)
 		Expect(err).NotTo(HaveOccurred())
