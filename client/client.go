@@ -107,12 +107,20 @@ func New(cfg Config) (*Client, error) {
 	if !cfg.Server.IsValid() || cfg.Server.Port() == 0 {
 		return nil, fmt.Errorf("client: server address %q is not IP:PORT", cfg.Server)
 	}
+	// made is a files dir New created; a failing New removes it again.
+	made := ""
+	fail := func(err error) (*Client, error) {
+		if made != "" {
+			_ = os.RemoveAll(made)
+		}
+		return nil, err
+	}
 	if cfg.FilesDir == "" {
 		d, err := os.MkdirTemp("", "p2plab-files-"+cfg.UserID+"-")
 		if err != nil {
 			return nil, fmt.Errorf("client: files dir: %w", err)
 		}
-		cfg.FilesDir = d
+		cfg.FilesDir, made = d, d
 	} else if err := os.MkdirAll(cfg.FilesDir, 0o755); err != nil {
 		return nil, fmt.Errorf("client: files dir: %w", err)
 	}
@@ -141,13 +149,13 @@ func New(cfg Config) (*Client, error) {
 	_, c.priv, _ = ed25519.GenerateKey(nil)
 	cert, err := selfCert(c.priv)
 	if err != nil {
-		return nil, fmt.Errorf("client: certificate: %w", err)
+		return fail(fmt.Errorf("client: certificate: %w", err))
 	}
 	c.cert = cert
 	c.punches = map[string]*punchRun{}
 	pl, err := openP2PLog(cfg.LogPath)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	c.plog = pl
 	pl.limit = c.boundHit
@@ -155,7 +163,7 @@ func New(cfg Config) (*Client, error) {
 		ln, err := listenControl(cfg.Control)
 		if err != nil {
 			pl.close()
-			return nil, err
+			return fail(err)
 		}
 		c.ctlLn = ln
 		c.ctlAddr = cfg.Control
