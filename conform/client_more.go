@@ -77,13 +77,22 @@ func (t *clientT) standInClient(ctx context.Context, others func(self protocol.U
 	}
 	var srv tapped
 	c, err := t.startCUTWith(ctx, addr, func(ctx context.Context) error {
-		srv, err = next(ctx, conns, "the client connects to its server")
-		if err != nil {
-			return err
-		}
-		f, err := srv.s.expect(ctx, "Login", isType(protocol.TypeLogin))
-		if err != nil {
-			return err
+		var f protocol.Frame
+		for {
+			srv, err = next(ctx, conns, "the client connects to its server")
+			if err != nil {
+				return err
+			}
+			f, err = srv.s.expect(ctx, "Login", isType(protocol.TypeLogin))
+			if err == nil {
+				break
+			}
+			if !srv.s.closed() || ctx.Err() != nil {
+				return err
+			}
+			// A connection closed before its Login: a client may give
+			// up a connect (its shared port, 6.1, was not free yet) and
+			// make another; the stand-in takes the next.
 		}
 		obs := protocol.EndpointOf(addrPortOf(srv.s.conn.RemoteAddr()))
 		if err := srv.s.send(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: true, Observed: &obs}).WithRe(f.ID)); err != nil {
