@@ -46,13 +46,14 @@ func (t *clientT) acceptTapped(ln net.Listener, name string) <-chan tapped {
 	return out
 }
 
-// listenTapped listens on a fresh port of the checker's network.
-func (t *clientT) listenTapped(ctx context.Context, name string) (netip.AddrPort, <-chan tapped, error) {
+// listenTapped listens on a fresh port of the checker's network (closed
+// when the check ends, or before).
+func (t *clientT) listenTapped(ctx context.Context, name string) (net.Listener, <-chan tapped, error) {
 	ln, err := t.Net.Listen(ctx, netip.AddrPortFrom(t.Net.Addr(), 0))
 	if err != nil {
-		return netip.AddrPort{}, nil, fmt.Errorf("conform: %s: listen: %w", name, err)
+		return nil, nil, fmt.Errorf("conform: %s: listen: %w", name, err)
 	}
-	return addrPortOf(ln.Addr()), t.acceptTapped(ln, name), nil
+	return ln, t.acceptTapped(ln, name), nil
 }
 
 // next waits for the next connection on ch.
@@ -66,52 +67,62 @@ func next(ctx context.Context, ch <-chan tapped, want string) (tapped, error) {
 }
 
 // standInClient starts the client under test against a stand-in server
-// played by the checker: it answers the client's Login with LoginResult ok
-// (observed = the connection's remote endpoint) and its GetP2PInfo with
-// the users others returns, given the client's own entry. It returns once
-// the ResP2pInfo is sent and the client's status says online.
-func (t *clientT) standInClient(ctx context.Context, others func(self protocol.UserInfo) []protocol.UserInfo) (*cut, tapped, error) {
-	addr, conns, err := t.listenTapped(ctx, "stand-in server")
+// played by the checker (serveStandIn). It returns once the ResP2pInfo is
+// sent and the client's status says online, with the stand-in's later
+// connections (a client that logs in again).
+func (t *clientT) standInClient(ctx context.Context, others func(self protocol.UserInfo) []protocol.UserInfo) (*cut, tapped, <-chan tapped, error) {
+	ln, conns, err := t.listenTapped(ctx, "stand-in server")
 	if err != nil {
-		return nil, tapped{}, err
+		return nil, tapped{}, nil, err
 	}
 	var srv tapped
-	c, err := t.startCUTWith(ctx, addr, func(ctx context.Context) error {
-		var f protocol.Frame
-		for {
-			srv, err = next(ctx, conns, "the client connects to its server")
-			if err != nil {
-				return err
-			}
-			f, err = srv.s.expect(ctx, "Login", isType(protocol.TypeLogin))
-			if err == nil {
-				break
-			}
-			if !srv.s.closed() || ctx.Err() != nil {
-				return err
-			}
-			// A connection closed before its Login: a client may give
-			// up a connect (its shared port, 6.1, was not free yet) and
-			// make another; the stand-in takes the next.
-		}
-		obs := protocol.EndpointOf(addrPortOf(srv.s.conn.RemoteAddr()))
-		if err := srv.s.send(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: true, Observed: &obs}).WithRe(f.ID)); err != nil {
-			return err
-		}
-		g, err := srv.s.expect(ctx, "GetP2PInfo", isType(protocol.TypeGetP2PInfo))
-		if err != nil {
-			return err
-		}
-		self := protocol.UserInfo{UserID: body[protocol.Login](f).UserID, IP: obs.IP, Port: obs.Port}
-		return srv.s.send(protocol.MustFrame(protocol.TypeResP2pInfo, protocol.ResP2pInfo{Users: others(self)}).WithRe(g.ID))
+	c, err := t.startCUTWith(ctx, addrPortOf(ln.Addr()), func(ctx context.Context) error {
+		srv, err = serveStandIn(ctx, conns, others)
+		return err
 	})
 	if err != nil {
-		return nil, tapped{}, err
+		return nil, tapped{}, nil, err
 	}
 	if err := c.waitOnline(ctx); err != nil {
-		return nil, tapped{}, err
+		return nil, tapped{}, nil, err
 	}
-	return c, srv, nil
+	return c, srv, conns, nil
+}
+
+// serveStandIn plays the server for the client's next connection on
+// conns: it answers Login with LoginResult ok (observed = the connection's
+// remote endpoint) and GetP2PInfo with the users others returns, given the
+// client's own entry.
+func serveStandIn(ctx context.Context, conns <-chan tapped, others func(self protocol.UserInfo) []protocol.UserInfo) (tapped, error) {
+	var srv tapped
+	var f protocol.Frame
+	var err error
+	for {
+		srv, err = next(ctx, conns, "the client connects to its server")
+		if err != nil {
+			return srv, err
+		}
+		f, err = srv.s.expect(ctx, "Login", isType(protocol.TypeLogin))
+		if err == nil {
+			break
+		}
+		if !srv.s.closed() || ctx.Err() != nil {
+			return srv, err
+		}
+		// A connection closed before its Login: a client may give up a
+		// connect (its shared port, 6.1, was not free yet) and make
+		// another; the stand-in takes the next.
+	}
+	obs := protocol.EndpointOf(addrPortOf(srv.s.conn.RemoteAddr()))
+	if err := srv.s.send(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: true, Observed: &obs}).WithRe(f.ID)); err != nil {
+		return srv, err
+	}
+	g, err := srv.s.expect(ctx, "GetP2PInfo", isType(protocol.TypeGetP2PInfo))
+	if err != nil {
+		return srv, err
+	}
+	self := protocol.UserInfo{UserID: body[protocol.Login](f).UserID, IP: obs.IP, Port: obs.Port}
+	return srv, srv.s.send(protocol.MustFrame(protocol.TypeResP2pInfo, protocol.ResP2pInfo{Users: others(self)}).WithRe(g.ID))
 }
 
 // waitOnline polls GET /v1/status until it says online:true.
@@ -268,8 +279,8 @@ func moreClientRequirements() []Requirement {
 				if err != nil {
 					return err
 				}
-				c, _, err := t.standInClient(ctx, func(self protocol.UserInfo) []protocol.UserInfo {
-					return []protocol.UserInfo{userAt(t.user("zz"), zz), self, userAt(t.user("aa"), aa)}
+				c, _, _, err := t.standInClient(ctx, func(self protocol.UserInfo) []protocol.UserInfo {
+					return []protocol.UserInfo{userAt(t.user("zz"), addrPortOf(zz.Addr())), self, userAt(t.user("aa"), addrPortOf(aa.Addr()))}
 				})
 				if err != nil {
 					return err
@@ -295,7 +306,7 @@ func moreClientRequirements() []Requirement {
 			Sentence: "The client answers its server's Heartbeats with HeartbeatAck, re = their id.",
 			Outcomes: []string{"two Heartbeats from a stand-in server get HeartbeatAck re=id each"},
 			client: func(ctx context.Context, t *clientT) error {
-				_, srv, err := t.standInClient(ctx, func(self protocol.UserInfo) []protocol.UserInfo { return []protocol.UserInfo{self} })
+				_, srv, _, err := t.standInClient(ctx, func(self protocol.UserInfo) []protocol.UserInfo { return []protocol.UserInfo{self} })
 				if err != nil {
 					return err
 				}
@@ -305,6 +316,37 @@ func moreClientRequirements() []Requirement {
 					}
 				}
 				return nil
+			},
+		},
+		{
+			ID: "client/6.9/resend-relayed", Level: Must, Section: "6.9",
+			Sentence: "A chat message sent through the server and not acknowledged when the server connection ends is sent again through the server, with the same messageID, after the next login.",
+			Outcomes: []string{"a ChatMessage the stand-in server received and nobody acknowledged arrives again, same messageID, on the client's next server connection after its Login"},
+			client: func(ctx context.Context, t *clientT) error {
+				peer := t.user("peer")
+				// Nothing listens on port 1: no channel, the chat goes
+				// through the server.
+				others := func(self protocol.UserInfo) []protocol.UserInfo {
+					return []protocol.UserInfo{self, userAt(peer, netip.AddrPortFrom(t.Net.Addr(), 1))}
+				}
+				c, srv, conns, err := t.standInClient(ctx, others)
+				if err != nil {
+					return err
+				}
+				resp, err := c.ctl.Chat(ctx, peer, "resend me after the next login")
+				if err != nil {
+					return failf("POST /v1/chat to "+peer, "%v", err)
+				}
+				if _, err := srv.s.expect(ctx, "ChatMessage "+resp.MessageID+" to the server", isChat(protocol.TypeChatMessage, resp.MessageID)); err != nil {
+					return err
+				}
+				srv.s.Close() // the server connection ends; the listener stays
+				again, err := serveStandIn(ctx, conns, others)
+				if err != nil {
+					return err
+				}
+				_, err = again.s.expect(ctx, "ChatMessage "+resp.MessageID+" again after the new login", isChat(protocol.TypeChatMessage, resp.MessageID))
+				return err
 			},
 		},
 		{
@@ -320,8 +362,8 @@ func moreClientRequirements() []Requirement {
 				// A user nobody can dial (port 1 of the checker's address,
 				// where nothing listens): chat to it goes through the server.
 				gone := netip.AddrPortFrom(t.Net.Addr(), 1)
-				c, srv, err := t.standInClient(ctx, func(self protocol.UserInfo) []protocol.UserInfo {
-					return []protocol.UserInfo{self, userAt(peer, pe), userAt(t.user("relayed"), gone)}
+				c, srv, _, err := t.standInClient(ctx, func(self protocol.UserInfo) []protocol.UserInfo {
+					return []protocol.UserInfo{self, userAt(peer, addrPortOf(pe.Addr())), userAt(t.user("relayed"), gone)}
 				})
 				if err != nil {
 					return err

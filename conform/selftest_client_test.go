@@ -70,6 +70,7 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		{defective.KeepBadChannel, set("client/2.1/length-limit", "client/2.4/bad-frame", "client/4.2/forbidden-close", "client/6.3/setup-required")},
 		{defective.IgnoreLengthChannel, set("client/2.1/length-limit")},
 		{defective.NullMembersClient, set("client/2.2/omit-absent")},
+		{defective.NoResend, set("client/6.9/resend-relayed")},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.defect), func(t *testing.T) {

@@ -84,6 +84,7 @@ type wrapper struct {
 	listenReal string // the wrapped client's own endpoint
 	advertised string // the endpoint the server sees and advertises
 	wg         sync.WaitGroup
+	more       moreState // for the defects of client_more.go
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {

@@ -33,13 +33,42 @@ const (
 	// that has no name and writes null for it (docs/protocol.md 2.2:
 	// senders SHOULD omit the member).
 	NullMembersClient ClientDefect = "null-members"
+	// NoResend never sends a ChatMessage to the server a second time: a
+	// relayed chat left unacknowledged by a lost server connection is not
+	// resent after the next login (docs/protocol.md 6.9).
+	NoResend ClientDefect = "no-resend"
 )
+
+// moreState is what the defects of this file remember across connections.
+type moreState struct {
+	mu      sync.Mutex
+	relayed map[string]bool // messageIDs of ChatMessages sent to the server
+}
+
+// seenBefore records a relayed messageID and reports whether it was sent
+// before.
+func (m *moreState) seenBefore(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.relayed == nil {
+		m.relayed = map[string]bool{}
+	}
+	seen := m.relayed[id]
+	m.relayed[id] = true
+	return seen
+}
 
 // toServer filters and rewrites a frame from the wrapped client to its
 // server; it returns false to drop it.
 func (w *wrapper) toServer(f protocol.Frame) (protocol.Frame, bool) {
 	if w.dropFromClient(f) {
 		return f, false
+	}
+	if w.defect == NoResend && f.Type == protocol.TypeChatMessage {
+		var c protocol.Chat
+		if json.Unmarshal(f.Body, &c) == nil && w.more.seenBefore(c.MessageID) {
+			return f, false
+		}
 	}
 	if w.defect == NullMembersClient && f.Type == protocol.TypeLogin {
 		var b map[string]json.RawMessage
