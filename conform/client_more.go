@@ -16,7 +16,6 @@ import (
 type tapped struct {
 	s   *session
 	tap *tapConn
-	err error
 }
 
 // acceptTapped accepts connections on ln until it is closed (by the

@@ -112,7 +112,11 @@ func moreServerRequirements() []Requirement {
 				if _, err := rs.request(protocol.TypeLogin, protocol.Login{UserID: "not a valid id!"}); err != nil {
 					return err
 				}
-				if _, err := expectError(ctx, rs, protocol.CodeBadUserID, 0); err != nil {
+				if _, err := rs.expect(ctx, "a refusal of the Login", isLoginAnswer); err != nil {
+					return err
+				}
+				// Whatever else the refusal sends comes before the close.
+				if err := rs.expectClosed(ctx, "after refusing the Login"); err != nil {
 					return err
 				}
 				return checkOmitted("the server", ta, tb, tr)
