@@ -22,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # dissector's tests, chromium for the HTML report's browser test.
 TEST_TOOLS = tshark:tshark chromium:chromium
 
-.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench bench-impair fuzz clean load chaos leaks flake matrix
+.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench bench-impair fuzz clean load chaos hostile leaks flake matrix
 
 all: build
 
@@ -157,6 +157,11 @@ RELIABILITY_ENV = $(SUDO) env "PATH=$$PATH"
 load:
 	$(RELIABILITY_ENV) LOAD_CLIENTS=$(LOAD_CLIENTS) LOAD_MESSAGES=$(LOAD_MESSAGES) $(GO) test -v ./reliability/ -run TestReliability \
 		-count=1 -timeout 20m -ginkgo.label-filter=load -ginkgo.timeout=15m -ginkgo.v
+
+## hostile: floods against the reference programs (offer flood, chat burst, connection flood, tiny frames, big chats); RSS, fds, relay latency, load average.
+hostile:
+	$(RELIABILITY_ENV) $(GO) test -v ./reliability/ -run TestReliability \
+		-count=1 -timeout 20m -ginkgo.label-filter=hostile -ginkgo.timeout=15m -ginkgo.v
 
 ## chaos: a seeded fault schedule over 20 chatting clients and the server (CHAOS_SEED=n replays one).
 chaos:

@@ -1,7 +1,6 @@
 package defective
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -85,6 +84,7 @@ type wrapper struct {
 	listenReal string // the wrapped client's own endpoint
 	advertised string // the endpoint the server sees and advertises
 	wg         sync.WaitGroup
+	more       moreState // for the defects of client_more.go
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {
@@ -194,10 +194,10 @@ func (w *wrapper) serveLink(c net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pump(s, c, w.dropFromClient) // from the wrapped client to the server
+		w.pumpWith(s, c, w.toServer) // from the wrapped client to the server
 		_ = s.Close()
 	}()
-	w.pump(c, s, w.dropToClient)
+	w.pumpWith(c, s, w.toClient)
 	_ = c.Close()
 	<-done
 	_ = p2p.Close()
@@ -224,29 +224,20 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pump(out, in, nil)
+		w.channelIn(out, in)
 		_ = out.Close()
 	}()
-	w.pump(in, out, w.dropFromClient)
-	_ = in.Close()
+	drop, keep := w.channelOut()
+	w.pump(in, out, drop)
+	if !keep() {
+		_ = in.Close()
+	}
 	<-done
 }
 
 // pump copies frames from src to dst, leaving out those drop selects.
 func (w *wrapper) pump(dst, src net.Conn, drop func(protocol.Frame) bool) {
-	r := protocol.NewReader(bufio.NewReader(src))
-	for {
-		f, err := r.ReadFrame()
-		if err != nil {
-			return
-		}
-		if drop != nil && drop(f) {
-			continue
-		}
-		if err := protocol.WriteFrame(dst, f); err != nil {
-			return
-		}
-	}
+	w.pumpWith(dst, src, func(f protocol.Frame) (protocol.Frame, bool) { return f, drop == nil || !drop(f) })
 }
 
 func (w *wrapper) dropFromClient(f protocol.Frame) bool {
