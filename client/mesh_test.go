@@ -23,6 +23,11 @@ func TestFullMesh(t *testing.T) {
 	c := clienttest.New(t, srv.Addr, "carol")
 	waitEvent(t, a, "channel from carol", opened("carol"))
 	waitEvent(t, b, "channel from carol", opened("carol"))
+	// Each end reports its own side: the dialer's event can come after the
+	// acceptor's, so wait on both ends of every pair.
+	waitEvent(t, b, "bob's channel to alice", opened("alice"))
+	waitEvent(t, c, "carol's channel to alice", opened("alice"))
+	waitEvent(t, c, "carol's channel to bob", opened("bob"))
 	hs := map[string]*clienttest.Client{"alice": a, "bob": b, "carol": c}
 
 	for id, h := range hs {
