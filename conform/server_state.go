@@ -214,5 +214,6 @@ func serverCatalogue() []Requirement {
 	all = append(all, relayRequirements()...)
 	all = append(all, stateRequirements()...)
 	all = append(all, flowRequirements()...)
+	all = append(all, v11ServerRequirements()...)
 	return all
 }

@@ -1,0 +1,61 @@
+package conform_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2plab/p2plab/conform"
+	"github.com/p2plab/p2plab/server"
+	"github.com/p2plab/p2plab/server/servertest"
+)
+
+// v11Reqs is the section 9 part of a role's catalogue.
+func v11Reqs(t *testing.T, role conform.Role) []conform.Requirement {
+	t.Helper()
+	reqs, err := conform.Select(conform.Catalogue(role), []string{string(role) + "/9.*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reqs
+}
+
+// The reference server passes every v1.1 requirement.
+func TestReferenceServerV11(t *testing.T) {
+	target := referenceServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results := conform.RunServer(ctx, target, v11Reqs(t, conform.RoleServer), nil)
+	if bad, text := notPassed(results); len(bad) > 0 {
+		t.Fatalf("the reference server does not pass:\n%s", text)
+	}
+}
+
+// A version 1 server (the reference server with --v1) passes the v1
+// requirements of section 9 and is unsupported, not failed, on the rest:
+// exit status 127.
+func TestV1ServerUnsupported(t *testing.T) {
+	s := servertest.NewServer(t, server.Config{Heartbeat: testHeartbeat, Misses: testMisses, Version1: true})
+	target := conform.ServerTarget{Addr: s.Addr, Admin: s.AdminAddr.String(), Heartbeat: testHeartbeat, Misses: testMisses, CheckTimeout: testCheckTimeout}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results := conform.RunServer(ctx, target, v11Reqs(t, conform.RoleServer), nil)
+	for _, r := range results {
+		want := conform.Unsupported
+		if r.ID == "server/9.1/v1-frames" {
+			want = conform.Pass
+		}
+		if r.Verdict != want {
+			t.Errorf("%s: verdict %s, want %s (%s %s %s)", r.ID, r.Verdict, want, r.Expected, r.Actual, r.Message)
+		}
+	}
+	if code := conform.Summarize(results).ExitCode(false); code != conform.ExitUnsupported {
+		t.Errorf("exit code %d, want %d", code, conform.ExitUnsupported)
+	}
+	var b strings.Builder
+	conform.WriteReport(&b, results, false)
+	if !strings.Contains(b.String(), "conforms to protocol v1; v1.1 features not advertised: ") || strings.Contains(b.String(), "CONFORMS") {
+		t.Errorf("report:\n%s", b.String())
+	}
+}
