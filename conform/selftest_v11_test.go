@@ -26,7 +26,11 @@ func TestReferenceServerV11(t *testing.T) {
 	target := referenceServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	results := conform.RunServer(ctx, target, v11Reqs(t, conform.RoleServer), nil)
+	reqs := v11Reqs(t, conform.RoleServer)
+	results := conform.RunServer(ctx, target, reqs, nil)
+	if len(results) != len(reqs) || len(reqs) < 10 {
+		t.Fatalf("%d results for %d requirements", len(results), len(reqs))
+	}
 	if bad, text := notPassed(results); len(bad) > 0 {
 		t.Fatalf("the reference server does not pass:\n%s", text)
 	}
@@ -57,5 +61,23 @@ func TestV1ServerUnsupported(t *testing.T) {
 	conform.WriteReport(&b, results, false)
 	if !strings.Contains(b.String(), "conforms to protocol v1; v1.1 features not advertised: ") || strings.Contains(b.String(), "CONFORMS") {
 		t.Errorf("report:\n%s", b.String())
+	}
+}
+
+// The reference client (with --punch) passes every v1.1 requirement.
+func TestReferenceClientV11(t *testing.T) {
+	target := clientTarget(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	reqs := v11Reqs(t, conform.RoleClient)
+	results, err := conform.RunClient(ctx, target, reqs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != len(reqs) || len(reqs) < 8 {
+		t.Fatalf("%d results for %d requirements", len(results), len(reqs))
+	}
+	if bad, text := notPassed(results); len(bad) > 0 {
+		t.Fatalf("the reference client does not pass:\n%s", text)
 	}
 }
