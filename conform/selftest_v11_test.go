@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/p2plab/p2plab/conform"
+	"github.com/p2plab/p2plab/conform/internal/defective"
 	"github.com/p2plab/p2plab/server"
 	"github.com/p2plab/p2plab/server/servertest"
 )
@@ -79,5 +80,48 @@ func TestReferenceClientV11(t *testing.T) {
 	}
 	if bad, text := notPassed(results); len(bad) > 0 {
 		t.Fatalf("the reference client does not pass:\n%s", text)
+	}
+}
+
+// v11ServerDefects is what each defective server fails in section 9 of the
+// catalogue (the full runs of TestDefectiveServersFailExactly add the
+// rest).
+var v11ServerDefects = map[defective.ServerDefect][]string{
+	defective.ForwardForged:       {"server/9.6/punch-forged"},
+	defective.KeepBadConn:         {"server/9.1/bad-key"},
+	defective.WrongObserved:       {"server/9.5/udp-hello"},
+	defective.LeakV11:             {"server/9.1/v1-frames", "server/9.6/punch-v1-dest"},
+	defective.UDPNoToken:          {"server/9.5/udp-wrong-token", "server/9.5/udp-not-logged-in", "server/9.10/udp-rejected-counted"},
+	defective.PunchTrustEndpoints: {"server/9.6/punch-relay"},
+	defective.StripKeys:           {"server/9.3/key-distribution"},
+}
+
+// Each defective server fails exactly its section 9 requirements (fast:
+// section 9 only, so it runs under -short too).
+func TestDefectiveServersV11(t *testing.T) {
+	target := referenceServer(t)
+	for _, d := range defective.ServerDefects {
+		t.Run(string(d), func(t *testing.T) {
+			p, err := defective.NewServerProxy(target.Addr, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Close)
+			bad := target
+			bad.Addr = p.Addr()
+			bad.CheckTimeout = testDefectTimeout
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			results := conform.RunServer(ctx, bad, v11Reqs(t, conform.RoleServer), nil)
+			got, text := notPassed(results)
+			if want := set(v11ServerDefects[d]...); !sameSet(got, want) {
+				t.Fatalf("defect %s: failed %v, want exactly %v:\n%s", d, keys(got), keys(want), text)
+			}
+			for _, r := range results {
+				if got[r.ID] && r.Verdict != conform.Fail {
+					t.Errorf("%s: verdict %s, want fail (%s)", r.ID, r.Verdict, r.Message)
+				}
+			}
+		})
 	}
 }

@@ -24,7 +24,7 @@ import (
 
 func main() {
 	upstream := flag.String("upstream", "", "the reference server's address IP:PORT")
-	defect := flag.String("defect", "", "no-state-notify, forward-forged, ignore-length-limit, keep-bad-conn, drop-user-offline or wrong-observed")
+	defect := flag.String("defect", "", "one of: no-state-notify, forward-forged, ignore-length-limit, keep-bad-conn, drop-user-offline, wrong-observed, leak-v11, udp-no-token, punch-trust-endpoints, strip-keys")
 	flag.Parse()
 	ap, err := netip.ParseAddrPort(*upstream)
 	if err != nil || *defect == "" || flag.NArg() != 0 {
