@@ -125,3 +125,45 @@ func TestDefectiveServersV11(t *testing.T) {
 		})
 	}
 }
+
+// v11ClientDefects is what each defective client fails in section 9 of the
+// catalogue (the full runs of TestDefectiveClientsFailExactly add the
+// rest).
+var v11ClientDefects = map[defective.ClientDefect][]string{
+	defective.AcceptAnyProof: {"client/9.4/wrong-proof"},
+	defective.AcceptV1Claim:  {"client/9.2/downgrade-refused"},
+	// Every check that opens a proved channel to the client.
+	defective.BadProof:     {"client/9.4/handshake", "client/9.4/wrong-proof", "client/9.4/forged-ack", "client/9.4/forged-chunk", "client/9.9/channels-transport"},
+	defective.CrossChannel: {"client/9.4/forged-ack", "client/9.4/forged-chunk"},
+	defective.NoPunch:      {"client/9.5/udp-hello", "client/9.6/punch-answer"},
+	defective.WrongMethod:  {"client/9.9/channels-transport"},
+	// The checks that take a HeartbeatAck on a proved channel as a marker.
+	defective.NoHeartbeatAck: {"client/9.4/handshake", "client/9.4/forged-ack", "client/9.4/forged-chunk"},
+}
+
+// Each defective client fails exactly its section 9 requirements.
+func TestDefectiveClientsV11(t *testing.T) {
+	for _, d := range defective.ClientDefects {
+		t.Run(string(d), func(t *testing.T) {
+			target := clientTarget(t, func(start conform.StartClientFunc) conform.StartClientFunc {
+				return defective.WrapClient(start, d)
+			})
+			target.CheckTimeout = testDefectTimeout
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			results, err := conform.RunClient(ctx, target, v11Reqs(t, conform.RoleClient), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, text := notPassed(results)
+			if want := set(v11ClientDefects[d]...); !sameSet(got, want) {
+				t.Fatalf("defect %s: failed %v, want exactly %v:\n%s", d, keys(got), keys(want), text)
+			}
+			for _, r := range results {
+				if got[r.ID] && r.Verdict != conform.Fail {
+					t.Errorf("%s: verdict %s, want fail (%s)", r.ID, r.Verdict, r.Message)
+				}
+			}
+		})
+	}
+}

@@ -40,6 +40,10 @@ const (
 	NoTeardown ClientDefect = "no-teardown"
 )
 
+// ClientDefects lists every client defect.
+var ClientDefects = []ClientDefect{NoAck, NoHeartbeatAck, WrongLogPhrase, NoTeardown,
+	AcceptAnyProof, AcceptV1Claim, BadProof, CrossChannel, NoPunch, WrongMethod}
+
 // WrapClient returns a StartClientFunc that starts the client of start
 // behind proxies that break one rule: its server link and inbound P2P
 // channels pass through a frame filter, and its control API through an
@@ -48,6 +52,7 @@ const (
 func WrapClient(start conform.StartClientFunc, defect ClientDefect) conform.StartClientFunc {
 	return func(ctx context.Context, run conform.ClientRun) (func(), error) {
 		w := &wrapper{defect: defect, server: run.Server, conns: map[io.Closer]struct{}{}}
+		w.init11()
 		if err := w.listen(); err != nil {
 			return nil, err
 		}
@@ -85,6 +90,8 @@ type wrapper struct {
 	listenReal string // the wrapped client's own endpoint
 	advertised string // the endpoint the server sees and advertises
 	wg         sync.WaitGroup
+
+	v11 // protocol v1.1 state, client_v11.go
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {
@@ -114,12 +121,15 @@ func (w *wrapper) track(c io.Closer) bool {
 func (w *wrapper) linkAddr() netip.AddrPort { return w.link.Addr().(*net.TCPAddr).AddrPort() }
 
 func (w *wrapper) listen() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, udp, err := listenBoth()
 	if err != nil {
-		return fmt.Errorf("defective: listen: %w", err)
+		return err
 	}
 	w.link = ln
 	w.track(ln)
+	w.track(udp)
+	w.wg.Add(1)
+	go w.serveUDP(udp)
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -197,7 +207,7 @@ func (w *wrapper) serveLink(c net.Conn) {
 		w.pump(s, c, w.dropFromClient) // from the wrapped client to the server
 		_ = s.Close()
 	}()
-	w.pump(c, s, w.dropToClient)
+	w.pumpFrames(&frameWriter{c: c}, protocol.NewReader(bufio.NewReader(s)), w.toClientLink)
 	_ = c.Close()
 	<-done
 	_ = p2p.Close()
@@ -221,29 +231,59 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 		_ = in.Close()
 		return
 	}
+	rin, rout := protocol.NewReader(bufio.NewReader(in)), protocol.NewReader(bufio.NewReader(out))
+	ch := w.newChannel(in, out)
+	defer w.dropChannel(ch)
+	if !w.interpose(ch, rin, rout) {
+		_ = in.Close()
+		_ = out.Close()
+		return
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pump(out, in, nil)
+		w.pumpFrames(ch.out, rin, ch.toClient)
 		_ = out.Close()
 	}()
-	w.pump(in, out, w.dropFromClient)
+	w.pumpFrames(ch.in, rout, ch.fromClient)
 	_ = in.Close()
 	<-done
 }
 
 // pump copies frames from src to dst, leaving out those drop selects.
 func (w *wrapper) pump(dst, src net.Conn, drop func(protocol.Frame) bool) {
-	r := protocol.NewReader(bufio.NewReader(src))
+	w.pumpFrames(&frameWriter{c: dst}, protocol.NewReader(bufio.NewReader(src)), func(f protocol.Frame) (protocol.Frame, bool) {
+		return f, drop == nil || !drop(f)
+	})
+}
+
+// frameWriter writes whole frames to a connection, one writer at a time.
+type frameWriter struct {
+	mu sync.Mutex
+	c  net.Conn
+}
+
+func (fw *frameWriter) write(f protocol.Frame) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return protocol.WriteFrame(fw.c, f)
+}
+
+// pumpFrames copies frames from r to dst, each through edit (nil: as they
+// are), which may replace a frame or leave it out (false).
+func (w *wrapper) pumpFrames(dst *frameWriter, r *protocol.Reader, edit func(protocol.Frame) (protocol.Frame, bool)) {
 	for {
 		f, err := r.ReadFrame()
 		if err != nil {
 			return
 		}
-		if drop != nil && drop(f) {
-			continue
+		if edit != nil {
+			var send bool
+			if f, send = edit(f); !send {
+				continue
+			}
 		}
-		if err := protocol.WriteFrame(dst, f); err != nil {
+		if err := dst.write(f); err != nil {
 			return
 		}
 	}
@@ -255,6 +295,8 @@ func (w *wrapper) dropFromClient(f protocol.Frame) bool {
 		return f.Type == protocol.TypeChatAck
 	case NoHeartbeatAck:
 		return f.Type == protocol.TypeHeartbeatAck
+	case NoPunch:
+		return f.Type == protocol.TypePunchConnect
 	}
 	return false
 }
@@ -287,7 +329,8 @@ func (w *wrapper) serveControl(path, real string) error {
 		ErrorLog:      log.New(io.Discard, "", 0), // the wrapped client not up yet: 502, quietly
 		ModifyResponse: func(resp *http.Response) error {
 			p := resp.Request.URL.Path
-			if p != "/v1/status" && p != "/v1/log" {
+			channels := strings.HasPrefix(p, "/v1/channels") && w.defect == WrongMethod
+			if p != "/v1/status" && p != "/v1/log" && !channels {
 				return nil
 			}
 			b, err := io.ReadAll(resp.Body)
@@ -303,6 +346,9 @@ func (w *wrapper) serveControl(path, real string) error {
 				}
 				w.mu.Unlock()
 				s = strings.ReplaceAll(s, `"`+w.linkAddr().String()+`"`, `"`+w.server.String()+`"`)
+			}
+			if channels {
+				s = strings.ReplaceAll(s, `"method":"lan"`, `"method":"direct"`)
 			}
 			if p == "/v1/log" && w.defect == WrongLogPhrase {
 				s = strings.ReplaceAll(s, "send messages through p2p channel", "send message through p2p channel")
