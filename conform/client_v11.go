@@ -45,7 +45,7 @@ func cutEntry(ctx context.Context, p *fakePeer, c *cut) (protocol.UserInfo, erro
 }
 
 // cutFeature fails as unsupported unless the client under test advertises
-// f ("v1.1": any feature at all) in its entry.
+// f (FeatureAny: any feature at all) in its entry.
 func cutFeature(ctx context.Context, p *fakePeer, c *cut, f string) (protocol.UserInfo, error) {
 	u, err := cutEntry(ctx, p, c)
 	if err != nil {
@@ -53,8 +53,8 @@ func cutFeature(ctx context.Context, p *fakePeer, c *cut, f string) (protocol.Us
 	}
 	switch {
 	case len(u.Features) == 0:
-		return u, unsupportedf("v1.1", "the client's Login carries no features: a version 1 client")
-	case f != "v1.1" && !protocol.Has(u.Features, f):
+		return u, unsupportedf(f, "the client's Login carries no features: a version 1 client")
+	case f != FeatureAny && !protocol.Has(u.Features, f):
 		return u, unsupportedf(f, "the client advertises features %q, not %q", u.Features, f)
 	}
 	return u, nil
@@ -152,7 +152,7 @@ func v11ClientRequirements() []Requirement {
 			Sentence: "A v1.1 client's Login advertises its features (1-32 of a-z0-9-, at most 16) and, with feature id, its Ed25519 public key.",
 			Outcomes: []string{"the client's ResP2pInfo entry (as a v1.1 peer sees it) lists valid features and, with id, a key that is the base64 of 32 bytes"},
 			client: func(ctx context.Context, t *clientT) error {
-				c, ps, _, err := t.start11(ctx, "v1.1", "peer")
+				c, ps, _, err := t.start11(ctx, FeatureAny, "peer")
 				if err != nil {
 					return err
 				}

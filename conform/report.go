@@ -73,7 +73,11 @@ func VerdictText(results []Result, strict bool) string {
 		}
 		return fmt.Sprintf("NOT FULLY CHECKED: no MUST failed, but %d MUST requirements were not checked (SKIP above): %s", len(ids), strings.Join(ids, ", "))
 	case ExitUnsupported:
-		return "conforms to protocol v1; v1.1 features not advertised: " + strings.Join(unsupportedFeatures(results), ", ")
+		fs := unsupportedFeatures(results)
+		if i := slices.Index(fs, FeatureAny); i >= 0 {
+			fs = append(slices.Delete(fs, i, i+1), "any (a version 1 program)")
+		}
+		return "conforms to protocol v1; v1.1 features not advertised: " + strings.Join(fs, ", ")
 	}
 	return "CONFORMS"
 }

@@ -1,7 +1,11 @@
 package conform_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -165,5 +169,49 @@ func TestDefectiveClientsV11(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A version 1 client (the reference client with --v1) is unsupported, not
+// failed, on every v1.1 requirement: exit status 127, through the CLI too,
+// with the verdict in the JSON and JUnit reports.
+func TestV1ClientUnsupported(t *testing.T) {
+	target := referenceServer(t)
+	dir := t.TempDir()
+	jsonPath, junitPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.xml")
+	code, out := runCLI(t, "conform", "client", "--server", target.Addr.String(), "--run", "client/9.*,client/6.3/accept",
+		"--json", jsonPath, "--junit", junitPath, "--cmd", referenceClient()+" --v1")
+	if code != conform.ExitUnsupported || !strings.Contains(out, "conforms to protocol v1; v1.1 features not advertised: id, punch, any (a version 1 program)") ||
+		strings.Contains(out, "CONFORMS") || !strings.Contains(out, "UNSP  MUST   client/9.4/handshake") || !strings.Contains(out, "PASS  MUST   client/6.3/accept") {
+		t.Fatalf("exit %d, want %d:\n%s", code, conform.ExitUnsupported, out)
+	}
+	var rep conform.Report
+	b, err := os.ReadFile(jsonPath)
+	if err != nil || json.Unmarshal(b, &rep) != nil || rep.ExitCode != conform.ExitUnsupported || rep.Summary.Unsupported != len(v11Reqs(t, conform.RoleClient)) ||
+		!strings.HasPrefix(rep.Verdict, "conforms to protocol v1") {
+		t.Fatalf("json report: %v\n%s", err, b)
+	}
+	if b, err := os.ReadFile(junitPath); err != nil || !bytes.Contains(b, []byte(`<skipped message="unsupported: the client&#39;s Login carries no features`)) {
+		t.Fatalf("junit report: %v\n%s", err, b)
+	}
+}
+
+// MUST checks skipped (no --heartbeat) give exit status 3 and a verdict
+// that does not say CONFORMS.
+func TestCLISkippedMust(t *testing.T) {
+	target := referenceServer(t)
+	code, out := runCLI(t, "conform", "server", "--addr", target.Addr.String(), "--run", "server/5.8")
+	if code != conform.ExitSkipped || strings.Contains(out, "CONFORMS") ||
+		!strings.Contains(out, "NOT FULLY CHECKED: no MUST failed, but 2 MUST requirements were not checked (SKIP above): server/5.8/heartbeat-timeout, server/5.8/server-heartbeat") {
+		t.Fatalf("exit %d, want %d:\n%s", code, conform.ExitSkipped, out)
+	}
+	// A failure takes precedence over the skips.
+	bad, err := defective.NewServerProxy(target.Addr, defective.ForwardForged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bad.Close)
+	if code, out := runCLI(t, "conform", "server", "--addr", bad.Addr().String(), "--run", "server/5.8,server/5.5/forged-sender"); code != conform.ExitFailed {
+		t.Fatalf("exit %d, want %d:\n%s", code, conform.ExitFailed, out)
 	}
 }

@@ -54,6 +54,10 @@ func (t *serverT) login11(ctx context.Context, user string, features ...string) 
 	return s, lr, nil
 }
 
+// FeatureAny stands for "some v1.1 feature" in an unsupported verdict: the
+// requirement binds every v1.1 program, and the target advertises none.
+const FeatureAny = "v1.1"
+
 // serverFeature fails as unsupported unless the server's LoginResult lists
 // feature f.
 func serverFeature(lr protocol.LoginResult, f string) error {
@@ -292,7 +296,7 @@ func v11ServerRequirements() []Requirement {
 					return err
 				}
 				if len(lr.Features) == 0 {
-					return unsupportedf("v1.1", "the server's LoginResult to a v1.1 Login lists no features: a version 1 server")
+					return unsupportedf(FeatureAny, "the server's LoginResult to a v1.1 Login lists no features: a version 1 server")
 				}
 				for _, f := range lr.Features {
 					if !protocol.ValidFeature(f) {
