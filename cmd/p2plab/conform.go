@@ -48,7 +48,7 @@ implementation and prints expected vs actual for each failure. Exit status
 (the first that applies, in this order):
   1   a MUST requirement failed or errored (with --strict a SHOULD one too)
   3   no MUST failed, but some MUST requirements were skipped (not
-      checked, e.g. no --admin or --heartbeat): the report lists them
+      checked, e.g. no --heartbeat with --addr): the report lists them
   127 no MUST failed and nothing was skipped, but some requirements were
       unsupported (protocol v1.1 features not advertised): conforms to v1
   0   conforms: every MUST requirement was checked and passed
