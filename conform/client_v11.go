@@ -357,14 +357,18 @@ func v11ClientRequirements() []Requirement {
 		{
 			ID: "client/9.6/punch-answer", Level: Must, Section: "9.6",
 			Sentence: "A client that advertises punch answers a relayed PunchConnect with PunchConnect{punchID, answer:true, methods}.",
-			Outcomes: []string{"the fake peer's PunchConnect{punchID, methods:[tcp-punch]} is answered through the server with PunchConnect{punchID, answer:true} from the client"},
+			Outcomes: []string{"the fake peer's PunchConnect{punchID, methods:[tcp-punch]} is answered through the server with PunchConnect{punchID, answer:true} from the client (the punchID starts with 16 zeros, so it wins over any crossing request of the client's)"},
 			client: func(ctx context.Context, t *clientT) error {
 				c, ps, _, err := t.start11(ctx, protocol.FeaturePunch, "peer")
 				if err != nil {
 					return err
 				}
 				p := ps[0]
-				pid := p.id + "-punch"
+				// Smaller in byte order than the client's own punchIDs (the
+				// reference client's are hex), so that a punch the client
+				// may run towards p (it saw p in a ResP2pInfo) gives way
+				// to this one (9.6 step 2).
+				pid := "0000000000000000-" + p.id
 				if err := p.srv.notice(protocol.TypePunchConnect, protocol.PunchConnect{PunchID: pid, DestUserID: c.user, Methods: []string{protocol.MethodTCPPunch}}); err != nil {
 					return err
 				}

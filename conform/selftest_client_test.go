@@ -64,8 +64,19 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		{defective.NoHeartbeatAck, set("client/6.7/heartbeat-answer")},
 		{defective.WrongLogPhrase, set("client/7.2/log-send")},
 		{defective.NoTeardown, set("client/6.2/teardown-offline", "client/7.2/log-closed")},
+		// Version 1.1 defects (their section 9 failures are added from
+		// v11ClientDefects, as for every defect above).
+		{defective.AcceptAnyProof, set()},
+		{defective.AcceptV1Claim, set()},
+		{defective.BadProof, set()},
+		{defective.CrossChannel, set()},
+		{defective.NoPunch, set()},
+		{defective.WrongMethod, set()},
 	}
 	for _, tc := range cases {
+		for _, id := range v11ClientDefects[tc.defect] {
+			tc.fails[id] = true
+		}
 		t.Run(string(tc.defect), func(t *testing.T) {
 			t.Parallel()
 			target := clientTarget(t, func(start conform.StartClientFunc) conform.StartClientFunc {
