@@ -55,9 +55,15 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		{defective.PunchTrustEndpoints, set("server/5.9/stalled-frame")},
 		{defective.StripKeys, set()},
 	}
+	// udp-rejected-counted reads a server-wide counter, which the other
+	// defects' runs (in parallel, on the same server) move too: the
+	// sequential TestDefectiveServersV11 checks it.
+	const shared = "server/9.10/udp-rejected-counted"
 	for _, tc := range cases {
 		for _, id := range v11ServerDefects[tc.defect] {
-			tc.fails[id] = true
+			if id != shared {
+				tc.fails[id] = true
+			}
 		}
 		t.Run(string(tc.defect), func(t *testing.T) {
 			t.Parallel()
@@ -78,6 +84,7 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 				t.Log(b.String())
 			}
 			got, text := notPassed(results)
+			delete(got, shared)
 			if !sameSet(got, tc.fails) {
 				t.Fatalf("defect %s: failed %v, want exactly %v:\n%s", tc.defect, keys(got), keys(tc.fails), text)
 			}
