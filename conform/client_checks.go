@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -423,73 +422,26 @@ func channelRequirements() []Requirement {
 			client: func(ctx context.Context, t *clientT) error {
 				// A one-shot fake server: it answers Login and GetP2PInfo,
 				// listing a fake peer that only listens, then goes away.
-				srvLn, err := t.Net.Listen(ctx, netip.AddrPortFrom(t.Net.Addr(), 0))
+				srvLn, srvConns, err := t.listenTapped(ctx, "fake server")
 				if err != nil {
-					return fmt.Errorf("conform: fake server: %w", err)
+					return err
 				}
-				t.cl.add(func() { _ = srvLn.Close() })
 				peerLn, err := t.Net.Listen(ctx, netip.AddrPortFrom(t.Net.Addr(), 0))
 				if err != nil {
 					return fmt.Errorf("conform: fake peer: %w", err)
 				}
-				t.cl.add(func() { _ = peerLn.Close() })
 				peer := t.user("peer")
-				type accepted struct {
-					s   *session
-					err error
-				}
-				acceptOne := func(ln net.Listener, name string) <-chan accepted {
-					out := make(chan accepted, 1)
-					go func() {
-						c, err := ln.Accept()
-						if err != nil {
-							out <- accepted{err: err}
-							return
-						}
-						s := newSession(name, c)
-						t.cl.add(s.Close)
-						out <- accepted{s: s}
-					}()
-					return out
-				}
-				srvConn := acceptOne(srvLn, "fake server")
-				peerConn := acceptOne(peerLn, peer+" (channel from the client)")
+				peerConns := t.acceptTapped(peerLn, peer+" (channel from the client)")
 				c, err := t.startCUTWith(ctx, addrPortOf(srvLn.Addr()), func(ctx context.Context) error {
-					var a accepted
-					select {
-					case a = <-srvConn:
-					case <-ctx.Done():
-						return failf("the client connects to its server", "no connection")
-					}
-					if a.err != nil {
-						return a.err
-					}
-					srv := a.s
-					f, err := srv.expect(ctx, "Login", isType(protocol.TypeLogin))
+					srv, err := serveStandIn(ctx, srvConns, func(self protocol.UserInfo) []protocol.UserInfo {
+						return []protocol.UserInfo{self, userAt(peer, addrPortOf(peerLn.Addr()))}
+					})
 					if err != nil {
 						return err
 					}
-					obs := protocol.EndpointOf(addrPortOf(srv.conn.RemoteAddr()))
-					if err := srv.send(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: true, Observed: &obs}).WithRe(f.ID)); err != nil {
-						return err
-					}
-					g, err := srv.expect(ctx, "GetP2PInfo", isType(protocol.TypeGetP2PInfo))
+					p, err := next(ctx, peerConns, "the client opens a channel to "+peer)
 					if err != nil {
 						return err
-					}
-					pe := protocol.EndpointOf(addrPortOf(peerLn.Addr()))
-					users := []protocol.UserInfo{{UserID: body[protocol.Login](f).UserID, IP: obs.IP, Port: obs.Port}, {UserID: peer, IP: pe.IP, Port: pe.Port}}
-					if err := srv.send(protocol.MustFrame(protocol.TypeResP2pInfo, protocol.ResP2pInfo{Users: users}).WithRe(g.ID)); err != nil {
-						return err
-					}
-					var p accepted
-					select {
-					case p = <-peerConn:
-					case <-ctx.Done():
-						return failf("the client opens a channel to "+peer, "no connection")
-					}
-					if p.err != nil {
-						return p.err
 					}
 					p.s.keepAlive(t.Heartbeat / 2)
 					if _, err := p.s.expect(ctx, "SetupP2PMessage", isType(protocol.TypeSetupP2PMessage)); err != nil {
@@ -497,7 +449,7 @@ func channelRequirements() []Requirement {
 					}
 					// The server goes away.
 					_ = srvLn.Close()
-					srv.Close()
+					srv.s.Close()
 					t.peerCh = p.s
 					return nil
 				})
@@ -1061,5 +1013,6 @@ func clientCatalogue() []Requirement {
 	all = append(all, logRequirements()...)
 	all = append(all, controlRequirements()...)
 	all = append(all, v11ClientRequirements()...)
+	all = append(all, moreClientRequirements()...)
 	return all
 }

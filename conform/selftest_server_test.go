@@ -37,15 +37,15 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		fails  map[string]bool
 	}{
 		{defective.NoStateNotify, set("server/5.7/notify-online", "server/5.7/notify-logout", "server/5.7/notify-disconnect", "server/5.8/heartbeat-timeout",
-			"server/5.10/slow-consumer")},
+			"server/5.10/slow-consumer", "server/2.2/omit-absent")},
 		// The proxy reads whole frames to launder senders: a half frame
 		// stays in it, and nothing ever cuts it with bad_frame.
 		{defective.ForwardForged, set("server/5.5/forged-sender", "server/5.9/stalled-frame")},
 		{defective.IgnoreLengthLimit, set("server/2.1/length-limit")},
 		{defective.KeepBadConn, set("server/2.1/length-zero", "server/2.1/length-limit", "server/2.4/not-json", "server/2.4/no-type",
 			"server/3.11/malformed-re", "server/4.2/unknown-type", "server/2.2/bad-id", "server/2.2/case-sensitive", "server/2.4/body-not-object",
-			"server/4.2/client-type", "server/5.4/no-dest", "server/5.5/sender-not-string", "server/5.9/stalled-frame")},
-		{defective.DropUserOffline, set("server/5.4/user-offline", "server/5.4/user-offline-file", "server/5.10/slow-consumer")},
+			"server/4.2/client-type", "server/5.4/no-dest", "server/5.5/sender-not-string", "server/5.9/stalled-frame", "server/5.5/sender-null")},
+		{defective.DropUserOffline, set("server/5.4/user-offline", "server/5.4/user-offline-file", "server/5.10/slow-consumer", "server/2.2/omit-absent")},
 		{defective.WrongObserved, set("server/5.1/observed")},
 		// Version 1.1 defects (their section 9 failures are added from
 		// v11ServerDefects, as for every defect above).
@@ -54,6 +54,8 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		// Reads whole frames, as forward-forged does.
 		{defective.PunchTrustEndpoints, set("server/5.9/stalled-frame")},
 		{defective.StripKeys, set()},
+		{defective.AnswerError, set("server/4.1/no-error-answer")},
+		{defective.NullMembers, set("server/2.2/omit-absent")},
 	}
 	// udp-rejected-counted reads a server-wide counter, which the other
 	// defects' runs (in parallel, on the same server) move too: the

@@ -215,5 +215,6 @@ func serverCatalogue() []Requirement {
 	all = append(all, stateRequirements()...)
 	all = append(all, flowRequirements()...)
 	all = append(all, v11ServerRequirements()...)
+	all = append(all, moreServerRequirements()...)
 	return all
 }

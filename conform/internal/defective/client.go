@@ -91,7 +91,8 @@ type wrapper struct {
 	advertised string // the endpoint the server sees and advertises
 	wg         sync.WaitGroup
 
-	v11 // protocol v1.1 state, client_v11.go
+	v11            // protocol v1.1 state, client_v11.go
+	more moreState // for the defects of client_more.go
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {
@@ -204,10 +205,10 @@ func (w *wrapper) serveLink(c net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pump(s, c, w.dropFromClient) // from the wrapped client to the server
+		w.pumpWith(s, c, w.toServer) // from the wrapped client to the server
 		_ = s.Close()
 	}()
-	w.pumpFrames(&frameWriter{c: c}, protocol.NewReader(bufio.NewReader(s)), w.toClientLink)
+	w.pumpWith(c, s, w.toClientLink)
 	_ = c.Close()
 	<-done
 	_ = p2p.Close()
@@ -242,19 +243,29 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pumpFrames(ch.out, rin, ch.toClient)
+		if w.framed() {
+			w.pumpFrames(ch.out, rin, ch.toClient)
+		} else {
+			w.channelIn(out, in)
+		}
 		_ = out.Close()
 	}()
-	w.pumpFrames(ch.in, rout, ch.fromClient)
-	_ = in.Close()
+	drop, keep := w.channelOut()
+	w.pumpFrames(ch.in, rout, func(f protocol.Frame) (protocol.Frame, bool) {
+		if drop(f) {
+			return f, false
+		}
+		return ch.fromClient(f)
+	})
+	if !keep() {
+		_ = in.Close()
+	}
 	<-done
 }
 
 // pump copies frames from src to dst, leaving out those drop selects.
 func (w *wrapper) pump(dst, src net.Conn, drop func(protocol.Frame) bool) {
-	w.pumpFrames(&frameWriter{c: dst}, protocol.NewReader(bufio.NewReader(src)), func(f protocol.Frame) (protocol.Frame, bool) {
-		return f, drop == nil || !drop(f)
-	})
+	w.pumpWith(dst, src, func(f protocol.Frame) (protocol.Frame, bool) { return f, drop == nil || !drop(f) })
 }
 
 // frameWriter writes whole frames to a connection, one writer at a time.

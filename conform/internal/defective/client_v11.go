@@ -56,12 +56,18 @@ func (w *wrapper) init11() {
 // swapsKeys reports whether the defect replaces the peers' keys.
 func (w *wrapper) swapsKeys() bool { return w.defect == AcceptAnyProof || w.defect == AcceptV1Claim }
 
-// toClientLink edits a frame from the server to the wrapped client.
+// framed reports whether an inbound channel from the peer is copied frame
+// by frame (for the v1.1 defects that read or rewrite it) rather than byte
+// for byte (channelIn).
+func (w *wrapper) framed() bool {
+	return w.swapsKeys() || w.defect == BadProof || w.defect == CrossChannel
+}
+
+// toClientLink edits a frame from the server to the wrapped client: the
+// filters of toClient, then the key swap.
 func (w *wrapper) toClientLink(f protocol.Frame) (protocol.Frame, bool) {
-	if w.dropToClient(f) {
-		return f, false
-	}
-	if !w.swapsKeys() {
+	f, send := w.toClient(f)
+	if !send || !w.swapsKeys() {
 		return f, true
 	}
 	mine := protocol.EncodeKey(w.priv.Public().(ed25519.PublicKey))

@@ -208,9 +208,11 @@ func (p *ServerProxy) clientToServer(pr *pair) {
 			if _, err := pr.server.Write(hdr); err != nil {
 				return
 			}
-			if _, err := io.CopyN(pr.server, r, int64(n)); err != nil {
+			sink, done := p.clientSink(pr)
+			if _, err := io.CopyN(sink, r, int64(n)); err != nil {
 				return
 			}
+			done()
 			continue
 		}
 		payload := make([]byte, n)
@@ -292,7 +294,7 @@ func (p *ServerProxy) serverToClient(pr *pair) {
 		if f.Type == protocol.TypeUserStateNotify && p.defect == NoStateNotify {
 			continue
 		}
-		f = p.toClient11(pr, p.translate(f))
+		f = p.toClient11(pr, p.moreToClient(p.translate(f)))
 		if err := protocol.WriteFrame(pr.client, f); err != nil {
 			return
 		}

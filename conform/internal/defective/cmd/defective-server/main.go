@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/p2plab/p2plab/conform/internal/defective"
@@ -24,7 +25,11 @@ import (
 
 func main() {
 	upstream := flag.String("upstream", "", "the reference server's address IP:PORT")
-	defect := flag.String("defect", "", "one of: no-state-notify, forward-forged, ignore-length-limit, keep-bad-conn, drop-user-offline, wrong-observed, leak-v11, udp-no-token, punch-trust-endpoints, strip-keys")
+	var names []string
+	for _, d := range defective.ServerDefects {
+		names = append(names, string(d))
+	}
+	defect := flag.String("defect", "", "one of: "+strings.Join(names, ", "))
 	flag.Parse()
 	ap, err := netip.ParseAddrPort(*upstream)
 	if err != nil || *defect == "" || flag.NArg() != 0 {
