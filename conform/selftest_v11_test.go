@@ -141,6 +141,8 @@ var v11ClientDefects = map[defective.ClientDefect][]string{
 	defective.CrossChannel: {"client/9.4/forged-ack", "client/9.4/forged-chunk"},
 	defective.NoPunch:      {"client/9.5/udp-hello", "client/9.6/punch-answer"},
 	defective.WrongMethod:  {"client/9.9/channels-transport"},
+	// The refusals of an impostor end with a close that it keeps open.
+	defective.KeepBadChannel: {"client/9.2/downgrade-refused", "client/9.4/wrong-proof"},
 	// The checks that take a HeartbeatAck on a proved channel as a marker.
 	defective.NoHeartbeatAck: {"client/9.4/handshake", "client/9.4/forged-ack", "client/9.4/forged-chunk"},
 }

@@ -232,7 +232,7 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 		_ = in.Close()
 		return
 	}
-	rin, rout := protocol.NewReader(bufio.NewReader(in)), protocol.NewReader(bufio.NewReader(out))
+	rin, rout := &rawIn{br: bufio.NewReader(in)}, protocol.NewReader(bufio.NewReader(out))
 	ch := w.newChannel(in, out)
 	defer w.dropChannel(ch)
 	if !w.interpose(ch, rin, rout) {
@@ -244,7 +244,7 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 	go func() {
 		defer close(done)
 		if w.framed() {
-			w.pumpFrames(ch.out, rin, ch.toClient)
+			ch.copyIn(rin, ch.toClient)
 		} else {
 			w.channelIn(out, in)
 		}
@@ -278,6 +278,14 @@ func (fw *frameWriter) write(f protocol.Frame) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	return protocol.WriteFrame(fw.c, f)
+}
+
+// writeRaw writes bytes as they are, in one write.
+func (fw *frameWriter) writeRaw(b []byte) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	_, err := fw.c.Write(b)
+	return err
 }
 
 // pumpFrames copies frames from r to dst, each through edit (nil: as they

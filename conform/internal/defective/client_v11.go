@@ -1,10 +1,14 @@
 package defective
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -68,7 +72,7 @@ func (w *wrapper) framed() bool {
 func (w *wrapper) toClientLink(f protocol.Frame) (protocol.Frame, bool) {
 	f, send := w.toClient(f)
 	if !send || !w.swapsKeys() {
-		return f, true
+		return f, send
 	}
 	mine := protocol.EncodeKey(w.priv.Public().(ed25519.PublicKey))
 	swap := func(user string, p *protocol.Peer11) {
@@ -201,24 +205,24 @@ func randomNonce() string {
 
 // interpose runs the start of an inbound channel's handshake (docs/protocol.md
 // 9.4) for the handshake defects; false when the channel is lost.
-func (w *wrapper) interpose(ch *channel, rin, rout *protocol.Reader) bool {
+func (w *wrapper) interpose(ch *channel, rin *rawIn, rout *protocol.Reader) bool {
 	if !w.swapsKeys() && w.defect != BadProof {
 		return true
 	}
-	f1, err := rin.ReadFrame()
+	raw1, f1, parsed, err := rin.next()
 	if err != nil {
 		return false
 	}
 	var s1 protocol.SetupP2P
-	if f1.Type != protocol.TypeSetupP2PMessage || f1.DecodeBody(&s1) != nil {
-		return ch.out.write(f1) == nil
+	if !parsed || f1.Type != protocol.TypeSetupP2PMessage || f1.DecodeBody(&s1) != nil {
+		return ch.out.writeRaw(raw1) == nil
 	}
 	w.kmu.Lock()
 	realKey := w.keyed[s1.UserID]
 	w.kmu.Unlock()
 	if s1.Nonce == "" {
 		if w.defect != AcceptV1Claim || realKey == "" {
-			return ch.out.write(f1) == nil
+			return ch.out.writeRaw(raw1) == nil
 		}
 		// Speak v1.1 to the wrapped client in the claimed user's name.
 		nI := randomNonce()
@@ -236,7 +240,7 @@ func (w *wrapper) interpose(ch *channel, rin, rout *protocol.Reader) bool {
 		proof := protocol.Prove(w.priv, protocol.Transcript(protocol.RoleInitiate, s1.UserID, s2.UserID, nI, s2.Nonce))
 		return ch.out.write(protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: s1.UserID, Proof: proof})) == nil
 	}
-	if ch.out.write(f1) != nil {
+	if ch.out.writeRaw(raw1) != nil {
 		return false
 	}
 	f2, err := rout.ReadFrame()
@@ -255,7 +259,7 @@ func (w *wrapper) interpose(ch *channel, rin, rout *protocol.Reader) bool {
 	if !step2 || !w.swapsKeys() {
 		return true
 	}
-	f3, err := rin.ReadFrame()
+	raw3, f3, parsed, err := rin.next()
 	if err != nil {
 		return false
 	}
@@ -263,14 +267,77 @@ func (w *wrapper) interpose(ch *channel, rin, rout *protocol.Reader) bool {
 	// it, any proof (accept-any-proof) or a valid one (accept-v1-claim).
 	var s3 protocol.SetupP2P
 	tr := protocol.Transcript(protocol.RoleInitiate, s1.UserID, s2.UserID, s1.Nonce, s2.Nonce)
-	if f3.Type == protocol.TypeSetupP2PMessage && f3.DecodeBody(&s3) == nil {
+	if parsed && f3.Type == protocol.TypeSetupP2PMessage && f3.DecodeBody(&s3) == nil {
 		pub, _ := protocol.ParseKey(realKey)
 		if w.defect == AcceptAnyProof || protocol.CheckProof(pub, tr, s3.Proof) {
 			s3.Proof = protocol.Prove(w.priv, tr)
-			f3 = protocol.MustFrame(protocol.TypeSetupP2PMessage, s3)
+			return ch.out.write(protocol.MustFrame(protocol.TypeSetupP2PMessage, s3)) == nil
 		}
 	}
-	return ch.out.write(f3) == nil
+	return ch.out.writeRaw(raw3) == nil
+}
+
+// rawIn reads an inbound channel from the peer frame by frame, keeping
+// each frame's bytes, so that a malformed frame still reaches the wrapped
+// client as it was sent (as channelIn does for the other defects).
+type rawIn struct {
+	br   *bufio.Reader
+	tail bool // a length outside 1..MaxFrameLen came: the rest is unframed
+}
+
+// next returns the next frame's bytes, and the frame when it parses.
+// After a length outside 1..MaxFrameLen raw is the 4-byte header and tail
+// is set.
+func (r *rawIn) next() (raw []byte, f protocol.Frame, parsed bool, err error) {
+	hdr := make([]byte, 4)
+	if _, err := io.ReadFull(r.br, hdr); err != nil {
+		return nil, f, false, err
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	if n == 0 || n > protocol.MaxFrameLen {
+		r.tail = true
+		return hdr, f, false, nil
+	}
+	raw = make([]byte, 4+int(n))
+	copy(raw, hdr)
+	if _, err := io.ReadFull(r.br, raw[4:]); err != nil {
+		return nil, f, false, err
+	}
+	f, err = protocol.Unmarshal(raw[4:])
+	return raw, f, err == nil, nil
+}
+
+// copyIn copies the peer's side of an inbound channel to the wrapped
+// client through edit, frame by frame, byte for byte unless edit rewrites
+// a frame; malformed frames and an unframed tail pass as they are.
+func (ch *channel) copyIn(r *rawIn, edit func(protocol.Frame) (protocol.Frame, bool)) {
+	for {
+		if r.tail {
+			ch.out.mu.Lock()
+			_, _ = io.Copy(ch.out.c, r.br)
+			ch.out.mu.Unlock()
+			return
+		}
+		raw, f, parsed, err := r.next()
+		if err != nil {
+			return
+		}
+		if parsed {
+			nf, send := edit(f)
+			if !send {
+				continue
+			}
+			if nf.Type != f.Type || !bytes.Equal(nf.Body, f.Body) {
+				if ch.out.write(nf) != nil {
+					return
+				}
+				continue
+			}
+		}
+		if ch.out.writeRaw(raw) != nil {
+			return
+		}
+	}
 }
 
 // serveUDP forwards the wrapped client's UDP hellos (sent to its "server",
