@@ -107,7 +107,7 @@ func (w *wrapper) toClientLink(f protocol.Frame) (protocol.Frame, bool) {
 type channel struct {
 	w       *wrapper
 	in, out *frameWriter
-	peer    string // the userID of the remote's first SetupP2PMessage
+	peer    string // the userID of the remote's first SetupP2PMessage (under kmu)
 }
 
 func (w *wrapper) newChannel(in, out net.Conn) *channel {
@@ -170,6 +170,8 @@ func (ch *channel) toClient(f protocol.Frame) (protocol.Frame, bool) {
 	if ch.w.defect != CrossChannel {
 		return f, true
 	}
+	ch.w.kmu.Lock()
+	defer ch.w.kmu.Unlock()
 	if f.Type == protocol.TypeSetupP2PMessage && ch.peer == "" {
 		ch.peer = decodeRelay(f).UserID
 	}
@@ -177,8 +179,6 @@ func (ch *channel) toClient(f protocol.Frame) (protocol.Frame, bool) {
 	if k == "" {
 		return f, true
 	}
-	ch.w.kmu.Lock()
-	defer ch.w.kmu.Unlock()
 	switch f.Type {
 	case protocol.TypeFileOffer:
 		ch.w.owner[k] = ch
