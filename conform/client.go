@@ -2,6 +2,7 @@ package conform
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -258,10 +259,19 @@ type fakePeer struct {
 	srv *session
 	ln  net.Listener
 	acc chan *session
+	// priv is the key of a v1.1 fake peer (docs/protocol.md 9.3); nil for
+	// a v1 one.
+	priv ed25519.PrivateKey
 }
 
 // fake logs in a fake peer; listen makes it accept P2P channels.
 func (t *clientT) fake(ctx context.Context, name string, listen bool) (*fakePeer, error) {
+	return t.fakeWith(ctx, name, listen, nil)
+}
+
+// fakeWith logs in a fake peer; with features (not nil) it is a v1.1 peer
+// with those features and a fresh key (docs/protocol.md 9.1).
+func (t *clientT) fakeWith(ctx context.Context, name string, listen bool, features []string) (*fakePeer, error) {
 	id := t.user(name)
 	// Reserve a port by listening on it first (an ephemeral port chosen by
 	// connect may be shared with unrelated sockets, and binding it again
@@ -301,7 +311,16 @@ func (t *clientT) fake(ctx context.Context, name string, listen bool) (*fakePeer
 		}()
 		t.cl.add(func() { _ = ln.Close(); wg.Wait() })
 	}
-	if _, err := p.srv.request(protocol.TypeLogin, protocol.Login{UserID: id}); err != nil {
+	lg := protocol.Login{UserID: id}
+	if features != nil {
+		pub, priv, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			return nil, fmt.Errorf("conform: fake peer %s: key: %w", id, err)
+		}
+		local := protocol.EndpointOf(p.srv.local())
+		p.priv, lg.Features, lg.Key, lg.Local = priv, features, protocol.EncodeKey(pub), &local
+	}
+	if _, err := p.srv.request(protocol.TypeLogin, lg); err != nil {
 		return nil, err
 	}
 	f, err := p.srv.expect(ctx, "LoginResult for the fake peer "+id, isLoginAnswer)

@@ -1012,6 +1012,7 @@ func clientCatalogue() []Requirement {
 	all = append(all, channelRequirements()...)
 	all = append(all, logRequirements()...)
 	all = append(all, controlRequirements()...)
+	all = append(all, v11ClientRequirements()...)
 	all = append(all, moreClientRequirements()...)
 	return all
 }

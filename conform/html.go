@@ -26,7 +26,7 @@ tr.fail td, tr.error td { background: #fff0f0; }
 <body>
 <h1>p2plab conform {{.Role}}</h1>
 <p>Target: <code>{{.Target}}</code>. Started {{.Started.Format "2006-01-02 15:04:05 MST"}}{{if .Strict}}, strict (SHOULD counts){{end}}.</p>
-<p class="verdict {{if .Conforms}}pass{{else}}fail{{end}}" id="verdict">{{if .Conforms}}CONFORMS{{else}}DOES NOT CONFORM{{end}}</p>
+<p class="verdict {{if eq .ExitCode 0}}pass{{else if eq .ExitCode 1}}fail{{else}}skip{{end}}" id="verdict">{{.Verdict}}</p>
 <p id="summary">{{.Summary.Total}} checks: {{.Summary.Passed}} passed, {{.Summary.Failed}} failed, {{.Summary.Skipped}} skipped, {{.Summary.Errors}} errors (MUST failed: {{.Summary.MustFailed}}, SHOULD failed: {{.Summary.ShouldFailed}}).</p>
 <table id="checks">
 <tr><th>verdict</th><th>requirement</th><th>level</th><th>section</th><th>sentence</th><th>expected / actual, or reason</th><th>time</th></tr>
@@ -39,8 +39,7 @@ actual:   {{.Actual}}</pre>{{else}}{{.Message}}{{end}}</td><td>{{.Duration}}</td
 
 // WriteHTML writes the report as one self-contained HTML page to path.
 func WriteHTML(path string, rep Report) error {
-	rep.Summary = Summarize(rep.Results)
-	rep.Conforms = rep.Summary.Conforms(rep.Strict)
+	rep.fill()
 	var b bytes.Buffer
 	if err := htmlPage.Execute(&b, rep); err != nil {
 		return fmt.Errorf("conform: html report: %w", err)

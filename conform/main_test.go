@@ -66,9 +66,11 @@ func referenceServer(t *testing.T) conform.ServerTarget {
 	return conform.ServerTarget{Addr: s.Addr, Admin: s.AdminAddr.String(), Heartbeat: testHeartbeat, Misses: testMisses, CheckTimeout: testCheckTimeout}
 }
 
-// referenceClient is the command template of the reference client.
+// referenceClient is the command template of the reference client, with
+// punching on so that it advertises every v1.1 feature (docs/protocol.md
+// 9.1) and no requirement is unsupported.
 func referenceClient() string {
-	return p2plabBin + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
+	return p2plabBin + " client --punch --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
 }
 
 // notPassed returns the IDs of results that did not pass, and a text

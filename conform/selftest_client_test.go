@@ -65,6 +65,14 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		{defective.NoHeartbeatAck, set("client/6.7/heartbeat-answer", "client/5.8/heartbeat-answer", "client/4.1/no-error-answer", "client/2.2/omit-absent")},
 		{defective.WrongLogPhrase, set("client/7.2/log-send")},
 		{defective.NoTeardown, set("client/6.2/teardown-offline", "client/7.2/log-closed")},
+		// Version 1.1 defects (their section 9 failures are added from
+		// v11ClientDefects, as for every defect above).
+		{defective.AcceptAnyProof, set()},
+		{defective.AcceptV1Claim, set()},
+		{defective.BadProof, set()},
+		{defective.CrossChannel, set()},
+		{defective.NoPunch, set()},
+		{defective.WrongMethod, set()},
 		{defective.OrderDependent, set("client/3.3/any-order")},
 		{defective.AnswerErrorChannel, set("client/4.1/no-error-answer")},
 		{defective.KeepBadChannel, set("client/2.1/length-limit", "client/2.4/bad-frame", "client/4.2/forbidden-close", "client/6.3/setup-required")},
@@ -73,6 +81,9 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		{defective.NoResend, set("client/6.9/resend-relayed")},
 	}
 	for _, tc := range cases {
+		for _, id := range v11ClientDefects[tc.defect] {
+			tc.fails[id] = true
+		}
 		t.Run(string(tc.defect), func(t *testing.T) {
 			t.Parallel()
 			target := clientTarget(t, func(start conform.StartClientFunc) conform.StartClientFunc {

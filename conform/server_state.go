@@ -214,6 +214,7 @@ func serverCatalogue() []Requirement {
 	all = append(all, relayRequirements()...)
 	all = append(all, stateRequirements()...)
 	all = append(all, flowRequirements()...)
+	all = append(all, v11ServerRequirements()...)
 	all = append(all, moreServerRequirements()...)
 	return all
 }

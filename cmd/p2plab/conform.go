@@ -45,9 +45,15 @@ const conformUsage = `usage:
   p2plab conform server|client --list
 
 Runs the requirement catalogue (docs/conformance.md) against an
-implementation and prints expected vs actual for each failure. Exit status:
-0 conforms, 1 a MUST requirement failed (or a SHOULD one with --strict),
-2 bad usage or the target could not be started.
+implementation and prints expected vs actual for each failure. Exit status
+(the first that applies, in this order):
+  1   a MUST requirement failed or errored (with --strict a SHOULD one too)
+  3   no MUST failed, but some MUST requirements were skipped (not
+      checked, e.g. no --heartbeat with --addr): the report lists them
+  127 no MUST failed and nothing was skipped, but some requirements were
+      unsupported (protocol v1.1 features not advertised): conforms to v1
+  0   conforms: every MUST requirement was checked and passed
+  2   bad usage or the target could not be started
 `
 
 // conformFlags are the flags both roles share.
@@ -289,8 +295,8 @@ func finish(w io.Writer, cf conformFlags, role conform.Role, desc string, start 
 			code = 2
 		}
 	}
-	if !conform.Summarize(results).Conforms(cf.strict) {
-		return 1
+	if ec := conform.Summarize(results).ExitCode(cf.strict); ec != conform.ExitConforms {
+		return ec
 	}
 	return code
 }

@@ -1,6 +1,7 @@
 package defective
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -39,6 +40,10 @@ const (
 	NoTeardown ClientDefect = "no-teardown"
 )
 
+// ClientDefects lists every client defect.
+var ClientDefects = []ClientDefect{NoAck, NoHeartbeatAck, WrongLogPhrase, NoTeardown,
+	AcceptAnyProof, AcceptV1Claim, BadProof, CrossChannel, NoPunch, WrongMethod}
+
 // WrapClient returns a StartClientFunc that starts the client of start
 // behind proxies that break one rule: its server link and inbound P2P
 // channels pass through a frame filter, and its control API through an
@@ -47,6 +52,7 @@ const (
 func WrapClient(start conform.StartClientFunc, defect ClientDefect) conform.StartClientFunc {
 	return func(ctx context.Context, run conform.ClientRun) (func(), error) {
 		w := &wrapper{defect: defect, server: run.Server, conns: map[io.Closer]struct{}{}}
+		w.init11()
 		if err := w.listen(); err != nil {
 			return nil, err
 		}
@@ -84,7 +90,9 @@ type wrapper struct {
 	listenReal string // the wrapped client's own endpoint
 	advertised string // the endpoint the server sees and advertises
 	wg         sync.WaitGroup
-	more       moreState // for the defects of client_more.go
+
+	v11            // protocol v1.1 state, client_v11.go
+	more moreState // for the defects of client_more.go
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {
@@ -114,12 +122,15 @@ func (w *wrapper) track(c io.Closer) bool {
 func (w *wrapper) linkAddr() netip.AddrPort { return w.link.Addr().(*net.TCPAddr).AddrPort() }
 
 func (w *wrapper) listen() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, udp, err := listenBoth()
 	if err != nil {
-		return fmt.Errorf("defective: listen: %w", err)
+		return err
 	}
 	w.link = ln
 	w.track(ln)
+	w.track(udp)
+	w.wg.Add(1)
+	go w.serveUDP(udp)
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -197,7 +208,7 @@ func (w *wrapper) serveLink(c net.Conn) {
 		w.pumpWith(s, c, w.toServer) // from the wrapped client to the server
 		_ = s.Close()
 	}()
-	w.pumpWith(c, s, w.toClient)
+	w.pumpWith(c, s, w.toClientLink)
 	_ = c.Close()
 	<-done
 	_ = p2p.Close()
@@ -221,14 +232,31 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 		_ = in.Close()
 		return
 	}
+	rin, rout := &rawIn{br: bufio.NewReader(in)}, protocol.NewReader(bufio.NewReader(out))
+	ch := w.newChannel(in, out)
+	defer w.dropChannel(ch)
+	if !w.interpose(ch, rin, rout) {
+		_ = in.Close()
+		_ = out.Close()
+		return
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.channelIn(out, in)
+		if w.framed() {
+			ch.copyIn(rin, ch.toClient)
+		} else {
+			w.channelIn(out, in)
+		}
 		_ = out.Close()
 	}()
 	drop, keep := w.channelOut()
-	w.pump(in, out, drop)
+	w.pumpFrames(ch.in, rout, func(f protocol.Frame) (protocol.Frame, bool) {
+		if drop(f) {
+			return f, false
+		}
+		return ch.fromClient(f)
+	})
 	if !keep() {
 		_ = in.Close()
 	}
@@ -240,12 +268,54 @@ func (w *wrapper) pump(dst, src net.Conn, drop func(protocol.Frame) bool) {
 	w.pumpWith(dst, src, func(f protocol.Frame) (protocol.Frame, bool) { return f, drop == nil || !drop(f) })
 }
 
+// frameWriter writes whole frames to a connection, one writer at a time.
+type frameWriter struct {
+	mu sync.Mutex
+	c  net.Conn
+}
+
+func (fw *frameWriter) write(f protocol.Frame) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return protocol.WriteFrame(fw.c, f)
+}
+
+// writeRaw writes bytes as they are, in one write.
+func (fw *frameWriter) writeRaw(b []byte) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	_, err := fw.c.Write(b)
+	return err
+}
+
+// pumpFrames copies frames from r to dst, each through edit (nil: as they
+// are), which may replace a frame or leave it out (false).
+func (w *wrapper) pumpFrames(dst *frameWriter, r *protocol.Reader, edit func(protocol.Frame) (protocol.Frame, bool)) {
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			return
+		}
+		if edit != nil {
+			var send bool
+			if f, send = edit(f); !send {
+				continue
+			}
+		}
+		if err := dst.write(f); err != nil {
+			return
+		}
+	}
+}
+
 func (w *wrapper) dropFromClient(f protocol.Frame) bool {
 	switch w.defect {
 	case NoAck:
 		return f.Type == protocol.TypeChatAck
 	case NoHeartbeatAck:
 		return f.Type == protocol.TypeHeartbeatAck
+	case NoPunch:
+		return f.Type == protocol.TypePunchConnect
 	}
 	return false
 }
@@ -278,7 +348,8 @@ func (w *wrapper) serveControl(path, real string) error {
 		ErrorLog:      log.New(io.Discard, "", 0), // the wrapped client not up yet: 502, quietly
 		ModifyResponse: func(resp *http.Response) error {
 			p := resp.Request.URL.Path
-			if p != "/v1/status" && p != "/v1/log" {
+			channels := strings.HasPrefix(p, "/v1/channels") && w.defect == WrongMethod
+			if p != "/v1/status" && p != "/v1/log" && !channels {
 				return nil
 			}
 			b, err := io.ReadAll(resp.Body)
@@ -294,6 +365,9 @@ func (w *wrapper) serveControl(path, real string) error {
 				}
 				w.mu.Unlock()
 				s = strings.ReplaceAll(s, `"`+w.linkAddr().String()+`"`, `"`+w.server.String()+`"`)
+			}
+			if channels {
+				s = strings.ReplaceAll(s, `"method":"lan"`, `"method":"direct"`)
 			}
 			if p == "/v1/log" && w.defect == WrongLogPhrase {
 				s = strings.ReplaceAll(s, "send messages through p2p channel", "send message through p2p channel")

@@ -33,7 +33,8 @@ const (
 	// DropUserOffline silently drops relays to offline users instead of
 	// answering user_offline.
 	DropUserOffline ServerDefect = "drop-user-offline"
-	// WrongObserved reports a wrong port in LoginResult.observed.
+	// WrongObserved reports a wrong port in LoginResult.observed (and in
+	// UDPHelloAck.observed).
 	WrongObserved ServerDefect = "wrong-observed"
 )
 
@@ -50,10 +51,13 @@ type ServerProxy struct {
 	addrs map[netip.AddrPort]netip.AddrPort // upstream local -> client remote
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
+
+	udpProxy // the UDP rendezvous (docs/protocol.md 9.5), server_v11.go
 }
 
 // ServerDefects lists every server defect.
-var ServerDefects = []ServerDefect{NoStateNotify, ForwardForged, IgnoreLengthLimit, KeepBadConn, DropUserOffline, WrongObserved}
+var ServerDefects = []ServerDefect{NoStateNotify, ForwardForged, IgnoreLengthLimit, KeepBadConn, DropUserOffline, WrongObserved,
+	LeakV11, UDPNoToken, PunchTrustEndpoints, StripKeys}
 
 // NewServerProxy listens on a loopback port and forwards to upstream.
 func NewServerProxy(upstream netip.AddrPort, defect ServerDefect) (*ServerProxy, error) {
@@ -64,13 +68,15 @@ func NewServerProxy(upstream netip.AddrPort, defect ServerDefect) (*ServerProxy,
 	if !known {
 		return nil, fmt.Errorf("defective: unknown server defect %q", defect)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, udp, err := listenBoth()
 	if err != nil {
-		return nil, fmt.Errorf("defective: listen: %w", err)
+		return nil, err
 	}
 	p := &ServerProxy{ln: ln, upstream: upstream, defect: defect, addrs: map[netip.AddrPort]netip.AddrPort{}, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
+	p.udpProxy.init(udp)
+	p.wg.Add(2)
 	go p.accept()
+	go p.serveUDP()
 	return p, nil
 }
 
@@ -80,6 +86,7 @@ func (p *ServerProxy) Addr() netip.AddrPort { return p.ln.Addr().(*net.TCPAddr).
 // Close stops the proxy and closes every connection it holds.
 func (p *ServerProxy) Close() {
 	_ = p.ln.Close()
+	p.closeUDP()
 	p.mu.Lock()
 	for c := range p.conns {
 		_ = c.Close()
@@ -126,6 +133,7 @@ type pair struct {
 	mu             sync.Mutex
 	user           string // logged-in userID, once the Login was sent
 	lastError      string // code of the last Error the server sent
+	loggedIn       bool   // a LoginResult ok came
 }
 
 func (p *ServerProxy) serve(c net.Conn) {
@@ -194,7 +202,7 @@ func (p *ServerProxy) clientToServer(pr *pair) {
 			_, _ = io.Copy(pr.server, r)
 			return
 		}
-		if p.defect != ForwardForged {
+		if !p.wholeFrames(pr) {
 			// Nothing to rewrite: pass the frame on as its bytes arrive,
 			// so a frame stalled half way reaches the real server as such.
 			if _, err := pr.server.Write(hdr); err != nil {
@@ -242,7 +250,10 @@ func (p *ServerProxy) fromClient(pr *pair, f protocol.Frame) (*protocol.Frame, b
 		}
 		pr.mu.Unlock()
 	}
-	if !protocol.Relayable(f.Type) || p.defect != ForwardForged {
+	if nf := p.fromClient11(f); nf != nil {
+		return nf, true
+	}
+	if !(protocol.Relayable(f.Type) || protocol.PunchRelayable(f.Type)) || p.defect != ForwardForged {
 		return nil, true
 	}
 	pr.mu.Lock()
@@ -283,7 +294,7 @@ func (p *ServerProxy) serverToClient(pr *pair) {
 		if f.Type == protocol.TypeUserStateNotify && p.defect == NoStateNotify {
 			continue
 		}
-		f = p.moreToClient(p.translate(f))
+		f = p.toClient11(pr, p.moreToClient(p.translate(f)))
 		if err := protocol.WriteFrame(pr.client, f); err != nil {
 			return
 		}
@@ -320,6 +331,7 @@ func (p *ServerProxy) translate(f protocol.Frame) protocol.Frame {
 		if json.Unmarshal(f.Body, &b) == nil {
 			for i := range b.Users {
 				b.Users[i].IP, b.Users[i].Port = mapEP(b.Users[i].IP, b.Users[i].Port)
+				p.peer11(&b.Users[i].Peer11)
 			}
 			f.Body, _ = json.Marshal(b)
 		}
@@ -327,6 +339,16 @@ func (p *ServerProxy) translate(f protocol.Frame) protocol.Frame {
 		var b protocol.UserStateNotify
 		if json.Unmarshal(f.Body, &b) == nil && b.IP != "" {
 			b.IP, b.Port = mapEP(b.IP, b.Port)
+			p.peer11(&b.Peer11)
+			f.Body, _ = json.Marshal(b)
+		}
+	case protocol.TypePunchConnect:
+		var b protocol.PunchConnect
+		if json.Unmarshal(f.Body, &b) == nil {
+			if b.TCP != nil {
+				b.TCP.IP, b.TCP.Port = mapEP(b.TCP.IP, b.TCP.Port)
+			}
+			b.UDP = p.mapUDP(b.UDP)
 			f.Body, _ = json.Marshal(b)
 		}
 	}
