@@ -50,6 +50,9 @@ type ServerProxy struct {
 	addrs map[netip.AddrPort]netip.AddrPort // upstream local -> client remote
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
+	// spellings maps a lower-cased userID to the spelling first seen
+	// (fold-case).
+	spellings sync.Map
 }
 
 // ServerDefects lists every server defect.
@@ -124,8 +127,9 @@ func addrOf(a net.Addr) netip.AddrPort {
 type pair struct {
 	client, server net.Conn
 	mu             sync.Mutex
-	user           string // logged-in userID, once the Login was sent
-	lastError      string // code of the last Error the server sent
+	user           string     // logged-in userID, once the Login was sent
+	lastError      string     // code of the last Error the server sent
+	wmu            sync.Mutex // serialises writes to client
 }
 
 func (p *ServerProxy) serve(c net.Conn) {
@@ -193,6 +197,12 @@ func (p *ServerProxy) clientToServer(pr *pair) {
 			_, _ = pr.server.Write(hdr)
 			_, _ = io.Copy(pr.server, r)
 			return
+		}
+		if p.rewritesInPlace() {
+			if err := p.passRepaired(pr, r, hdr, n); err != nil {
+				return
+			}
+			continue
 		}
 		if p.defect != ForwardForged {
 			// Nothing to rewrite: pass the frame on as its bytes arrive,
@@ -268,12 +278,14 @@ func (p *ServerProxy) serverToClient(pr *pair) {
 		if err != nil {
 			return
 		}
+		refusal := false
 		if f.Type == protocol.TypeError {
 			var e protocol.Error
 			_ = json.Unmarshal(f.Body, &e)
 			pr.mu.Lock()
 			pr.lastError = e.Code
 			pr.mu.Unlock()
+			refusal = e.Code == protocol.CodeUserOffline
 			if p.defect == DropUserOffline && e.Code == protocol.CodeUserOffline {
 				continue
 			}
@@ -282,7 +294,19 @@ func (p *ServerProxy) serverToClient(pr *pair) {
 			continue
 		}
 		f = p.translate(f)
-		if err := protocol.WriteFrame(pr.client, f); err != nil {
+		if p.defect == FoldCase {
+			f.Body = p.respell(f.Body)
+		}
+		if p.defect == DropUnnumberedAck && f.Type == protocol.TypeHeartbeatAck && f.Re == 0 {
+			continue
+		}
+		pr.wmu.Lock()
+		err = protocol.WriteFrame(pr.client, f)
+		pr.wmu.Unlock()
+		if err != nil {
+			return
+		}
+		if p.defect == CutAfterRefusal && refusal {
 			return
 		}
 	}

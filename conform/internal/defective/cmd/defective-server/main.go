@@ -24,7 +24,7 @@ import (
 
 func main() {
 	upstream := flag.String("upstream", "", "the reference server's address IP:PORT")
-	defect := flag.String("defect", "", "no-state-notify, forward-forged, ignore-length-limit, keep-bad-conn, drop-user-offline or wrong-observed")
+	defect := flag.String("defect", "", "no-state-notify, forward-forged, ignore-length-limit, keep-bad-conn, drop-user-offline, wrong-observed, accept-trailing, accept-float-id, accept-bad-utf8, fold-case or cut-after-refusal")
 	flag.Parse()
 	ap, err := netip.ParseAddrPort(*upstream)
 	if err != nil || *defect == "" || flag.NArg() != 0 {
