@@ -1060,5 +1060,6 @@ func clientCatalogue() []Requirement {
 	all = append(all, channelRequirements()...)
 	all = append(all, logRequirements()...)
 	all = append(all, controlRequirements()...)
+	all = append(all, strictClientRequirements()...)
 	return all
 }

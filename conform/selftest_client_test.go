@@ -64,6 +64,11 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		{defective.NoHeartbeatAck, set("client/6.7/heartbeat-answer")},
 		{defective.WrongLogPhrase, set("client/7.2/log-send")},
 		{defective.NoTeardown, set("client/6.2/teardown-offline", "client/7.2/log-closed")},
+		// The strict defects (client_strict.go).
+		{defective.RandomPort, set("client/6.3/same-port")},
+		{defective.NoDigestCheck, set("client/3.9/file-digest")},
+		{defective.SilentLogout, set("client/3.10/logout-frame")},
+		{defective.DeafToSilence, set("client/6.9/server-silent")},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.defect), func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -47,7 +48,8 @@ const (
 // client it wraps.
 func WrapClient(start conform.StartClientFunc, defect ClientDefect) conform.StartClientFunc {
 	return func(ctx context.Context, run conform.ClientRun) (func(), error) {
-		w := &wrapper{defect: defect, server: run.Server, conns: map[io.Closer]struct{}{}}
+		w := &wrapper{defect: defect, server: run.Server, conns: map[io.Closer]struct{}{}, heartbeat: run.Heartbeat,
+			out: outbound{byReal: map[string]string{}, byProxy: map[string]string{}}, files: map[string][]protocol.Frame{}}
 		if err := w.listen(); err != nil {
 			return nil, err
 		}
@@ -85,6 +87,10 @@ type wrapper struct {
 	listenReal string // the wrapped client's own endpoint
 	advertised string // the endpoint the server sees and advertises
 	wg         sync.WaitGroup
+
+	heartbeat time.Duration
+	out       outbound // the wrapped client's channel dials
+	files     map[string][]protocol.Frame
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {
@@ -191,13 +197,16 @@ func (w *wrapper) serveLink(c net.Conn) {
 			go w.serveChannel(in, clientEP)
 		}
 	}()
+	lc2 := &lockedConn{Conn: c}
+	stopBeats := w.maskSilence(lc2)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pump(s, c, w.dropFromClient) // from the wrapped client to the server
+		w.pump(s, c, w.dropFromClient, false) // from the wrapped client to the server
 		_ = s.Close()
 	}()
-	w.pump(c, s, w.dropToClient)
+	w.pump(lc2, s, w.dropToClient, true)
+	stopBeats()
 	_ = c.Close()
 	<-done
 	_ = p2p.Close()
@@ -221,19 +230,26 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 		_ = in.Close()
 		return
 	}
+	w.splice(out, in)
+}
+
+// splice pumps a P2P channel between the wrapped client (cl) and a peer
+// until either side ends.
+func (w *wrapper) splice(cl, peer net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pump(out, in, nil)
-		_ = out.Close()
+		w.pump(cl, peer, nil, true)
+		_ = cl.Close()
 	}()
-	w.pump(in, out, w.dropFromClient)
-	_ = in.Close()
+	w.pump(peer, cl, w.dropFromClient, false)
+	_ = peer.Close()
 	<-done
 }
 
-// pump copies frames from src to dst, leaving out those drop selects.
-func (w *wrapper) pump(dst, src net.Conn, drop func(protocol.Frame) bool) {
+// pump copies frames from src to dst, leaving out those drop selects;
+// frames toward the wrapped client (toClient) may be rewritten first.
+func (w *wrapper) pump(dst io.Writer, src net.Conn, drop func(protocol.Frame) bool, toClient bool) {
 	r := protocol.NewReader(bufio.NewReader(src))
 	for {
 		f, err := r.ReadFrame()
@@ -243,8 +259,14 @@ func (w *wrapper) pump(dst, src net.Conn, drop func(protocol.Frame) bool) {
 		if drop != nil && drop(f) {
 			continue
 		}
-		if err := protocol.WriteFrame(dst, f); err != nil {
-			return
+		out := []protocol.Frame{f}
+		if toClient {
+			out = w.toClient(f)
+		}
+		for _, g := range out {
+			if err := protocol.WriteFrame(dst, g); err != nil {
+				return
+			}
 		}
 	}
 }
@@ -255,6 +277,8 @@ func (w *wrapper) dropFromClient(f protocol.Frame) bool {
 		return f.Type == protocol.TypeChatAck
 	case NoHeartbeatAck:
 		return f.Type == protocol.TypeHeartbeatAck
+	case SilentLogout:
+		return f.Type == protocol.TypeLogout
 	}
 	return false
 }
@@ -287,7 +311,7 @@ func (w *wrapper) serveControl(path, real string) error {
 		ErrorLog:      log.New(io.Discard, "", 0), // the wrapped client not up yet: 502, quietly
 		ModifyResponse: func(resp *http.Response) error {
 			p := resp.Request.URL.Path
-			if p != "/v1/status" && p != "/v1/log" {
+			if p == "/v1/events" || (p != "/v1/status" && p != "/v1/log" && !strings.HasPrefix(p, "/v1/channels") && p != "/v1/connect") {
 				return nil
 			}
 			b, err := io.ReadAll(resp.Body)
@@ -304,6 +328,7 @@ func (w *wrapper) serveControl(path, real string) error {
 				w.mu.Unlock()
 				s = strings.ReplaceAll(s, `"`+w.linkAddr().String()+`"`, `"`+w.server.String()+`"`)
 			}
+			s = w.out.unproxy(s)
 			if p == "/v1/log" && w.defect == WrongLogPhrase {
 				s = strings.ReplaceAll(s, "send messages through p2p channel", "send message through p2p channel")
 			}

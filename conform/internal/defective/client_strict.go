@@ -1,0 +1,221 @@
+package defective
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/p2plab/p2plab/protocol"
+)
+
+// Client defects of the strict checks (docs/protocol.md 3.9, 3.10, 6.3,
+// 6.9).
+const (
+	// RandomPort dials the client's P2P channels from a fresh port instead
+	// of its shared listen endpoint (6.1, 6.3).
+	RandomPort ClientDefect = "random-port"
+	// NoDigestCheck never checks a received file's SHA-256 (3.9): the
+	// wrapper holds an incoming transfer until its FileDone and gives the
+	// client an offer carrying the digest of the data that came.
+	NoDigestCheck ClientDefect = "no-digest-check"
+	// SilentLogout logs out without a Logout frame (3.10): the wrapper
+	// drops it on its way to the server.
+	SilentLogout ClientDefect = "silent-logout"
+	// DeafToSilence never notices a silent server (6.9): the wrapper feeds
+	// the client Heartbeats on its server link whatever the server does.
+	DeafToSilence ClientDefect = "deaf-to-silence"
+)
+
+// lockedConn serialises writes to a connection that two goroutines write.
+type lockedConn struct {
+	net.Conn
+	mu sync.Mutex
+}
+
+func (c *lockedConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+// maskSilence (deaf-to-silence) writes a Heartbeat to the wrapped client's
+// server link every half interval until the returned stop is called.
+func (w *wrapper) maskSilence(c *lockedConn) (stop func()) {
+	if w.defect != DeafToSilence || w.heartbeat <= 0 {
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(w.heartbeat / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				if protocol.WriteFrame(c, protocol.Frame{Type: protocol.TypeHeartbeat}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
+// outbound maps the peers' real endpoints to the wrapper's listeners that
+// stand for them, so that the wrapped client's channel dials pass through
+// the wrapper, which dials on from the advertised endpoint (or, for
+// random-port, from a fresh port).
+type outbound struct {
+	mu      sync.Mutex
+	byReal  map[string]string // real "ip:port" -> proxy "ip:port"
+	byProxy map[string]string
+}
+
+var endpointRe = regexp.MustCompile(`\b(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})\b`)
+
+// unproxy replaces every proxy endpoint in s by the real one it stands for.
+func (o *outbound) unproxy(s string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.byProxy) == 0 {
+		return s
+	}
+	return endpointRe.ReplaceAllStringFunc(s, func(m string) string {
+		if r, ok := o.byProxy[m]; ok {
+			return r
+		}
+		return m
+	})
+}
+
+// proxyFor returns the endpoint the wrapped client is to dial for the peer
+// at ip:port, starting its listener on first use.
+func (w *wrapper) proxyFor(ip string, port int) (string, int) {
+	real := net.JoinHostPort(ip, strconv.Itoa(port))
+	w.mu.Lock()
+	adv := w.advertised
+	w.mu.Unlock()
+	if real == adv {
+		return ip, port // the client itself
+	}
+	w.out.mu.Lock()
+	if p, ok := w.out.byReal[real]; ok {
+		w.out.mu.Unlock()
+		ap := netip.MustParseAddrPort(p)
+		return ap.Addr().String(), int(ap.Port())
+	}
+	w.out.mu.Unlock()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil || !w.track(ln) {
+		return ip, port
+	}
+	p := ln.Addr().String()
+	w.out.mu.Lock()
+	w.out.byReal[real], w.out.byProxy[p] = p, real
+	w.out.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !w.track(c) {
+				return
+			}
+			w.wg.Add(1)
+			go w.dialOut(c, real)
+		}
+	}()
+	ap := ln.Addr().(*net.TCPAddr).AddrPort()
+	return ap.Addr().String(), int(ap.Port())
+}
+
+// dialOut carries one channel the wrapped client dialed on to the real
+// peer: from the advertised endpoint, or a fresh port for random-port.
+func (w *wrapper) dialOut(c net.Conn, real string) {
+	defer w.wg.Done()
+	w.mu.Lock()
+	adv := w.advertised
+	w.mu.Unlock()
+	local, err := netip.ParseAddrPort(adv)
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	if w.defect == RandomPort {
+		local = netip.AddrPortFrom(local.Addr(), 0)
+	}
+	d := net.Dialer{Control: reuse, LocalAddr: net.TCPAddrFromAddrPort(local), Timeout: 5 * time.Second}
+	peer, err := d.DialContext(context.Background(), "tcp", real)
+	if err != nil || !w.track(peer) {
+		_ = c.Close()
+		return
+	}
+	w.splice(c, peer)
+}
+
+// toClient rewrites a frame on its way to the wrapped client: peer
+// endpoints become the wrapper's stand-ins (every defect), and for
+// no-digest-check an incoming transfer is held until its FileDone.
+func (w *wrapper) toClient(f protocol.Frame) []protocol.Frame {
+	switch f.Type {
+	case protocol.TypeResP2pInfo:
+		var b protocol.ResP2pInfo
+		if json.Unmarshal(f.Body, &b) == nil {
+			for i := range b.Users {
+				b.Users[i].IP, b.Users[i].Port = w.proxyFor(b.Users[i].IP, b.Users[i].Port)
+			}
+			f.Body, _ = json.Marshal(b)
+		}
+	case protocol.TypeUserStateNotify:
+		var b protocol.UserStateNotify
+		if json.Unmarshal(f.Body, &b) == nil && b.OnLine && b.IP != "" {
+			b.IP, b.Port = w.proxyFor(b.IP, b.Port)
+			f.Body, _ = json.Marshal(b)
+		}
+	}
+	if w.defect != NoDigestCheck {
+		return []protocol.Frame{f}
+	}
+	var ids struct {
+		TransferID string `json:"transferID"`
+	}
+	_ = json.Unmarshal(f.Body, &ids)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	held, holding := w.files[ids.TransferID]
+	switch {
+	case f.Type == protocol.TypeFileOffer:
+		w.files[ids.TransferID] = []protocol.Frame{f}
+		return nil
+	case holding && f.Type == protocol.TypeFileChunk:
+		w.files[ids.TransferID] = append(held, f)
+		return nil
+	case holding && f.Type == protocol.TypeFileDone:
+		delete(w.files, ids.TransferID)
+		h := sha256.New()
+		for _, c := range held[1:] {
+			var ch protocol.FileChunk
+			_ = json.Unmarshal(c.Body, &ch)
+			h.Write(ch.Data)
+		}
+		var o map[string]any
+		if json.Unmarshal(held[0].Body, &o) == nil {
+			o["sha256"] = hex.EncodeToString(h.Sum(nil))
+			held[0].Body, _ = json.Marshal(o)
+		}
+		return append(held, f)
+	}
+	return []protocol.Frame{f}
+}
