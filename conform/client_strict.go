@@ -184,8 +184,8 @@ func strictClientRequirements() []Requirement {
 		},
 		{
 			ID: "client/6.9/server-silent", Level: Must, Section: "6.9",
-			Sentence: "A client whose server falls silent (the connection stays open, nothing arrives) takes the server for lost within heartbeat*(misses+1) and reports server_lost.",
-			Outcomes: []string{"a stand-in server answers Login and GetP2PInfo, then sends nothing; a server_lost event comes within heartbeat*(misses+1) of its last frame"},
+			Sentence:      "A client whose server falls silent (the connection stays open, nothing arrives) takes the server for lost within heartbeat*(misses+1) and reports server_lost.",
+			Outcomes:      []string{"a stand-in server answers Login and GetP2PInfo, then sends nothing; a server_lost event comes within heartbeat*(misses+1) of its last frame"},
 			usesHeartbeat: true,
 			client: func(ctx context.Context, t *clientT) error {
 				c, _, last, err := t.startOnStandIn(ctx, true)
