@@ -45,7 +45,7 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		{defective.KeepBadConn, set("server/2.1/length-zero", "server/2.1/length-limit", "server/2.4/not-json", "server/2.4/no-type",
 			"server/3.11/malformed-re", "server/4.2/unknown-type", "server/2.2/bad-id", "server/2.2/case-sensitive", "server/2.4/body-not-object",
 			"server/4.2/client-type", "server/5.4/no-dest", "server/5.5/sender-not-string", "server/5.9/stalled-frame",
-			"server/2.4/trailing-bytes", "server/2.2/float-id", "server/2.2/exponent-id", "server/2.4/invalid-utf8")},
+			"server/2.4/trailing-bytes", "server/2.2/float-id", "server/2.2/exponent-id", "server/2.4/invalid-utf8", "server/2.4/empty-type")},
 		{defective.DropUserOffline, set("server/5.4/user-offline", "server/5.4/user-offline-file", "server/5.10/slow-consumer")},
 		{defective.WrongObserved, set("server/5.1/observed")},
 		// The strict defects (server_strict.go): lenient decoding, case
@@ -59,6 +59,11 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		{defective.NullMalformed, set("server/2.2/null-absent")},
 		{defective.AnswerError, set("server/4.1/no-error-reply")},
 		{defective.DropUnnumberedAck, set("server/3.8/heartbeat-no-id")},
+		{defective.EmptyTypeUnknown, set("server/2.4/empty-type")},
+		{defective.UnknownBeforeLogin, set("server/4.2/unknown-before-login")},
+		{defective.NoSelfRelay, set("server/5.4/relay-self")},
+		{defective.SelfNotify, set("server/5.7/no-self-notify")},
+		{defective.BadFrameFatal, set("server/5.4/insert-overflow")},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.defect), func(t *testing.T) {

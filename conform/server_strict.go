@@ -3,6 +3,7 @@ package conform
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/p2plab/p2plab/protocol"
 )
@@ -132,7 +133,118 @@ func strictServerRequirements() []Requirement {
 				return roundTrip(ctx, s, "the connection stays open")
 			},
 		},
+		{
+			ID: "server/2.4/empty-type", Level: Must, Section: "2.4",
+			Sentence: "A frame whose type is the empty string is malformed (not of an unknown type): Error bad_frame carrying re = its id, and the connection is closed.",
+			Outcomes: []string{`{"type":"","id":4,"pad":"padding"} gets Error{code:bad_frame} re=4, then close`},
+			server:   badFrameCheck(rawFrame(`{"type":"","id":4,"pad":"padding"}`), protocol.CodeBadFrame, 4),
+		},
+		{
+			ID: "server/4.2/unknown-before-login", Level: Must, Section: "4.2",
+			Sentence: "A first frame of an unknown type, before any Login, is refused with Error not_logged_in (any type, known or not), and the connection is closed.",
+			Outcomes: []string{`{"type":"NoSuchType","id":5} as the first frame gets Error{code:not_logged_in} re=5, then close`},
+			server: func(ctx context.Context, t *serverT) error {
+				s, err := t.dial(ctx, "early")
+				if err != nil {
+					return err
+				}
+				if err := s.sendRaw(rawFrame(`{"type":"NoSuchType","id":5,"body":{"x":"padding the frame"}}`)); err != nil {
+					return err
+				}
+				if _, err := expectError(ctx, s, protocol.CodeNotLoggedIn, 5); err != nil {
+					return err
+				}
+				return s.expectClosed(ctx, "after not_logged_in")
+			},
+		},
+		{
+			ID: "server/5.4/relay-self", Level: Must, Section: "5.4",
+			Sentence: "A user may relay to itself: a ChatMessage whose destUserID is the sender comes back to it.",
+			Outcomes: []string{"a receives its own ChatMessage (userID=a, no id) and no Error"},
+			server: func(ctx context.Context, t *serverT) error {
+				a, err := t.login(ctx, t.user("a"))
+				if err != nil {
+					return err
+				}
+				c := chat(t.user("m1"), t.user("a"), t.user("a"), "note to self")
+				if _, err := a.request(protocol.TypeChatMessage, c); err != nil {
+					return err
+				}
+				f, err := a.expect(ctx, "ChatMessage "+c.MessageID+" relayed back to its sender", func(f protocol.Frame) bool {
+					return isChat(protocol.TypeChatMessage, c.MessageID)(f) || isError(f)
+				})
+				if err != nil {
+					return err
+				}
+				if f.Type != protocol.TypeChatMessage || f.ID != 0 || body[protocol.Chat](f).UserID != t.user("a") {
+					return failf("ChatMessage "+c.MessageID+" with userID="+t.user("a")+" and no id", "%s", describe(f))
+				}
+				return nil
+			},
+		},
+		{
+			ID: "server/5.7/no-self-notify", Level: Must, Section: "5.7",
+			Sentence: "A user that logs in is not told of its own login: UserStateNotify goes to every other online user.",
+			Outcomes: []string{"after its LoginResult and a HeartbeatAck, a has received no UserStateNotify about itself"},
+			server: func(ctx context.Context, t *serverT) error {
+				a, err := t.login(ctx, t.user("a"))
+				if err != nil {
+					return err
+				}
+				if err := roundTrip(ctx, a, "a is served"); err != nil {
+					return err
+				}
+				if got := a.find(isStateNotify(t.user("a"), true)); len(got) > 0 {
+					return failf("no UserStateNotify about "+t.user("a")+" to itself", "%s", describe(got[0]))
+				}
+				return nil
+			},
+		},
+		{
+			ID: "server/5.4/insert-overflow", Level: Must, Section: "5.4",
+			Sentence: "A relayable frame that only the inserted userID would push over the length limit is refused with Error bad_frame, not forwarded, and the connection stays open.",
+			Outcomes: []string{"a ChatMessage of exactly 1,048,576 bytes without userID gets Error{code:bad_frame} re=id; a's connection still gets HeartbeatAck; b receives a later small chat and not the big one"},
+			server:   insertOverflow,
+		},
 	}
+}
+
+// insertOverflow sends a ChatMessage of the maximum length without
+// userID (docs/protocol.md 5.4 rule 6).
+func insertOverflow(ctx context.Context, t *serverT) error {
+	ss, err := t.logins(ctx, "a", "b")
+	if err != nil {
+		return err
+	}
+	a, b := ss[0], ss[1]
+	const id = 4343
+	big := t.user("big")
+	head := fmt.Sprintf(`{"type":"ChatMessage","id":%d,"body":{"messageID":%q,"destUserID":%q,"content":"`, id, big, t.user("b"))
+	payload := head + strings.Repeat("x", protocol.MaxFrameLen-len(head)-3) + `"}}`
+	if err := a.sendRaw(rawFrame(payload)); err != nil {
+		return err
+	}
+	f, err := a.expect(ctx, fmt.Sprintf("Error bad_frame re=%d", id), isError)
+	if err != nil {
+		return err
+	}
+	if e := body[protocol.Error](f); e.Code != protocol.CodeBadFrame || f.Re != id {
+		return failf(fmt.Sprintf("Error bad_frame re=%d", id), "%s", describe(f))
+	}
+	if err := roundTrip(ctx, a, "the connection stays open (the frame itself was well-formed)"); err != nil {
+		return err
+	}
+	small := chat(t.user("small"), t.user("a"), t.user("b"), "after the big one")
+	if err := a.notice(protocol.TypeChatMessage, small); err != nil {
+		return err
+	}
+	if _, err := b.expect(ctx, "ChatMessage "+small.MessageID, isChat(protocol.TypeChatMessage, small.MessageID)); err != nil {
+		return err
+	}
+	if got := b.find(isChat(protocol.TypeChatMessage, big)); len(got) > 0 {
+		return failf("the oversized chat not forwarded", "b received %s", describe(got[0]))
+	}
+	return nil
 }
 
 // userIDCase logs in two users whose IDs differ only in case and relays a

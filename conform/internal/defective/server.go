@@ -130,6 +130,7 @@ type pair struct {
 	user           string     // logged-in userID, once the Login was sent
 	lastError      string     // code of the last Error the server sent
 	wmu            sync.Mutex // serialises writes to client
+	started        bool       // a client frame has been seen
 }
 
 func (p *ServerProxy) serve(c net.Conn) {
@@ -302,8 +303,14 @@ func (p *ServerProxy) serverToClient(pr *pair) {
 		}
 		pr.wmu.Lock()
 		err = protocol.WriteFrame(pr.client, f)
+		if err == nil && p.defect == SelfNotify && f.Type == protocol.TypeLoginResult {
+			err = p.notifySelf(pr, f)
+		}
 		pr.wmu.Unlock()
 		if err != nil {
+			return
+		}
+		if p.defect == BadFrameFatal && errorCode(f) == protocol.CodeBadFrame {
 			return
 		}
 		if p.defect == CutAfterRefusal && refusal {

@@ -3,6 +3,7 @@ package defective
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"regexp"
 	"strings"
@@ -45,17 +46,34 @@ const (
 	// DropUnnumberedAck drops the HeartbeatAck answering a Heartbeat that
 	// had no id (3.8).
 	DropUnnumberedAck ServerDefect = "drop-unnumbered-ack"
+	// EmptyTypeUnknown takes "type":"" for an unknown type: Error
+	// unknown_type instead of bad_frame (2.4 case 4).
+	EmptyTypeUnknown ServerDefect = "empty-type-unknown"
+	// UnknownBeforeLogin checks a first frame's type before the login:
+	// an unknown type gets unknown_type, not not_logged_in (4.2).
+	UnknownBeforeLogin ServerDefect = "unknown-before-login"
+	// NoSelfRelay refuses a relay to the sender itself with user_offline
+	// (5.4 rule 5).
+	NoSelfRelay ServerDefect = "no-self-relay"
+	// SelfNotify tells a newcomer of its own login (5.7: every *other*
+	// user).
+	SelfNotify ServerDefect = "self-notify"
+	// BadFrameFatal closes the connection after every Error bad_frame,
+	// also the one refusing a frame that only the inserted userID made too
+	// large, which leaves the connection open (5.4 rule 6).
+	BadFrameFatal ServerDefect = "bad-frame-fatal"
 )
 
 func init() {
-	ServerDefects = append(ServerDefects, AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, CutAfterRefusal, FirstDuplicate, NullMalformed, AnswerError, DropUnnumberedAck)
+	ServerDefects = append(ServerDefects, AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, CutAfterRefusal, FirstDuplicate, NullMalformed, AnswerError, DropUnnumberedAck,
+		EmptyTypeUnknown, UnknownBeforeLogin, NoSelfRelay, SelfNotify, BadFrameFatal)
 }
 
 // rewritesInPlace reports whether the defect repairs client payloads
 // without changing their length.
 func (p *ServerProxy) rewritesInPlace() bool {
 	switch p.defect {
-	case AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, FirstDuplicate, NullMalformed, AnswerError:
+	case AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, FirstDuplicate, NullMalformed, AnswerError, EmptyTypeUnknown, UnknownBeforeLogin, NoSelfRelay, SelfNotify:
 		return true
 	}
 	return false
@@ -133,7 +151,8 @@ func (p *ServerProxy) respell(payload []byte) []byte {
 }
 
 // passRepaired sends a frame's length prefix on at once, then its payload
-// repaired once it has all arrived.
+// repaired once it has all arrived; an intercepting defect may instead
+// neutralise the payload, answer the client itself, or cut the connection.
 func (p *ServerProxy) passRepaired(pr *pair, r io.Reader, hdr []byte, n uint32) error {
 	if _, err := pr.server.Write(hdr); err != nil {
 		return err
@@ -144,13 +163,116 @@ func (p *ServerProxy) passRepaired(pr *pair, r io.Reader, hdr []byte, n uint32) 
 		_, _ = pr.server.Write(payload[:k])
 		return err
 	}
-	if _, err := pr.server.Write(p.repair(payload)); err != nil {
+	out, answer, cut := p.intercept(pr, payload)
+	if _, err := pr.server.Write(out); err != nil {
 		return err
 	}
-	if f, err := protocol.Unmarshal(payload); p.defect == AnswerError && err == nil && f.Type == protocol.TypeError {
+	if answer != nil {
 		pr.wmu.Lock()
-		defer pr.wmu.Unlock()
-		return protocol.WriteFrame(pr.client, protocol.MustFrame(protocol.TypeError, protocol.Error{Code: protocol.CodeBadFrame, Message: "defective: an Error answered"}).WithRe(f.ID))
+		err := protocol.WriteFrame(pr.client, *answer)
+		pr.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	if cut {
+		return errCut
 	}
 	return nil
+}
+
+var errCut = errors.New("defective: connection cut")
+
+// neutral is a harmless payload of n bytes (n >= 24): a HeartbeatAck,
+// which a server takes as liveness only (5.8 rule 4), padded with spaces.
+func neutral(n int) []byte {
+	b := []byte(`{"type":"HeartbeatAck"`)
+	for len(b) < n-1 {
+		b = append(b, ' ')
+	}
+	return append(b, '}')
+}
+
+var emptyType = regexp.MustCompile(`"type"\s*:\s*""`)
+
+// intercept applies the defect to one whole client payload: what to send
+// the reference server (always len(payload) bytes), a frame to answer the
+// client with itself, and whether to cut the connection then.
+func (p *ServerProxy) intercept(pr *pair, payload []byte) ([]byte, *protocol.Frame, bool) {
+	f, ferr := protocol.Unmarshal(payload)
+	pr.mu.Lock()
+	if ferr == nil && f.Type == protocol.TypeLogin && pr.user == "" {
+		var l protocol.Login
+		_ = json.Unmarshal(f.Body, &l)
+		pr.user = l.UserID
+	}
+	first := !pr.started
+	pr.started = true
+	user := pr.user
+	pr.mu.Unlock()
+	errFrame := func(id int64, e protocol.Error) *protocol.Frame {
+		g := protocol.MustFrame(protocol.TypeError, e).WithRe(id)
+		return &g
+	}
+	switch p.defect {
+	case AnswerError:
+		if ferr == nil && f.Type == protocol.TypeError {
+			return payload, errFrame(f.ID, protocol.Error{Code: protocol.CodeBadFrame, Message: "defective: an Error answered"}), false
+		}
+	case EmptyTypeUnknown:
+		if m := emptyType.Find(payload); m != nil && len(payload) >= 24 {
+			var head struct {
+				ID int64 `json:"id"`
+			}
+			_ = json.Unmarshal(payload, &head)
+			return neutral(len(payload)), errFrame(head.ID, protocol.Error{Code: protocol.CodeUnknownType, Message: "defective: type \"\""}), true
+		}
+	case UnknownBeforeLogin:
+		if first && ferr == nil && f.Type != protocol.TypeLogin && !protocol.Known(f.Type) && len(payload) >= 24 {
+			return neutral(len(payload)), errFrame(f.ID, protocol.Error{Code: protocol.CodeUnknownType, Message: "defective: unknown type before login"}), true
+		}
+	case NoSelfRelay:
+		if ferr == nil && protocol.Relayable(f.Type) && user != "" && len(payload) >= 24 {
+			r := decodeRelay(f.Body)
+			if r.DestUserID == user {
+				return neutral(len(payload)), errFrame(f.ID, protocol.Error{Code: protocol.CodeUserOffline, Message: "defective: no relay to oneself",
+					MessageID: r.MessageID, TransferID: r.TransferID}), false
+			}
+		}
+	}
+	return p.repair(payload), nil, false
+}
+
+// decodeRelay reads the members of a relayable body the defects look at.
+func decodeRelay(b json.RawMessage) (r struct {
+	DestUserID string `json:"destUserID"`
+	MessageID  string `json:"messageID"`
+	TransferID string `json:"transferID"`
+}) {
+	_ = json.Unmarshal(b, &r)
+	return r
+}
+
+// notifySelf (self-notify) follows a successful LoginResult with a
+// UserStateNotify about the newcomer itself; the caller holds pr.wmu.
+func (p *ServerProxy) notifySelf(pr *pair, f protocol.Frame) error {
+	var lr protocol.LoginResult
+	if json.Unmarshal(f.Body, &lr) != nil || !lr.OK || lr.Observed == nil {
+		return nil
+	}
+	pr.mu.Lock()
+	user := pr.user
+	pr.mu.Unlock()
+	return protocol.WriteFrame(pr.client, protocol.MustFrame(protocol.TypeUserStateNotify,
+		protocol.UserStateNotify{UserID: user, OnLine: true, IP: lr.Observed.IP, Port: lr.Observed.Port}))
+}
+
+// errorCode is the code of an Error frame ("" for other frames).
+func errorCode(f protocol.Frame) string {
+	if f.Type != protocol.TypeError {
+		return ""
+	}
+	var e protocol.Error
+	_ = json.Unmarshal(f.Body, &e)
+	return e.Code
 }
