@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/p2plab/p2plab/api"
@@ -29,19 +32,30 @@ func (t *clientT) newStandIn(ctx context.Context, silent bool) (*standIn, error)
 	if err != nil {
 		return nil, fmt.Errorf("conform: stand-in server: %w", err)
 	}
-	t.cl.add(func() { _ = ln.Close() })
-	s := &standIn{addr: addrPortOf(ln.Addr()), conn: make(chan *session, 1)}
+	s := &standIn{addr: addrPortOf(ln.Addr()), conn: make(chan *session, 8)}
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(s.conn)
-			return
+		defer wg.Done()
+		defer close(s.conn)
+		// Every connection is taken: a client may drop a connection whose
+		// port it could not listen on and dial again (6.1).
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ss := newSession("stand-in server", c)
+			ss.silent.Store(silent)
+			t.cl.add(ss.Close)
+			select {
+			case s.conn <- ss:
+			default:
+				ss.Close()
+			}
 		}
-		ss := newSession("stand-in server", c)
-		ss.silent.Store(silent)
-		t.cl.add(ss.Close)
-		s.conn <- ss
 	}()
+	t.cl.add(func() { _ = ln.Close(); wg.Wait() })
 	return s, nil
 }
 
@@ -49,16 +63,24 @@ func (t *clientT) newStandIn(ctx context.Context, silent bool) (*standIn, error)
 // user list; it returns the session and the time of the last frame sent.
 func (s *standIn) serve(ctx context.Context) (*session, time.Time, error) {
 	var srv *session
-	select {
-	case srv = <-s.conn:
-	case <-ctx.Done():
-	}
-	if srv == nil {
-		return nil, time.Time{}, failf("the client connects to its server", "no connection")
-	}
-	f, err := srv.expect(ctx, "Login", isType(protocol.TypeLogin))
-	if err != nil {
-		return nil, time.Time{}, err
+	var f protocol.Frame
+	for {
+		select {
+		case srv = <-s.conn:
+		case <-ctx.Done():
+			srv = nil
+		}
+		if srv == nil {
+			return nil, time.Time{}, failf("the client connects to its server and sends Login", "no such connection")
+		}
+		var err error
+		if f, err = srv.expect(ctx, "Login", isType(protocol.TypeLogin)); err == nil {
+			break
+		}
+		if !srv.closed() {
+			return nil, time.Time{}, err
+		}
+		// A connection the client dropped before its Login: take the next.
 	}
 	obs := protocol.EndpointOf(addrPortOf(srv.conn.RemoteAddr()))
 	if err := srv.send(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: true, Observed: &obs}).WithRe(f.ID)); err != nil {
@@ -97,6 +119,45 @@ func (t *clientT) startOnStandIn(ctx context.Context, silent bool) (*cut, *sessi
 	return c, srv, last, nil
 }
 
+// badFile sends data over an accepted channel under an offer with the
+// given size and digest, one of which is wrong (what), and expects the
+// client to refuse it (docs/protocol.md 3.9).
+func badFile(ctx context.Context, t *clientT, data []byte, size int64, digest, what string) error {
+	c, p, ch, err := t.acceptedChannel(ctx)
+	if err != nil {
+		return err
+	}
+	tid := p.id + "-t1"
+	for _, f := range []struct {
+		typ string
+		v   any
+	}{
+		{protocol.TypeFileOffer, protocol.FileOffer{TransferID: tid, UserID: p.id, DestUserID: c.user, FileName: "cf-bad.txt", Size: size, SHA256: digest}},
+		{protocol.TypeFileChunk, protocol.FileChunk{TransferID: tid, UserID: p.id, DestUserID: c.user, Offset: 0, Data: data}},
+		{protocol.TypeFileDone, protocol.FileDone{TransferID: tid, UserID: p.id, DestUserID: c.user}},
+	} {
+		if err := ch.notice(f.typ, f.v); err != nil {
+			return err
+		}
+	}
+	f, err := ch.expect(ctx, "FileResult for "+tid, func(f protocol.Frame) bool {
+		return f.Type == protocol.TypeFileResult && body[protocol.FileResult](f).TransferID == tid
+	})
+	if err != nil {
+		return err
+	}
+	if body[protocol.FileResult](f).OK {
+		return failf("FileResult ok:false for a file whose "+what+" does not match its offer", "%s", describe(f))
+	}
+	if _, err := c.waitEvent(ctx, "file_failed "+tid, evType(api.EventFileFailed, func(e api.Event) bool { return e.TransferID == tid })); err != nil {
+		return err
+	}
+	if n := c.countEvents(evType(api.EventFileReceived, func(e api.Event) bool { return e.TransferID == tid })); n > 0 {
+		return failf("no file_received for "+tid, "%d file_received events", n)
+	}
+	return nil
+}
+
 // strictClientRequirements are rules whose breakage nothing else shows:
 // the same-port rule itself, the file digest, the Logout frame and a
 // server that falls silent (docs/protocol.md 3.9, 3.10, 6.1, 6.3, 6.9).
@@ -126,41 +187,19 @@ func strictClientRequirements() []Requirement {
 			Sentence: "A received file whose SHA-256 differs from its FileOffer's is refused: FileResult ok:false, and no file_received.",
 			Outcomes: []string{"for a file whose offer carries a wrong sha256, FileResult{transferID, ok:false} on the channel, a file_failed event and no file_received event"},
 			client: func(ctx context.Context, t *clientT) error {
-				c, p, ch, err := t.acceptedChannel(ctx)
-				if err != nil {
-					return err
-				}
 				data := []byte(strings.Repeat("conformance file with a wrong digest\n", 50))
 				wrong := sha256.Sum256(append([]byte("not "), data...))
-				tid := p.id + "-t1"
-				for _, f := range []struct {
-					typ string
-					v   any
-				}{
-					{protocol.TypeFileOffer, protocol.FileOffer{TransferID: tid, UserID: p.id, DestUserID: c.user, FileName: "cf-digest.txt", Size: int64(len(data)), SHA256: hex.EncodeToString(wrong[:])}},
-					{protocol.TypeFileChunk, protocol.FileChunk{TransferID: tid, UserID: p.id, DestUserID: c.user, Offset: 0, Data: data}},
-					{protocol.TypeFileDone, protocol.FileDone{TransferID: tid, UserID: p.id, DestUserID: c.user}},
-				} {
-					if err := ch.notice(f.typ, f.v); err != nil {
-						return err
-					}
-				}
-				f, err := ch.expect(ctx, "FileResult for "+tid, func(f protocol.Frame) bool {
-					return f.Type == protocol.TypeFileResult && body[protocol.FileResult](f).TransferID == tid
-				})
-				if err != nil {
-					return err
-				}
-				if body[protocol.FileResult](f).OK {
-					return failf("FileResult ok:false for a file whose SHA-256 does not match its offer", "%s", describe(f))
-				}
-				if _, err := c.waitEvent(ctx, "file_failed "+tid, evType(api.EventFileFailed, func(e api.Event) bool { return e.TransferID == tid })); err != nil {
-					return err
-				}
-				if n := c.countEvents(evType(api.EventFileReceived, func(e api.Event) bool { return e.TransferID == tid })); n > 0 {
-					return failf("no file_received for "+tid, "%d file_received events", n)
-				}
-				return nil
+				return badFile(ctx, t, data, int64(len(data)), hex.EncodeToString(wrong[:]), "SHA-256")
+			},
+		},
+		{
+			ID: "client/3.9/file-size", Level: Must, Section: "3.9",
+			Sentence: "A received file whose size differs from its FileOffer's is refused: FileResult ok:false, and no file_received.",
+			Outcomes: []string{"for a file whose offer announces one byte more than is sent (with the sha256 of what is sent), FileResult{transferID, ok:false} on the channel, a file_failed event and no file_received event"},
+			client: func(ctx context.Context, t *clientT) error {
+				data := []byte(strings.Repeat("conformance file with a wrong size\n", 50))
+				sum := sha256.Sum256(data)
+				return badFile(ctx, t, data, int64(len(data))+1, hex.EncodeToString(sum[:]), "size")
 			},
 		},
 		{
@@ -199,6 +238,160 @@ func strictClientRequirements() []Requirement {
 					return err
 				}
 				return nil
+			},
+		},
+		{
+			ID: "client/6.3/setup-bad-user", Level: Must, Section: "6.3",
+			Sentence: "An accepted connection whose SetupP2PMessage carries an invalid userID is answered with Error bad_user_id and closed.",
+			Outcomes: []string{`SetupP2PMessage{userID:"bad id!"} as the first frame gets Error{code:bad_user_id}, then close; no channel is listed for it`},
+			client: func(ctx context.Context, t *clientT) error {
+				c, p, err := t.cutAndPeer(ctx)
+				if err != nil {
+					return err
+				}
+				s, err := t.rawDial(ctx, p, c, netip.AddrPort{})
+				if err != nil {
+					return err
+				}
+				if err := s.notice(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: "bad id!"}); err != nil {
+					return err
+				}
+				if _, err := expectError(ctx, s, protocol.CodeBadUserID, 0); err != nil {
+					return err
+				}
+				if err := s.expectClosed(ctx, "after bad_user_id"); err != nil {
+					return err
+				}
+				chs, err := c.ctl.Channels(ctx)
+				if err != nil {
+					return failf("GET /v1/channels answers", "%v", err)
+				}
+				if len(chs) > 0 {
+					return failf("no channel for a refused SetupP2PMessage", "%+v", chs)
+				}
+				return nil
+			},
+		},
+		{
+			ID: "client/6.3/setup-other", Level: Must, Section: "6.3",
+			Sentence: "A later SetupP2PMessage on a channel that names another user than the channel's peer is answered with Error forbidden.",
+			Outcomes: []string{"on a channel the peer opened, SetupP2PMessage{userID: another user} gets Error{code:forbidden}"},
+			client: func(ctx context.Context, t *clientT) error {
+				_, _, ch, err := t.acceptedChannel(ctx)
+				if err != nil {
+					return err
+				}
+				if err := ch.notice(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: t.user("someone-else")}); err != nil {
+					return err
+				}
+				_, err = expectError(ctx, ch, protocol.CodeForbidden, 0)
+				return err
+			},
+		},
+		{
+			ID: "client/4.1/no-error-reply", Level: Must, Section: "4.1",
+			Sentence: "An Error from a peer is not answered with another Error.",
+			Outcomes: []string{"after an Error{code:bad_frame} with an id on a channel, the client answers a later Heartbeat and has sent no Error"},
+			client: func(ctx context.Context, t *clientT) error {
+				_, _, ch, err := t.acceptedChannel(ctx)
+				if err != nil {
+					return err
+				}
+				if _, err := ch.request(protocol.TypeError, protocol.Error{Code: protocol.CodeBadFrame, Message: "conform: an Error the client must not answer"}); err != nil {
+					return err
+				}
+				if err := roundTrip(ctx, ch, "the channel is served after an Error from the peer"); err != nil {
+					return err
+				}
+				if errs := ch.find(isError); len(errs) > 0 {
+					return failf("no Error in answer to an Error (4.1)", "%s", describe(errs[0]))
+				}
+				return nil
+			},
+		},
+		{
+			ID: "client/6.2/no-dial-on-online", Level: Must, Section: "6.2",
+			Sentence: "On UserStateNotify online the client does not dial the newcomer: the newcomer initiates.",
+			Outcomes: []string{"a listening fake peer that logs in after the client receives no connection from it, up to one heartbeat interval after its own channel to the client is listed"},
+			client: func(ctx context.Context, t *clientT) error {
+				c, err := t.startCUT(ctx)
+				if err != nil {
+					return err
+				}
+				p, err := t.fake(ctx, "late", true)
+				if err != nil {
+					return err
+				}
+				if _, err := c.waitEvent(ctx, "user_online "+p.id, evType(api.EventUserOnline, func(e api.Event) bool { return e.UserID == p.id })); err != nil {
+					return err
+				}
+				if _, err := t.dialChannel(ctx, p, c); err != nil {
+					return err
+				}
+				if _, err := c.waitChannels(ctx, "lists the channel opened by "+p.id, func(chs []api.Channel) bool { return hasPeer(chs, p.id) }); err != nil {
+					return err
+				}
+				// A bounded window: a dial the notification started would
+				// have arrived by now; one interval more covers a slow one.
+				wctx, cancel := context.WithTimeout(ctx, t.Heartbeat)
+				defer cancel()
+				select {
+				case s := <-p.acc:
+					return failf("no connection from the client to the newcomer "+p.id, "the client dialed it from %s", s.conn.RemoteAddr())
+				case <-wctx.Done():
+					return nil
+				}
+			},
+		},
+		{
+			ID: "client/6.5/file-relay", Level: Must, Section: "6.5",
+			Sentence: "A file to a peer without a channel goes through the server as FileOffer, FileChunk and FileDone.",
+			Outcomes: []string{"POST /v1/files to a peer that accepts no channel answers via=relay; the peer receives the FileOffer, FileChunks and FileDone from the server; its relayed FileResult ok gives a file_sent event"},
+			client: func(ctx context.Context, t *clientT) error {
+				c, p, err := t.cutAndPeer(ctx)
+				if err != nil {
+					return err
+				}
+				data := []byte(strings.Repeat("relayed file\n", 200))
+				path := filepath.Join(t.dir, "relay.txt")
+				if err := os.WriteFile(path, data, 0o644); err != nil {
+					return fmt.Errorf("conform: file to send: %w", err)
+				}
+				resp, err := c.ctl.SendFile(ctx, p.id, t.inside(path))
+				if err != nil {
+					return failf("POST /v1/files accepted", "%v", err)
+				}
+				if resp.Via != api.ViaRelay {
+					return failf("via=relay", "via=%q", resp.Via)
+				}
+				for _, typ := range []string{protocol.TypeFileOffer, protocol.TypeFileChunk, protocol.TypeFileDone} {
+					if _, err := p.srv.expect(ctx, typ+" "+resp.TransferID+" from the server", func(f protocol.Frame) bool {
+						return f.Type == typ && body[protocol.Relay](f).TransferID == resp.TransferID
+					}); err != nil {
+						return err
+					}
+				}
+				if err := p.srv.notice(protocol.TypeFileResult, protocol.FileResult{TransferID: resp.TransferID, UserID: p.id, DestUserID: c.user, OK: true}); err != nil {
+					return err
+				}
+				_, err = c.waitEvent(ctx, "file_sent "+resp.TransferID, evType(api.EventFileSent, func(e api.Event) bool { return e.TransferID == resp.TransferID }))
+				return err
+			},
+		},
+		{
+			ID: "client/5.8/server-heartbeat-answer", Level: Should, Section: "5.8",
+			Sentence: "The client answers the server's Heartbeat with HeartbeatAck, re = its id.",
+			Outcomes: []string{"a stand-in server's Heartbeat id=7777 gets HeartbeatAck re=7777"},
+			client: func(ctx context.Context, t *clientT) error {
+				_, srv, _, err := t.startOnStandIn(ctx, false)
+				if err != nil {
+					return err
+				}
+				if err := srv.send(protocol.Frame{Type: protocol.TypeHeartbeat, ID: 7777}); err != nil {
+					return err
+				}
+				_, err = srv.expect(ctx, "HeartbeatAck re=7777", isReply(protocol.TypeHeartbeatAck, 7777))
+				return err
 			},
 		},
 	}

@@ -61,7 +61,7 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		fails  map[string]bool
 	}{
 		{defective.NoAck, set("client/6.6/ack", "client/6.6/ack-relay")},
-		{defective.NoHeartbeatAck, set("client/6.7/heartbeat-answer")},
+		{defective.NoHeartbeatAck, set("client/6.7/heartbeat-answer", "client/5.8/server-heartbeat-answer")},
 		{defective.WrongLogPhrase, set("client/7.2/log-send")},
 		{defective.NoTeardown, set("client/6.2/teardown-offline", "client/7.2/log-closed")},
 		// The strict defects (client_strict.go).
@@ -69,6 +69,12 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		{defective.NoDigestCheck, set("client/3.9/file-digest")},
 		{defective.SilentLogout, set("client/3.10/logout-frame")},
 		{defective.DeafToSilence, set("client/6.9/server-silent")},
+		{defective.NoSizeCheck, set("client/3.9/file-size")},
+		{defective.AcceptBadSetup, set("client/6.3/setup-bad-user")},
+		{defective.IgnoreSetupSwitch, set("client/6.3/setup-other")},
+		{defective.AnswerErrorClient, set("client/4.1/no-error-reply")},
+		{defective.DialOnOnline, set("client/6.2/no-dial-on-online")},
+		{defective.NoFileRelay, set("client/6.5/file-relay")},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.defect), func(t *testing.T) {

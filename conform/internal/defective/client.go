@@ -202,10 +202,10 @@ func (w *wrapper) serveLink(c net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pump(s, c, w.dropFromClient, false) // from the wrapped client to the server
+		w.pump(s, c, w.dropToServer, nil) // from the wrapped client to the server
 		_ = s.Close()
 	}()
-	w.pump(lc2, s, w.dropToClient, true)
+	w.pump(lc2, s, w.dropToClient, w.toClient)
 	stopBeats()
 	_ = c.Close()
 	<-done
@@ -236,20 +236,22 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 // splice pumps a P2P channel between the wrapped client (cl) and a peer
 // until either side ends.
 func (w *wrapper) splice(cl, peer net.Conn) {
+	lp := &lockedConn{Conn: peer}
+	in := w.channelIn(lp)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pump(cl, peer, nil, true)
+		w.pump(cl, peer, nil, in)
 		_ = cl.Close()
 	}()
-	w.pump(peer, cl, w.dropFromClient, false)
+	w.pump(lp, cl, w.dropFromClient, nil)
 	_ = peer.Close()
 	<-done
 }
 
-// pump copies frames from src to dst, leaving out those drop selects;
-// frames toward the wrapped client (toClient) may be rewritten first.
-func (w *wrapper) pump(dst io.Writer, src net.Conn, drop func(protocol.Frame) bool, toClient bool) {
+// pump copies frames from src to dst, leaving out those drop selects and
+// writing what rewrite (if not nil) makes of each of the others.
+func (w *wrapper) pump(dst io.Writer, src net.Conn, drop func(protocol.Frame) bool, rewrite func(protocol.Frame) []protocol.Frame) {
 	r := protocol.NewReader(bufio.NewReader(src))
 	for {
 		f, err := r.ReadFrame()
@@ -260,8 +262,8 @@ func (w *wrapper) pump(dst io.Writer, src net.Conn, drop func(protocol.Frame) bo
 			continue
 		}
 		out := []protocol.Frame{f}
-		if toClient {
-			out = w.toClient(f)
+		if rewrite != nil {
+			out = rewrite(f)
 		}
 		for _, g := range out {
 			if err := protocol.WriteFrame(dst, g); err != nil {

@@ -31,7 +31,60 @@ const (
 	// DeafToSilence never notices a silent server (6.9): the wrapper feeds
 	// the client Heartbeats on its server link whatever the server does.
 	DeafToSilence ClientDefect = "deaf-to-silence"
+	// NoSizeCheck never checks a received file's size (3.9): as
+	// no-digest-check, with the offer's size made the size that came.
+	NoSizeCheck ClientDefect = "no-size-check"
+	// AcceptBadSetup takes any userID in a SetupP2PMessage (6.3): the
+	// wrapper turns an invalid one into a valid one.
+	AcceptBadSetup ClientDefect = "accept-bad-setup"
+	// IgnoreSetupSwitch ignores a later SetupP2PMessage naming another
+	// user instead of answering forbidden (6.3): the wrapper drops it.
+	IgnoreSetupSwitch ClientDefect = "ignore-setup-switch"
+	// AnswerErrorClient answers a peer's Error with an Error (4.1).
+	AnswerErrorClient ClientDefect = "answer-error"
+	// DialOnOnline dials a user on its UserStateNotify online (6.2: the
+	// newcomer dials): the wrapper follows the notification with a
+	// ResP2pInfo listing the newcomer.
+	DialOnOnline ClientDefect = "dial-on-online"
+	// NoFileRelay never sends files through the server (6.5): the wrapper
+	// drops File* frames on the server link.
+	NoFileRelay ClientDefect = "no-file-relay"
 )
+
+// dropToServer selects the wrapped client's frames to the server that are
+// not passed on.
+func (w *wrapper) dropToServer(f protocol.Frame) bool {
+	if w.defect == NoFileRelay {
+		switch f.Type {
+		case protocol.TypeFileOffer, protocol.TypeFileChunk, protocol.TypeFileDone, protocol.TypeFileResult:
+			return true
+		}
+	}
+	return w.dropFromClient(f)
+}
+
+// channelIn returns the rewriting of one channel's frames from the peer
+// (written to through peer) on their way to the wrapped client.
+func (w *wrapper) channelIn(peer *lockedConn) func(protocol.Frame) []protocol.Frame {
+	first := true
+	return func(f protocol.Frame) []protocol.Frame {
+		wasFirst := first
+		first = false
+		switch {
+		case f.Type == protocol.TypeSetupP2PMessage && wasFirst && w.defect == AcceptBadSetup:
+			var b protocol.SetupP2P
+			if json.Unmarshal(f.Body, &b) == nil && !protocol.ValidUserID(b.UserID) {
+				b.UserID = "x" + notUserIDChar.ReplaceAllString(b.UserID, "")
+				f.Body, _ = json.Marshal(b)
+			}
+		case f.Type == protocol.TypeSetupP2PMessage && !wasFirst && w.defect == IgnoreSetupSwitch:
+			return nil
+		case f.Type == protocol.TypeError && w.defect == AnswerErrorClient:
+			_ = protocol.WriteFrame(peer, protocol.MustFrame(protocol.TypeError, protocol.Error{Code: protocol.CodeBadFrame, Message: "defective: an Error answered"}).WithRe(f.ID))
+		}
+		return w.toClient(f)
+	}
+}
 
 // lockedConn serialises writes to a connection that two goroutines write.
 type lockedConn struct {
@@ -79,6 +132,8 @@ type outbound struct {
 	byReal  map[string]string // real "ip:port" -> proxy "ip:port"
 	byProxy map[string]string
 }
+
+var notUserIDChar = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 var endpointRe = regexp.MustCompile(`\b(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})\b`)
 
@@ -183,9 +238,13 @@ func (w *wrapper) toClient(f protocol.Frame) []protocol.Frame {
 		if json.Unmarshal(f.Body, &b) == nil && b.OnLine && b.IP != "" {
 			b.IP, b.Port = w.proxyFor(b.IP, b.Port)
 			f.Body, _ = json.Marshal(b)
+			if w.defect == DialOnOnline {
+				list := protocol.MustFrame(protocol.TypeResP2pInfo, protocol.ResP2pInfo{Users: []protocol.UserInfo{{UserID: b.UserID, IP: b.IP, Port: b.Port}}})
+				return []protocol.Frame{f, list}
+			}
 		}
 	}
-	if w.defect != NoDigestCheck {
+	if w.defect != NoDigestCheck && w.defect != NoSizeCheck {
 		return []protocol.Frame{f}
 	}
 	var ids struct {
@@ -205,14 +264,20 @@ func (w *wrapper) toClient(f protocol.Frame) []protocol.Frame {
 	case holding && f.Type == protocol.TypeFileDone:
 		delete(w.files, ids.TransferID)
 		h := sha256.New()
+		size := 0
 		for _, c := range held[1:] {
 			var ch protocol.FileChunk
 			_ = json.Unmarshal(c.Body, &ch)
 			h.Write(ch.Data)
+			size += len(ch.Data)
 		}
 		var o map[string]any
 		if json.Unmarshal(held[0].Body, &o) == nil {
-			o["sha256"] = hex.EncodeToString(h.Sum(nil))
+			if w.defect == NoDigestCheck {
+				o["sha256"] = hex.EncodeToString(h.Sum(nil))
+			} else {
+				o["size"] = size
+			}
 			held[0].Body, _ = json.Marshal(o)
 		}
 		return append(held, f)
