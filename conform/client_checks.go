@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -421,13 +420,12 @@ func channelRequirements() []Requirement {
 			Sentence: "P2P channels do not depend on the server connection: when the server is gone, the client keeps its channels and keeps chatting over them.",
 			Outcomes: []string{"after its (fake) server closes and stops listening, the client still lists the channel, sends a chat over it (via=p2p) and reports a chat received over it"},
 			client: func(ctx context.Context, t *clientT) error {
-				// A one-shot fake server: it answers Login and GetP2PInfo,
-				// listing a fake peer that only listens, then goes away.
-				srvLn, err := t.Net.Listen(ctx, netip.AddrPortFrom(t.Net.Addr(), 0))
+				// A fake server: it answers Login and GetP2PInfo, listing a
+				// fake peer that only listens, then goes away.
+				si, err := t.newStandIn(ctx, false)
 				if err != nil {
-					return fmt.Errorf("conform: fake server: %w", err)
+					return err
 				}
-				t.cl.add(func() { _ = srvLn.Close() })
 				peerLn, err := t.Net.Listen(ctx, netip.AddrPortFrom(t.Net.Addr(), 0))
 				if err != nil {
 					return fmt.Errorf("conform: fake peer: %w", err)
@@ -438,48 +436,21 @@ func channelRequirements() []Requirement {
 					s   *session
 					err error
 				}
-				acceptOne := func(ln net.Listener, name string) <-chan accepted {
-					out := make(chan accepted, 1)
-					go func() {
-						c, err := ln.Accept()
-						if err != nil {
-							out <- accepted{err: err}
-							return
-						}
-						s := newSession(name, c)
-						t.cl.add(s.Close)
-						out <- accepted{s: s}
-					}()
-					return out
-				}
-				srvConn := acceptOne(srvLn, "fake server")
-				peerConn := acceptOne(peerLn, peer+" (channel from the client)")
-				c, err := t.startCUTWith(ctx, addrPortOf(srvLn.Addr()), func(ctx context.Context) error {
-					var a accepted
-					select {
-					case a = <-srvConn:
-					case <-ctx.Done():
-						return failf("the client connects to its server", "no connection")
-					}
-					if a.err != nil {
-						return a.err
-					}
-					srv := a.s
-					f, err := srv.expect(ctx, "Login", isType(protocol.TypeLogin))
+				peerConn := make(chan accepted, 1)
+				go func() {
+					c, err := peerLn.Accept()
 					if err != nil {
-						return err
+						peerConn <- accepted{err: err}
+						return
 					}
-					obs := protocol.EndpointOf(addrPortOf(srv.conn.RemoteAddr()))
-					if err := srv.send(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: true, Observed: &obs}).WithRe(f.ID)); err != nil {
-						return err
-					}
-					g, err := srv.expect(ctx, "GetP2PInfo", isType(protocol.TypeGetP2PInfo))
-					if err != nil {
-						return err
-					}
+					s := newSession(peer+" (channel from the client)", c)
+					t.cl.add(s.Close)
+					peerConn <- accepted{s: s}
+				}()
+				c, err := t.startCUTWith(ctx, si.addr, func(ctx context.Context) error {
 					pe := protocol.EndpointOf(addrPortOf(peerLn.Addr()))
-					users := []protocol.UserInfo{{UserID: body[protocol.Login](f).UserID, IP: obs.IP, Port: obs.Port}, {UserID: peer, IP: pe.IP, Port: pe.Port}}
-					if err := srv.send(protocol.MustFrame(protocol.TypeResP2pInfo, protocol.ResP2pInfo{Users: users}).WithRe(g.ID)); err != nil {
+					srv, _, err := si.serve(ctx, protocol.UserInfo{UserID: peer, IP: pe.IP, Port: pe.Port})
+					if err != nil {
 						return err
 					}
 					var p accepted
@@ -496,7 +467,7 @@ func channelRequirements() []Requirement {
 						return err
 					}
 					// The server goes away.
-					_ = srvLn.Close()
+					si.close()
 					srv.Close()
 					t.peerCh = p.s
 					return nil

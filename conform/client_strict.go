@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -22,8 +23,13 @@ import (
 // the session.
 type standIn struct {
 	addr netip.AddrPort
+	ln   net.Listener
 	conn chan *session
 }
+
+// close stops listening: the server is gone (its sessions stay until
+// closed on their own).
+func (s *standIn) close() { _ = s.ln.Close() }
 
 // newStandIn listens for the client under test.
 // A silent one never answers the client's Heartbeats.
@@ -32,7 +38,7 @@ func (t *clientT) newStandIn(ctx context.Context, silent bool) (*standIn, error)
 	if err != nil {
 		return nil, fmt.Errorf("conform: stand-in server: %w", err)
 	}
-	s := &standIn{addr: addrPortOf(ln.Addr()), conn: make(chan *session, 8)}
+	s := &standIn{addr: addrPortOf(ln.Addr()), ln: ln, conn: make(chan *session, 8)}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -60,8 +66,9 @@ func (t *clientT) newStandIn(ctx context.Context, silent bool) (*standIn, error)
 }
 
 // serve plays the server's part until the client is logged in and has its
-// user list; it returns the session and the time of the last frame sent.
-func (s *standIn) serve(ctx context.Context) (*session, time.Time, error) {
+// user list (the client and others); it returns the session and the time of
+// the last frame sent.
+func (s *standIn) serve(ctx context.Context, others ...protocol.UserInfo) (*session, time.Time, error) {
 	var srv *session
 	var f protocol.Frame
 	for {
@@ -90,7 +97,7 @@ func (s *standIn) serve(ctx context.Context) (*session, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	users := []protocol.UserInfo{{UserID: body[protocol.Login](f).UserID, IP: obs.IP, Port: obs.Port}}
+	users := append([]protocol.UserInfo{{UserID: body[protocol.Login](f).UserID, IP: obs.IP, Port: obs.Port}}, others...)
 	if err := srv.send(protocol.MustFrame(protocol.TypeResP2pInfo, protocol.ResP2pInfo{Users: users}).WithRe(g.ID)); err != nil {
 		return nil, time.Time{}, err
 	}
@@ -291,16 +298,22 @@ func strictClientRequirements() []Requirement {
 		{
 			ID: "client/4.1/no-error-reply", Level: Must, Section: "4.1",
 			Sentence: "An Error from a peer is not answered with another Error.",
-			Outcomes: []string{"after an Error{code:bad_frame} with an id on a channel, the client answers a later Heartbeat and has sent no Error"},
+			Outcomes: []string{"after an Error{code:bad_frame} with an id on a channel, the client delivers a later chat (chat_received) and has sent no Error"},
 			client: func(ctx context.Context, t *clientT) error {
-				_, _, ch, err := t.acceptedChannel(ctx)
+				c, p, ch, err := t.acceptedChannel(ctx)
 				if err != nil {
 					return err
 				}
 				if _, err := ch.request(protocol.TypeError, protocol.Error{Code: protocol.CodeBadFrame, Message: "conform: an Error the client must not answer"}); err != nil {
 					return err
 				}
-				if err := roundTrip(ctx, ch, "the channel is served after an Error from the peer"); err != nil {
+				// The marker: a chat after the Error, delivered (an answer to
+				// the Error would have gone out before the client read it).
+				m := chatFrom(p, c, 1)
+				if err := ch.notice(protocol.TypeClientChatMessage, m); err != nil {
+					return err
+				}
+				if _, err := c.waitEvent(ctx, "chat_received "+m.MessageID+" after the Error", evType(api.EventChatReceived, func(e api.Event) bool { return e.MessageID == m.MessageID })); err != nil {
 					return err
 				}
 				if errs := ch.find(isError); len(errs) > 0 {
@@ -312,7 +325,7 @@ func strictClientRequirements() []Requirement {
 		{
 			ID: "client/6.2/no-dial-on-online", Level: Must, Section: "6.2",
 			Sentence: "On UserStateNotify online the client does not dial the newcomer: the newcomer initiates.",
-			Outcomes: []string{"a listening fake peer that logs in after the client receives no connection from it, up to one heartbeat interval after its own channel to the client is listed"},
+			Outcomes: []string{"a listening fake peer that logs in after the client receives no connection from it within one heartbeat interval of the client's user_online event; the channel it then opens itself is listed"},
 			client: func(ctx context.Context, t *clientT) error {
 				c, err := t.startCUT(ctx)
 				if err != nil {
@@ -325,22 +338,21 @@ func strictClientRequirements() []Requirement {
 				if _, err := c.waitEvent(ctx, "user_online "+p.id, evType(api.EventUserOnline, func(e api.Event) bool { return e.UserID == p.id })); err != nil {
 					return err
 				}
-				if _, err := t.dialChannel(ctx, p, c); err != nil {
-					return err
-				}
-				if _, err := c.waitChannels(ctx, "lists the channel opened by "+p.id, func(chs []api.Channel) bool { return hasPeer(chs, p.id) }); err != nil {
-					return err
-				}
-				// A bounded window: a dial the notification started would
-				// have arrived by now; one interval more covers a slow one.
+				// A bounded window: a dial the notification started comes
+				// at once; one heartbeat interval covers a slow one.
 				wctx, cancel := context.WithTimeout(ctx, t.Heartbeat)
 				defer cancel()
 				select {
 				case s := <-p.acc:
 					return failf("no connection from the client to the newcomer "+p.id, "the client dialed it from %s", s.conn.RemoteAddr())
 				case <-wctx.Done():
-					return nil
 				}
+				// The newcomer dials, as it should, and the client takes it.
+				if _, err := t.dialChannel(ctx, p, c); err != nil {
+					return err
+				}
+				_, err = c.waitChannels(ctx, "lists the channel opened by "+p.id, func(chs []api.Channel) bool { return hasPeer(chs, p.id) })
+				return err
 			},
 		},
 		{

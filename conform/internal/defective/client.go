@@ -48,7 +48,7 @@ const (
 // client it wraps.
 func WrapClient(start conform.StartClientFunc, defect ClientDefect) conform.StartClientFunc {
 	return func(ctx context.Context, run conform.ClientRun) (func(), error) {
-		w := &wrapper{defect: defect, server: run.Server, conns: map[io.Closer]struct{}{}, heartbeat: run.Heartbeat,
+		w := &wrapper{defect: defect, server: run.Server, conns: map[io.Closer]struct{}{}, heartbeat: run.Heartbeat, user: run.User,
 			out: outbound{byReal: map[string]string{}, byProxy: map[string]string{}}, files: map[string][]protocol.Frame{}}
 		if err := w.listen(); err != nil {
 			return nil, err
@@ -89,6 +89,7 @@ type wrapper struct {
 	wg         sync.WaitGroup
 
 	heartbeat time.Duration
+	user      string   // the wrapped client's userID
 	out       outbound // the wrapped client's channel dials
 	files     map[string][]protocol.Frame
 }
@@ -161,22 +162,13 @@ func (w *wrapper) close() {
 // listens for P2P channels on the endpoint the server advertises for it.
 func (w *wrapper) serveLink(c net.Conn) {
 	defer w.wg.Done()
-	d := net.Dialer{Control: reuse}
-	s, err := d.Dial("tcp", w.server.String())
+	clientEP := c.RemoteAddr().String() // the wrapped client listens here
+	// Listen first, then dial the server from the listener's port: an
+	// ephemeral port picked by connect may be shared with sockets that
+	// have no SO_REUSEADDR, and listening on it would then fail.
+	p2p, s, err := w.listenAndDial()
 	if err != nil {
 		_ = c.Close()
-		return
-	}
-	if !w.track(s) {
-		_ = c.Close()
-		return
-	}
-	clientEP := c.RemoteAddr().String() // the wrapped client listens here
-	lc := net.ListenConfig{Control: reuse}
-	p2p, err := lc.Listen(context.Background(), "tcp", s.LocalAddr().String())
-	if err != nil || !w.track(p2p) {
-		_ = c.Close()
-		_ = s.Close()
 		return
 	}
 	w.mu.Lock()

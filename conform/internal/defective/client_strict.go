@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net"
 	"net/netip"
 	"regexp"
@@ -43,8 +44,8 @@ const (
 	// AnswerErrorClient answers a peer's Error with an Error (4.1).
 	AnswerErrorClient ClientDefect = "answer-error"
 	// DialOnOnline dials a user on its UserStateNotify online (6.2: the
-	// newcomer dials): the wrapper follows the notification with a
-	// ResP2pInfo listing the newcomer.
+	// newcomer dials): the wrapper dials the newcomer from the client's
+	// address and sends SetupP2PMessage in its name.
 	DialOnOnline ClientDefect = "dial-on-online"
 	// NoFileRelay never sends files through the server (6.5): the wrapper
 	// drops File* frames on the server link.
@@ -236,12 +237,12 @@ func (w *wrapper) toClient(f protocol.Frame) []protocol.Frame {
 	case protocol.TypeUserStateNotify:
 		var b protocol.UserStateNotify
 		if json.Unmarshal(f.Body, &b) == nil && b.OnLine && b.IP != "" {
+			if w.defect == DialOnOnline {
+				w.wg.Add(1)
+				go w.dialNewcomer(net.JoinHostPort(b.IP, strconv.Itoa(b.Port)))
+			}
 			b.IP, b.Port = w.proxyFor(b.IP, b.Port)
 			f.Body, _ = json.Marshal(b)
-			if w.defect == DialOnOnline {
-				list := protocol.MustFrame(protocol.TypeResP2pInfo, protocol.ResP2pInfo{Users: []protocol.UserInfo{{UserID: b.UserID, IP: b.IP, Port: b.Port}}})
-				return []protocol.Frame{f, list}
-			}
 		}
 	}
 	if w.defect != NoDigestCheck && w.defect != NoSizeCheck {
@@ -283,4 +284,60 @@ func (w *wrapper) toClient(f protocol.Frame) []protocol.Frame {
 		return append(held, f)
 	}
 	return []protocol.Frame{f}
+}
+
+// listenAndDial listens on a fresh port of the address that routes to the
+// server and dials the server from that port (both with SO_REUSEADDR and
+// SO_REUSEPORT), as a client's shared endpoint (docs/protocol.md 6.1).
+func (w *wrapper) listenAndDial() (net.Listener, net.Conn, error) {
+	probe, err := net.Dial("udp", w.server.String()) // no packet: picks the source address
+	if err != nil {
+		return nil, nil, err
+	}
+	src := probe.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
+	_ = probe.Close()
+	lc := net.ListenConfig{Control: reuse}
+	ln, err := lc.Listen(context.Background(), "tcp", netip.AddrPortFrom(src, 0).String())
+	if err != nil {
+		return nil, nil, err
+	}
+	if !w.track(ln) {
+		return nil, nil, net.ErrClosed
+	}
+	d := net.Dialer{Control: reuse, LocalAddr: ln.Addr(), Timeout: 5 * time.Second}
+	s, err := d.Dial("tcp", w.server.String())
+	if err != nil {
+		_ = ln.Close()
+		return nil, nil, err
+	}
+	if !w.track(s) {
+		_ = ln.Close()
+		return nil, nil, net.ErrClosed
+	}
+	return ln, s, nil
+}
+
+// dialNewcomer (dial-on-online) opens a channel to a user that just came
+// online, as the wrapped client would if it dialed on UserStateNotify
+// online, and holds it until the end. It dials from a fresh port of the
+// client's address: from the advertised endpoint its SYN could meet the
+// newcomer's own dial in a simultaneous open and take that channel.
+func (w *wrapper) dialNewcomer(real string) {
+	defer w.wg.Done()
+	w.mu.Lock()
+	adv := w.advertised
+	w.mu.Unlock()
+	local, err := netip.ParseAddrPort(adv)
+	if err != nil {
+		return
+	}
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(local.Addr(), 0)), Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", real)
+	if err != nil || !w.track(c) {
+		return
+	}
+	if protocol.WriteFrame(c, protocol.MustFrame(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: w.user})) != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, c)
 }
