@@ -88,10 +88,11 @@ type wrapper struct {
 	advertised string // the endpoint the server sees and advertises
 	wg         sync.WaitGroup
 
-	heartbeat time.Duration
-	user      string   // the wrapped client's userID
-	out       outbound // the wrapped client's channel dials
-	files     map[string][]protocol.Frame
+	heartbeat  time.Duration
+	user       string   // the wrapped client's userID
+	lastOnline string   // the last user a UserStateNotify online named
+	out        outbound // the wrapped client's channel dials
+	files      map[string][]protocol.Frame
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {

@@ -36,7 +36,7 @@ const (
 	// no-digest-check, with the offer's size made the size that came.
 	NoSizeCheck ClientDefect = "no-size-check"
 	// AcceptBadSetup takes any userID in a SetupP2PMessage (6.3): the
-	// wrapper turns an invalid one into a valid one.
+	// wrapper turns an invalid one into the user last seen online.
 	AcceptBadSetup ClientDefect = "accept-bad-setup"
 	// IgnoreSetupSwitch ignores a later SetupP2PMessage naming another
 	// user instead of answering forbidden (6.3): the wrapper drops it.
@@ -75,7 +75,11 @@ func (w *wrapper) channelIn(peer *lockedConn) func(protocol.Frame) []protocol.Fr
 		case f.Type == protocol.TypeSetupP2PMessage && wasFirst && w.defect == AcceptBadSetup:
 			var b protocol.SetupP2P
 			if json.Unmarshal(f.Body, &b) == nil && !protocol.ValidUserID(b.UserID) {
-				b.UserID = "x" + notUserIDChar.ReplaceAllString(b.UserID, "")
+				// The user last seen online: the client then takes the
+				// channel as that user's, as a client that never checks.
+				w.mu.Lock()
+				b.UserID = w.lastOnline
+				w.mu.Unlock()
 				f.Body, _ = json.Marshal(b)
 			}
 		case f.Type == protocol.TypeSetupP2PMessage && !wasFirst && w.defect == IgnoreSetupSwitch:
@@ -133,8 +137,6 @@ type outbound struct {
 	byReal  map[string]string // real "ip:port" -> proxy "ip:port"
 	byProxy map[string]string
 }
-
-var notUserIDChar = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 var endpointRe = regexp.MustCompile(`\b(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})\b`)
 
@@ -237,6 +239,9 @@ func (w *wrapper) toClient(f protocol.Frame) []protocol.Frame {
 	case protocol.TypeUserStateNotify:
 		var b protocol.UserStateNotify
 		if json.Unmarshal(f.Body, &b) == nil && b.OnLine && b.IP != "" {
+			w.mu.Lock()
+			w.lastOnline = b.UserID
+			w.mu.Unlock()
 			if w.defect == DialOnOnline {
 				w.wg.Add(1)
 				go w.dialNewcomer(net.JoinHostPort(b.IP, strconv.Itoa(b.Port)))
