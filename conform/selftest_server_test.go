@@ -64,6 +64,10 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		{defective.NoSelfRelay, set("server/5.4/relay-self")},
 		{defective.SelfNotify, set("server/5.7/no-self-notify")},
 		{defective.BadFrameFatal, set("server/5.4/insert-overflow")},
+		// A strict server that cuts the flooding sender first: the
+		// flood's write fails (broken pipe, reset), which is a failure of
+		// the server's, not an error of the checker's.
+		{defective.CutFlooder, set("server/5.10/slow-consumer")},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.defect), func(t *testing.T) {

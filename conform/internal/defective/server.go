@@ -131,6 +131,7 @@ type pair struct {
 	lastError      string     // code of the last Error the server sent
 	wmu            sync.Mutex // serialises writes to client
 	started        bool       // a client frame has been seen
+	chats          int        // ChatMessages from the client
 }
 
 func (p *ServerProxy) serve(c net.Conn) {

@@ -62,18 +62,25 @@ const (
 	// also the one refusing a frame that only the inserted userID made too
 	// large, which leaves the connection open (5.4 rule 6).
 	BadFrameFatal ServerDefect = "bad-frame-fatal"
+	// CutFlooder cuts a sender after its 1,000th ChatMessage with Error
+	// slow_consumer, as a strict server that takes a flooding sender for
+	// the slow one might: the sink it floods is never cut (5.10).
+	CutFlooder ServerDefect = "cut-flooder"
 )
+
+// flooderLimit is the ChatMessages cut-flooder lets a connection send.
+const flooderLimit = 1000
 
 func init() {
 	ServerDefects = append(ServerDefects, AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, CutAfterRefusal, FirstDuplicate, NullMalformed, AnswerError, DropUnnumberedAck,
-		EmptyTypeUnknown, UnknownBeforeLogin, NoSelfRelay, SelfNotify, BadFrameFatal)
+		EmptyTypeUnknown, UnknownBeforeLogin, NoSelfRelay, SelfNotify, BadFrameFatal, CutFlooder)
 }
 
 // rewritesInPlace reports whether the defect repairs client payloads
 // without changing their length.
 func (p *ServerProxy) rewritesInPlace() bool {
 	switch p.defect {
-	case AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, FirstDuplicate, NullMalformed, AnswerError, EmptyTypeUnknown, UnknownBeforeLogin, NoSelfRelay, SelfNotify:
+	case AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, FirstDuplicate, NullMalformed, AnswerError, EmptyTypeUnknown, UnknownBeforeLogin, NoSelfRelay, SelfNotify, CutFlooder:
 		return true
 	}
 	return false
@@ -208,6 +215,10 @@ func (p *ServerProxy) intercept(pr *pair, payload []byte) ([]byte, *protocol.Fra
 	}
 	first := !pr.started
 	pr.started = true
+	if ferr == nil && f.Type == protocol.TypeChatMessage {
+		pr.chats++
+	}
+	chats := pr.chats
 	user := pr.user
 	pr.mu.Unlock()
 	errFrame := func(id int64, e protocol.Error) *protocol.Frame {
@@ -230,6 +241,10 @@ func (p *ServerProxy) intercept(pr *pair, payload []byte) ([]byte, *protocol.Fra
 	case UnknownBeforeLogin:
 		if first && ferr == nil && f.Type != protocol.TypeLogin && !protocol.Known(f.Type) && len(payload) >= 24 {
 			return neutral(len(payload)), errFrame(f.ID, protocol.Error{Code: protocol.CodeUnknownType, Message: "defective: unknown type before login"}), true
+		}
+	case CutFlooder:
+		if chats >= flooderLimit && len(payload) >= 24 {
+			return neutral(len(payload)), errFrame(0, protocol.Error{Code: protocol.CodeSlowConsumer, Message: "defective: flooding sender cut"}), true
 		}
 	case NoSelfRelay:
 		if ferr == nil && protocol.Relayable(f.Type) && user != "" && len(payload) >= 24 {

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/p2plab/p2plab/conform/internal/defective"
@@ -24,7 +25,11 @@ import (
 
 func main() {
 	upstream := flag.String("upstream", "", "the reference server's address IP:PORT")
-	defect := flag.String("defect", "", "no-state-notify, forward-forged, ignore-length-limit, keep-bad-conn, drop-user-offline, wrong-observed, accept-trailing, accept-float-id, accept-bad-utf8, fold-case or cut-after-refusal")
+	names := make([]string, len(defective.ServerDefects))
+	for i, d := range defective.ServerDefects {
+		names[i] = string(d)
+	}
+	defect := flag.String("defect", "", "one of: "+strings.Join(names, ", "))
 	flag.Parse()
 	ap, err := netip.ParseAddrPort(*upstream)
 	if err != nil || *defect == "" || flag.NArg() != 0 {
