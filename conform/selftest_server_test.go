@@ -61,7 +61,7 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		{defective.DropUnnumberedAck, set("server/3.8/heartbeat-no-id")},
 		{defective.EmptyTypeUnknown, set("server/2.4/empty-type")},
 		{defective.UnknownBeforeLogin, set("server/4.2/unknown-before-login")},
-		{defective.NoSelfRelay, set("server/5.4/relay-self")},
+		{defective.NoSelfRelay, set("server/5.4/self-relay")},
 		{defective.SelfNotify, set("server/5.7/no-self-notify")},
 		{defective.BadFrameFatal, set("server/5.4/insert-overflow")},
 		// A strict server that cuts the flooding sender first: the

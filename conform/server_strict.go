@@ -158,7 +158,7 @@ func strictServerRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/5.4/relay-self", Level: Must, Section: "5.4",
+			ID: "server/5.4/self-relay", Level: Must, Section: "5.4",
 			Sentence: "A user may relay to itself: a ChatMessage whose destUserID is the sender comes back to it.",
 			Outcomes: []string{"a receives its own ChatMessage (userID=a, no id) and no Error"},
 			server: func(ctx context.Context, t *serverT) error {
