@@ -22,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # dissector's tests, chromium for the HTML report's browser test.
 TEST_TOOLS = tshark:tshark chromium:chromium
 
-.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench bench-impair fuzz clean load chaos leaks flake
+.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench bench-impair fuzz clean load chaos hostile leaks flake matrix
 
 all: build
 
@@ -102,6 +102,17 @@ suite-docker: $(GINKGO)
 		echo "== scenario suite on the docker backend: SKIPPED (no Docker engine answers: 'docker version' failed)"; \
 	fi
 
+## matrix: the full default NAT-pair matrix (docs/matrix.md): 27 pairs x
+## MATRIX_TRIALS trials on netns; reports in $(ARTIFACTS)/matrix (matrix.html,
+## matrix.json, matrix.md, matrix-junit.xml). MATRIX_FLAGS adds flags
+## (--kinds, --pairs, --delay, --parallel, --client-cmd ...). `make test`
+## runs a 3-pair subset in the scenario suites (scenarios/matrix_test.go).
+MATRIX_TRIALS ?= 10
+MATRIX_FLAGS  ?=
+matrix: deps build
+	@rm -rf $(ARTIFACTS)/matrix; mkdir -p $(ARTIFACTS)/matrix
+	$(SUDO) $(BIN) matrix --backend netns --trials $(MATRIX_TRIALS) --artifacts $(ARTIFACTS)/matrix $(MATRIX_FLAGS)
+
 ## bench: every benchmark (lab bring-up, mesh, teardown, relay, P2P vs relay,
 ## memory) and the core suite's wall time per backend, each step bounded;
 ## then rewrites the generated summary of docs/benchmarks.md (raw output in
@@ -146,6 +157,11 @@ RELIABILITY_ENV = $(SUDO) env "PATH=$$PATH"
 load:
 	$(RELIABILITY_ENV) LOAD_CLIENTS=$(LOAD_CLIENTS) LOAD_MESSAGES=$(LOAD_MESSAGES) $(GO) test -v ./reliability/ -run TestReliability \
 		-count=1 -timeout 20m -ginkgo.label-filter=load -ginkgo.timeout=15m -ginkgo.v
+
+## hostile: floods against the reference programs (offer flood, chat burst, connection flood, tiny frames, big chats); RSS, fds, relay latency, load average.
+hostile:
+	$(RELIABILITY_ENV) $(GO) test -v ./reliability/ -run TestReliability \
+		-count=1 -timeout 20m -ginkgo.label-filter=hostile -ginkgo.timeout=15m -ginkgo.v
 
 ## chaos: a seeded fault schedule over 20 chatting clients and the server (CHAOS_SEED=n replays one).
 chaos:

@@ -45,6 +45,10 @@ type Status struct {
 	// Listen is the local endpoint the client listens on (IP:PORT), the same
 	// as its server connection's local endpoint.
 	Listen string `json:"listen"`
+	// Limits counts, by limit name, the times a bound of the reference
+	// client (docs/protocol.md 2.5) refused or dropped something; absent
+	// when none was hit.
+	Limits map[string]int64 `json:"limits,omitempty"`
 }
 
 // Channel is one P2P channel in the answer to GET /v1/channels.
@@ -174,6 +178,10 @@ type Totals struct {
 	// OfflineForgotten counts offline users dropped from the stats by the
 	// server's bound on remembered offline users (docs/protocol.md 8.2).
 	OfflineForgotten int64 `json:"offlineForgotten"`
+	// RelayThrottled counts relayed frames that waited because their
+	// sender held its share of the destination's queue (docs/protocol.md
+	// 5.10).
+	RelayThrottled int64 `json:"relayThrottled"`
 }
 
 // Stats is the answer to the server's GET /v1/stats. Users holds every user

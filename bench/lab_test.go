@@ -92,18 +92,27 @@ type labOpts struct {
 // Close is registered with b.Cleanup before the error is looked at.
 func startLab(b *testing.B, ctx context.Context, o labOpts) (*sim.Lab, []string) {
 	b.Helper()
-	bin := needLab(b)
 	topo, users := lanTopology(o.clients)
-	art := b.TempDir()
-	if root := os.Getenv("P2PLAB_BENCH_ARTIFACTS"); root != "" {
-		art = filepath.Join(root, strings.NewReplacer("/", "_", "=", "-").Replace(b.Name()))
-	}
-	lab, err := sim.Start(ctx, sim.Options{
-		Topology: topo, Clients: users, Binary: bin, Manual: true,
+	return startSimLab(b, ctx, sim.Options{
+		Topology: topo, Clients: users,
 		Heartbeat: o.heartbeat, Misses: o.misses,
 		ServerCommand: o.serverCmd, ClientCommand: o.clientCmd,
-		Artifacts: art, StartTimeout: 60 * time.Second,
-	})
+		StartTimeout: 60 * time.Second,
+	}), users
+}
+
+// startSimLab starts a manual lab of so with the benchmark's binary and
+// artifacts folder (P2PLAB_BENCH_ARTIFACTS/<benchmark>, else a temporary
+// one). Its Close is registered with b.Cleanup before the error is looked
+// at.
+func startSimLab(b *testing.B, ctx context.Context, so sim.Options) *sim.Lab {
+	b.Helper()
+	so.Binary, so.Manual = needLab(b), true
+	so.Artifacts = b.TempDir()
+	if root := os.Getenv("P2PLAB_BENCH_ARTIFACTS"); root != "" {
+		so.Artifacts = filepath.Join(root, strings.NewReplacer("/", "_", "=", "-").Replace(b.Name()))
+	}
+	lab, err := sim.Start(ctx, so)
 	b.Cleanup(func() {
 		if lab != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -116,7 +125,7 @@ func startLab(b *testing.B, ctx context.Context, o labOpts) (*sim.Lab, []string)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return lab, users
+	return lab
 }
 
 // startClients starts the given clients concurrently (at most par at a

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -56,7 +57,7 @@ func (c *Client) handleInbound(conn net.Conn) {
 		// docs/protocol.md 2.5: connections that have not finished their
 		// handshake are bounded; the excess is closed at once.
 		c.mu.Unlock()
-		c.boundHit("handshakes")
+		c.boundHit(limitHandshakes, fmt.Sprintf("handshakes: %d accepted connections still in their handshake", maxHandshakes))
 		conn.Close()
 		return
 	}
@@ -101,6 +102,20 @@ func (c *Client) handleInbound(conn net.Conn) {
 	ch := &channel{peer: s.UserID, initiator: s.UserID, local: addrPortOf(conn.LocalAddr()),
 		remote: addrPortOf(conn.RemoteAddr()), openedAt: time.Now().UTC(), l: l,
 		transport: protocol.TransportTCP, method: method}
+	c.mu.Lock()
+	full := len(c.chans) >= maxChannels && c.chans[ch.peer] == nil
+	c.mu.Unlock()
+	if full {
+		// docs/protocol.md 2.5: the channel table is bounded; a channel
+		// to a new peer past it is refused (the peer's chat goes through
+		// the server).
+		why := fmt.Sprintf("channels: the table holds %d channels", maxChannels)
+		l.writeError(protocol.CodeForbidden, why, 0)
+		c.logEntry(protocol.LogEntry{Kind: protocol.LogRefused, Peer: s.UserID, Addr: ch.remote, Reason: why})
+		c.boundHit(limitChannels, why)
+		conn.Close()
+		return
+	}
 	c.logEntry(protocol.LogEntry{Kind: protocol.LogAccepted, Peer: ch.peer, Addr: ch.remote})
 	c.addChannel(ch)
 	c.serveChannel(ch)
@@ -302,7 +317,7 @@ func (c *Client) onChannelFrame(ch *channel, f protocol.Frame) error {
 		if !protocol.Known(f.Type) {
 			e := protocol.MustFrame(protocol.TypeError, protocol.Error{Code: protocol.CodeUnknownType, Message: f.Type})
 			e.Re = f.ID
-			_ = ch.l.send(e)
+			_ = ch.l.reply(e)
 		}
 	}
 	return nil

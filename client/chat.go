@@ -61,34 +61,55 @@ func (c *Client) SendChat(to, content string) (string, string, error) {
 		Content:    content,
 		SendTime:   time.Now().UTC().Format(time.RFC3339Nano),
 	}
+	// docs/protocol.md 2.5: a receiver that never acknowledges cannot make
+	// us hold unbounded unacknowledged messages; the send is refused,
+	// saying why, and nothing already sent is dropped.
+	if why := c.pendingRoomLocked(to, len(content)); why != "" {
+		c.mu.Unlock()
+		c.boundHit(limitPending, why)
+		return "", "", fmt.Errorf("%w: %s", ErrLimit, why)
+	}
 	p := &pendingChat{msg: m, seq: c.nextMsg}
 	via, err := c.sendPendingLocked(p, true)
 	if err != nil {
 		c.mu.Unlock()
+		if errors.Is(err, ErrLimit) {
+			c.boundHit(limitQueue, err.Error())
+		}
 		return "", "", err
 	}
-	c.pending[m.MessageID] = p
+	c.addPendingLocked(p)
 	c.mu.Unlock()
 	c.emit(api.Event{Type: api.EventChatSent, To: to, MessageID: m.MessageID, Content: content, Via: via})
 	return m.MessageID, via, nil
 }
 
 // sendPendingLocked sends p over the channel to its peer (if p2pOK and one
-// exists) or through the server, and logs the path. c.mu is held.
+// exists) or through the server, and logs the path. A full outbound queue
+// on the channel sends it through the server; on both (or on the only
+// path) the send fails with ErrLimit. c.mu is held.
 func (c *Client) sendPendingLocked(p *pendingChat, p2pOK bool) (string, error) {
+	full := false
 	if ch := c.chans[p.msg.DestUserID]; p2pOK && ch != nil && !ch.l.closed() {
-		if ch.l.send(protocol.MustFrame(protocol.TypeClientChatMessage, p.msg)) == nil {
+		err := ch.l.send(protocol.MustFrame(protocol.TypeClientChatMessage, p.msg))
+		if err == nil {
 			p.ch, p.relay, p.waiting = ch, nil, false
 			c.logEntry(protocol.LogEntry{Kind: protocol.LogSendP2P, Me: c.cfg.UserID})
 			return api.ViaP2P, nil
 		}
+		full = errors.Is(err, errQueueFull)
 	}
 	if c.srv != nil && !c.srv.closed() {
-		if c.srv.send(protocol.MustFrame(protocol.TypeChatMessage, p.msg)) == nil {
+		err := c.srv.send(protocol.MustFrame(protocol.TypeChatMessage, p.msg))
+		if err == nil {
 			p.ch, p.relay, p.waiting = nil, c.srv, false
 			c.logEntry(protocol.LogEntry{Kind: protocol.LogForwarding})
 			return api.ViaRelay, nil
 		}
+		full = full || errors.Is(err, errQueueFull)
+	}
+	if full {
+		return "", fmt.Errorf("%w: outbound queue full (%d frames)", ErrLimit, linkQueue)
 	}
 	return "", ErrNoPath
 }
@@ -163,9 +184,14 @@ func (c *Client) receiveChat(m protocol.Chat, via string, l *link) {
 	key := m.UserID + "\x00" + m.MessageID
 	c.mu.Lock()
 	dup := c.rememberLocked(key)
+	forgot := c.seenForgot
+	c.seenForgot = false
 	c.mu.Unlock()
+	if forgot {
+		c.boundHit(limitSeen, fmt.Sprintf("duplicate filter full (%d): the oldest half forgotten", maxSeen))
+	}
 	ack := protocol.MustFrame(protocol.TypeChatAck, protocol.ChatAck{MessageID: m.MessageID, UserID: c.cfg.UserID, DestUserID: m.UserID})
-	_ = l.send(ack)
+	_ = l.reply(ack)
 	if dup {
 		c.log.Debug("duplicate message dropped", "from", m.UserID, "messageID", m.MessageID, "via", via)
 		return
@@ -184,7 +210,7 @@ func (c *Client) onAck(a protocol.ChatAck, via string) {
 		c.mu.Unlock()
 		return
 	}
-	delete(c.pending, a.MessageID)
+	c.dropPendingLocked(a.MessageID)
 	c.mu.Unlock()
 	c.emit(api.Event{Type: api.EventChatAcked, To: p.msg.DestUserID, MessageID: a.MessageID, Via: via})
 }
@@ -192,8 +218,7 @@ func (c *Client) onAck(a protocol.ChatAck, via string) {
 // chatFailed reports a message the server refused.
 func (c *Client) chatFailed(id, reason string) {
 	c.mu.Lock()
-	p := c.pending[id]
-	delete(c.pending, id)
+	p := c.dropPendingLocked(id)
 	c.mu.Unlock()
 	if p == nil {
 		return

@@ -63,6 +63,10 @@ type Client struct {
 	udp          *udpState                  // the UDP socket, with punching (9.5)
 	punches      map[string]*punchRun       // coordinated punches by peer (9.6)
 	pending      map[string]*pendingChat    // unacknowledged messages by messageID
+	pendingTo    map[string]int             // their count by receiver (bounds.go)
+	pendingBytes int                        // their content bytes
+	limits       limitCounts                // bound hits by limit name (bounds.go)
+	seenForgot   bool                       // the duplicate filter just forgot its oldest half
 	seen         map[string]struct{}        // received from+"\x00"+messageID
 	seenOrder    []string                   // seen keys, oldest first (bounds.go)
 	nextMsg      int64
@@ -103,12 +107,20 @@ func New(cfg Config) (*Client, error) {
 	if !cfg.Server.IsValid() || cfg.Server.Port() == 0 {
 		return nil, fmt.Errorf("client: server address %q is not IP:PORT", cfg.Server)
 	}
+	// made is a files dir New created; a failing New removes it again.
+	made := ""
+	fail := func(err error) (*Client, error) {
+		if made != "" {
+			_ = os.RemoveAll(made)
+		}
+		return nil, err
+	}
 	if cfg.FilesDir == "" {
 		d, err := os.MkdirTemp("", "p2plab-files-"+cfg.UserID+"-")
 		if err != nil {
 			return nil, fmt.Errorf("client: files dir: %w", err)
 		}
-		cfg.FilesDir = d
+		cfg.FilesDir, made = d, d
 	} else if err := os.MkdirAll(cfg.FilesDir, 0o755); err != nil {
 		return nil, fmt.Errorf("client: files dir: %w", err)
 	}
@@ -126,6 +138,7 @@ func New(cfg Config) (*Client, error) {
 		info:         map[string]protocol.Peer11{},
 		usersChanged: make(chan struct{}),
 		pending:      map[string]*pendingChat{},
+		pendingTo:    map[string]int{},
 		seen:         map[string]struct{}{},
 		sends:        map[string]*fileSend{},
 		recvs:        map[string]*fileRecv{},
@@ -136,20 +149,21 @@ func New(cfg Config) (*Client, error) {
 	_, c.priv, _ = ed25519.GenerateKey(nil)
 	cert, err := selfCert(c.priv)
 	if err != nil {
-		return nil, fmt.Errorf("client: certificate: %w", err)
+		return fail(fmt.Errorf("client: certificate: %w", err))
 	}
 	c.cert = cert
 	c.punches = map[string]*punchRun{}
 	pl, err := openP2PLog(cfg.LogPath)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	c.plog = pl
+	pl.limit = c.boundHit
 	if cfg.Control != "" {
 		ln, err := listenControl(cfg.Control)
 		if err != nil {
 			pl.close()
-			return nil, err
+			return fail(err)
 		}
 		c.ctlLn = ln
 		c.ctlAddr = cfg.Control

@@ -96,7 +96,9 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func (c *Client) Status() api.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := api.Status{UserID: c.cfg.UserID, Online: c.srv != nil, Server: c.cfg.Server.String()}
+	// After a logout the server link may take a moment to wind down: the
+	// client is not online from the moment it logged out.
+	s := api.Status{UserID: c.cfg.UserID, Online: c.srv != nil && !c.loggedOut, Server: c.cfg.Server.String(), Limits: c.limits.snapshot()}
 	if c.listen.IsValid() {
 		s.Listen = c.listen.String()
 	}
@@ -124,6 +126,8 @@ func errStatus(err error) int {
 	switch {
 	case errors.Is(err, ErrNoPath):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrLimit):
+		return http.StatusTooManyRequests
 	case errors.Is(err, ErrLoggedOut), errors.Is(err, ErrStopping):
 		return http.StatusConflict
 	case errors.Is(err, ErrPeerOffline):

@@ -65,6 +65,9 @@ func TestControlBadRequests(t *testing.T) {
 		{"GET", "/v1/events?after=x", ``, 400, "after"},
 		{"GET", "/v1/events?wait=soon", ``, 400, "wait"},
 		{"GET", "/v1/events?limit=0", ``, 400, "limit"},
+		{"GET", "/v1/events?limit=-1", ``, 400, "limit"},
+		{"GET", "/v1/events?wait=-1s", ``, 400, "wait"},
+		{"GET", "/v1/events?wait=9999999999h", ``, 400, "wait"},
 		{"GET", "/v1/channels/bad%20id!", ``, 400, "peer"},
 		{"POST", "/v1/channels/bob", `{}`, 405, "GET"},
 		{"GET", "/v1/nope", ``, 404, "/v1/nope"},
@@ -105,6 +108,13 @@ func TestControlEvents(t *testing.T) {
 	status, body := rawHTTP(t, a, "GET", "/v1/events?after=999", "")
 	if status != 200 || strings.TrimSpace(body) != `{"events":[]}` {
 		t.Errorf("empty answer %d %q", status, body)
+	}
+	// limit=1: the oldest event only; a limit above 1000 is capped, not refused
+	if status, body := rawHTTP(t, a, "GET", "/v1/events?limit=1", ""); status != 200 || strings.Count(body, `"seq"`) != 1 {
+		t.Errorf("limit=1: %d %q", status, body)
+	}
+	if status, body := rawHTTP(t, a, "GET", "/v1/events?limit=5000", ""); status != 200 || strings.Count(body, `"seq"`) != len(evs) {
+		t.Errorf("limit=5000: %d %q, want all %d events", status, body, len(evs))
 	}
 	// a long-poll returns as soon as bob's arrival makes an event
 	got := make(chan []api.Event, 1)

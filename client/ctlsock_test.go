@@ -28,9 +28,14 @@ func TestControlSocketPrivate(t *testing.T) {
 	if perm := fi.Mode().Perm(); fi.Mode()&os.ModeSocket == 0 || perm != 0o600 {
 		t.Fatalf("control socket mode %v, want a socket with 0600", fi.Mode())
 	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where New makes its files dir
 	_, err = client.New(client.Config{Server: srv.Addr, UserID: "mallory", Control: a.Control})
 	if !errors.Is(err, client.ErrControlInUse) {
 		t.Fatalf("a second client on alice's live socket: %v, want ErrControlInUse", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "p2plab-files-*")); len(left) > 0 {
+		t.Errorf("the failed New left its files dir behind: %v", left)
 	}
 	if _, err := a.API.Status(tctx(t)); err != nil {
 		t.Fatalf("alice's control API after the attempt: %v", err)

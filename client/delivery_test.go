@@ -72,12 +72,7 @@ func TestDedupe(t *testing.T) {
 // the server (same messageID); the ack that comes back through the server
 // completes it.
 func TestResendThroughServer(t *testing.T) {
-	srv := startServer(t)
-	z := newRawUser(t, srv.Addr, "zed", true)
-	a := clienttest.New(t, srv.Addr, "alice")
-	rc := z.accept()
-	rc.expect(protocol.TypeSetupP2PMessage)
-	waitEvent(t, a, "channel", opened("zed"))
+	z, a, rc := channelFromRaw(t)
 	res, err := a.API.Chat(tctx(t), "zed", "are you there")
 	if err != nil || res.Via != api.ViaP2P {
 		t.Fatalf("chat %+v %v", res, err)

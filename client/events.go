@@ -17,6 +17,11 @@ const maxEvents = 100000
 // of it is left.
 const maxEventBytes = 64 << 20
 
+// maxAnswerBytes bounds one GET /v1/events answer by the events' size (at
+// least one event is always answered): a client asked for all of 64 MiB of
+// big chats answers a part at a time (docs/control-api.md).
+const maxAnswerBytes = 8 << 20
+
 // eventSize is what an event costs to keep, roughly.
 func eventSize(e api.Event) int {
 	return 256 + len(e.Content) + len(e.Path) + len(e.Name) + len(e.Reason)
@@ -66,6 +71,12 @@ func (l *eventLog) add(e api.Event) api.Event {
 // after returns up to limit events with Seq > seq, and a channel closed when
 // a newer event arrives.
 func (l *eventLog) after(seq int64, limit int) ([]api.Event, <-chan struct{}) {
+	return l.afterBytes(seq, limit, 0)
+}
+
+// afterBytes is after with the events' sizes summing to at most maxBytes
+// (0: no bound), though always at least one event.
+func (l *eventLog) afterBytes(seq int64, limit, maxBytes int) ([]api.Event, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := []api.Event{}
@@ -80,25 +91,30 @@ func (l *eventLog) after(seq int64, limit int) ([]api.Event, <-chan struct{}) {
 			i = n
 		}
 	}
+	size := 0
 	for ; i < len(l.events) && len(out) < limit; i++ {
+		if size += eventSize(l.events[i]); maxBytes > 0 && size > maxBytes && len(out) > 0 {
+			break
+		}
 		out = append(out, l.events[i])
 	}
 	return out, l.wake
 }
 
-// wait returns the events after seq, waiting up to d for at least one.
+// wait returns the events after seq, waiting up to d for at least one; at
+// most maxAnswerBytes of them (one answer of GET /v1/events).
 func (l *eventLog) wait(ctx context.Context, seq int64, d time.Duration, limit int) []api.Event {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
-		evs, wake := l.after(seq, limit)
+		evs, wake := l.afterBytes(seq, limit, maxAnswerBytes)
 		if len(evs) > 0 || d <= 0 {
 			return evs
 		}
 		select {
 		case <-wake:
 		case <-deadline.C:
-			evs, _ = l.after(seq, limit)
+			evs, _ = l.afterBytes(seq, limit, maxAnswerBytes)
 			return evs
 		case <-ctx.Done():
 			return evs

@@ -31,3 +31,27 @@ func TestEventsBoundedByBytes(t *testing.T) {
 		t.Fatalf("byte count %d, events hold %d", l.bytes, sum)
 	}
 }
+
+// TestEventsAnswerBoundedByBytes: one GET /v1/events answer holds at most
+// maxAnswerBytes of events (the caller asks again for the rest), but always
+// at least one; before this bound one answer held all 64 MiB.
+func TestEventsAnswerBoundedByBytes(t *testing.T) {
+	l := newEventLog()
+	big := strings.Repeat("x", 1<<20)
+	for range 30 {
+		l.add(api.Event{Type: api.EventChatReceived, Content: big})
+	}
+	evs := l.wait(t.Context(), 0, 0, maxEvents)
+	sum := 0
+	for _, e := range evs {
+		sum += eventSize(e)
+	}
+	if len(evs) == 0 || sum > maxAnswerBytes || len(evs) == 30 {
+		t.Fatalf("one answer: %d events, %d bytes, want at most %d bytes", len(evs), sum, maxAnswerBytes)
+	}
+	huge := newEventLog()
+	huge.add(api.Event{Type: api.EventChatReceived, Content: strings.Repeat("x", 2*maxAnswerBytes)})
+	if evs := huge.wait(t.Context(), 0, 0, maxEvents); len(evs) != 1 {
+		t.Fatalf("an event bigger than the bound: %d answered, want 1", len(evs))
+	}
+}

@@ -25,3 +25,12 @@ func (c *Client) KillChannelForTest(peer string) bool {
 	ch.l.close(protocol.ReasonConnectionLost)
 	return true
 }
+
+// SetBoundsForTest lowers the duplicate filter, channel table and P2PInfo
+// log file bounds (docs/protocol.md 2.5) for one test, which must not run
+// in parallel with others; the returned func restores them.
+func SetBoundsForTest(seen, channels int, logFile int64) (restore func()) {
+	s, ch, lf := maxSeen, maxChannels, maxLogFile
+	maxSeen, maxChannels, maxLogFile = seen, channels, logFile
+	return func() { maxSeen, maxChannels, maxLogFile = s, ch, lf }
+}

@@ -307,7 +307,7 @@ func cutUTF8(s string, n int) string {
 func (c *Client) onOffer(from string, o protocol.FileOffer, via string, reply *link, ch *channel) {
 	key := from + "\x00" + o.TransferID
 	fail := func(reason string) {
-		_ = reply.send(protocol.MustFrame(protocol.TypeFileResult, protocol.FileResult{TransferID: o.TransferID,
+		_ = reply.reply(protocol.MustFrame(protocol.TypeFileResult, protocol.FileResult{TransferID: o.TransferID,
 			UserID: c.cfg.UserID, DestUserID: from, OK: false, Error: reason}))
 		c.emit(api.Event{Type: api.EventFileFailed, From: from, TransferID: o.TransferID, Name: o.FileName, Size: o.Size, Reason: reason, Via: via})
 	}
@@ -326,7 +326,7 @@ func (c *Client) onOffer(from string, o protocol.FileOffer, via string, reply *l
 	}
 	if reason := c.recvRoomLocked(from); reason != "" {
 		c.mu.Unlock()
-		c.boundHit(reason)
+		c.boundHit(limitTransfers, reason)
 		fail(reason)
 		return
 	}

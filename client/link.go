@@ -20,6 +20,19 @@ const linkQueue = 256
 // heartbeats, acks and chat always find room behind a file transfer.
 const bulkSlots = 16
 
+// ctrlQueue is the room of a link's priority lane: Heartbeat and
+// HeartbeatAck frames go out ahead of everything queued (docs/protocol.md
+// 2.5), so they never starve behind a burst of chat or its acks.
+const ctrlQueue = 4
+
+// writeBatch bounds the bytes the writer gathers from the queue into one
+// write.
+const writeBatch = 64 << 10
+
+// maxBacklog bounds the bytes of replies (chat acks, refusals) a link
+// holds beyond its queue (docs/protocol.md 2.5): about 40,000 chat acks.
+const maxBacklog = 4 << 20
+
 // outFrame is one marshalled frame waiting for the writer.
 type outFrame struct {
 	b    []byte
@@ -28,6 +41,11 @@ type outFrame struct {
 
 // errLinkClosed is returned by sends on a closed link.
 var errLinkClosed = errors.New("client: link closed")
+
+// errQueueFull is returned by a send that found the link's outbound queue
+// full (docs/protocol.md 2.5): the frame was not queued, the link stays
+// open (its liveness is the pulse's and the writer's to judge).
+var errQueueFull = errors.New("client: outbound queue full")
 
 // link is one framed TCP connection (to the server or a peer) with an
 // outbound queue and a writer goroutine. Its heartbeats are sent and its
@@ -41,14 +59,21 @@ type link struct {
 	hb     time.Duration
 	misses int
 
-	out      chan outFrame
-	bulk     chan struct{} // one token per queued bulk frame
-	done     chan struct{}
-	once     sync.Once
-	mu       sync.Mutex
-	reason   string
-	override string // set by closeAs
-	nextID   atomic.Int64
+	out  chan outFrame
+	ctrl chan []byte   // the priority lane: heartbeats and their acks
+	bulk chan struct{} // one token per queued bulk frame
+	wake chan struct{} // a reply joined the backlog
+	// bmu guards the reply backlog (see reply).
+	bmu          sync.Mutex
+	backlog      [][]byte
+	backlogBytes int
+	room         chan struct{} // closed and replaced when the writer takes from the backlog
+	done         chan struct{}
+	once         sync.Once
+	mu           sync.Mutex
+	reason       string
+	override     string // set by closeAs
+	nextID       atomic.Int64
 	// lastRecv is when the last complete frame arrived (unix ns).
 	lastRecv atomic.Int64
 	// lastBeat is when the link last sent a Heartbeat (unix ns).
@@ -68,7 +93,7 @@ func newLink(conn net.Conn, r *protocol.Reader, p *pulse, misses int) *link {
 		r = protocol.NewReader(bufio.NewReaderSize(conn, 64<<10))
 	}
 	l := &link{conn: conn, r: r, pulse: p, hb: p.hb, misses: misses, out: make(chan outFrame, linkQueue),
-		bulk: make(chan struct{}, bulkSlots), done: make(chan struct{})}
+		ctrl: make(chan []byte, ctrlQueue), wake: make(chan struct{}, 1), room: make(chan struct{}), bulk: make(chan struct{}, bulkSlots), done: make(chan struct{})}
 	now := time.Now().UnixNano()
 	l.lastRecv.Store(now)
 	l.lastBeat.Store(now)
@@ -81,8 +106,8 @@ func (l *link) deadTime() time.Duration { return l.hb * time.Duration(l.misses) 
 // id returns a fresh request id.
 func (l *link) id() int64 { return l.nextID.Add(1) }
 
-// send queues f without blocking. A full queue kills the link: the peer
-// does not read.
+// send queues f without blocking. A full queue refuses it with
+// errQueueFull and leaves the link alone.
 func (l *link) send(f protocol.Frame) error {
 	b, err := protocol.Marshal(f)
 	if err != nil {
@@ -94,7 +119,11 @@ func (l *link) send(f protocol.Frame) error {
 // beat queues a Heartbeat, noting now (unix ns) as the last beat.
 func (l *link) beat(now int64) error {
 	l.lastBeat.Store(now)
-	return l.send(protocol.Frame{Type: protocol.TypeHeartbeat, ID: l.id()})
+	b, err := protocol.Marshal(protocol.Frame{Type: protocol.TypeHeartbeat, ID: l.id()})
+	if err != nil {
+		return err
+	}
+	return l.sendCtrl(b)
 }
 
 // answer queues the HeartbeatAck for the Heartbeat with id re. When the
@@ -116,7 +145,99 @@ func (l *link) answer(re int64) error {
 		l.lastBeat.Store(now)
 		b = append(b, hb...)
 	}
-	return l.sendBytes(b)
+	return l.sendCtrl(b)
+}
+
+// sendCtrl queues heartbeat frames on the priority lane without blocking.
+// A full lane already holds heartbeats that will go out first: these are
+// dropped, harmlessly (any frame is liveness, one Heartbeat suffices).
+func (l *link) sendCtrl(b []byte) error {
+	select {
+	case <-l.done:
+		return errLinkClosed
+	case l.ctrl <- b:
+	default:
+	}
+	return nil
+}
+
+// reply queues f for the reader goroutine that handles the peer's frames
+// (chat acks, refusals). It does not block while the link's reply backlog
+// holds less than maxBacklog bytes: a burst from the peer is answered in
+// full, and two ends bursting at each other (or at each other through the
+// server) never both stop reading. Past it, it waits for the backlog to
+// shrink, so the peer's burst is slowed to the pace at which it takes our
+// answers (TCP flow control does the rest). The wait ends when the link
+// closes; the writer's deadline closes a link whose peer stops reading.
+func (l *link) reply(f protocol.Frame) error {
+	b, err := protocol.Marshal(f)
+	if err != nil {
+		return err
+	}
+	l.bmu.Lock()
+	for {
+		if l.closed() {
+			l.bmu.Unlock()
+			return errLinkClosed
+		}
+		if len(l.backlog) == 0 {
+			select {
+			case l.out <- outFrame{b: b}:
+				l.bmu.Unlock()
+				return nil
+			default:
+			}
+		}
+		if l.backlogBytes+len(b) <= maxBacklog || len(l.backlog) == 0 {
+			l.backlog = append(l.backlog, b)
+			l.backlogBytes += len(b)
+			l.bmu.Unlock()
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
+			return nil
+		}
+		room := l.room
+		l.bmu.Unlock()
+		select {
+		case <-room:
+		case <-l.done:
+			return errLinkClosed
+		}
+		// the writer made room: the peer takes frames, it is alive.
+		l.lastRecv.Store(time.Now().UnixNano())
+		l.bmu.Lock()
+	}
+}
+
+// takeBacklog appends queued replies to buf, up to writeBatch, and wakes
+// a reply waiting for room.
+func (l *link) takeBacklog(buf []byte) []byte {
+	l.bmu.Lock()
+	defer l.bmu.Unlock()
+	n := 0
+	for n < len(l.backlog) && len(buf) < writeBatch {
+		buf = append(buf, l.backlog[n]...)
+		l.backlogBytes -= len(l.backlog[n])
+		l.backlog[n] = nil
+		n++
+	}
+	if n > 0 {
+		l.backlog = l.backlog[n:]
+		if len(l.backlog) == 0 {
+			l.backlog = nil
+		}
+		close(l.room)
+		l.room = make(chan struct{})
+	}
+	if len(l.backlog) > 0 {
+		select { // more than one write's worth: come back for the rest
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	return buf
 }
 
 // sendBytes queues marshalled frames as one write without blocking.
@@ -132,8 +253,7 @@ func (l *link) sendBytes(b []byte) error {
 	case <-l.done:
 		return errLinkClosed
 	default:
-		l.close(protocol.ReasonHeartbeatTimeout)
-		return errors.New("client: outbound queue full")
+		return errQueueFull
 	}
 }
 
@@ -284,29 +404,66 @@ func (l *link) writer() {
 	if wd < 2*time.Second {
 		wd = 2 * time.Second
 	}
+	var buf []byte
 	for {
+		buf = buf[:0]
+		// heartbeats first (the priority lane), then whatever is queued,
+		// gathered into one write.
 		select {
-		case of := <-l.out:
-			if of.bulk {
-				<-l.bulk
-			}
-			if err := l.conn.SetWriteDeadline(time.Now().Add(wd)); err != nil {
-				l.close(protocol.ReasonConnectionLost)
+		case b := <-l.ctrl:
+			buf = append(buf, b...)
+		default:
+			select {
+			case b := <-l.ctrl:
+				buf = append(buf, b...)
+			case of := <-l.out:
+				buf = l.take(buf, of)
+			case <-l.wake:
+			case <-l.done:
 				return
 			}
-			if _, err := l.conn.Write(of.b); err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					l.close(protocol.ReasonHeartbeatTimeout)
-				} else {
-					l.close(protocol.ReasonConnectionLost)
-				}
-				return
+		}
+	gather:
+		for len(buf) < writeBatch {
+			select {
+			case b := <-l.ctrl:
+				buf = append(buf, b...)
+			case of := <-l.out:
+				buf = l.take(buf, of)
+			default:
+				break gather
 			}
-		case <-l.done:
+		}
+		buf = l.takeBacklog(buf)
+		if len(buf) == 0 {
+			continue
+		}
+		if err := l.conn.SetWriteDeadline(time.Now().Add(wd)); err != nil {
+			l.close(protocol.ReasonConnectionLost)
 			return
 		}
+		if _, err := l.conn.Write(buf); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				l.close(protocol.ReasonHeartbeatTimeout)
+			} else {
+				l.close(protocol.ReasonConnectionLost)
+			}
+			return
+		}
+		if cap(buf) > 4*writeBatch {
+			buf = nil
+		}
 	}
+}
+
+// take appends a queued frame to the writer's buffer, freeing its bulk
+// slot.
+func (l *link) take(buf []byte, of outFrame) []byte {
+	if of.bulk {
+		<-l.bulk
+	}
+	return append(buf, of.b...)
 }
 
 // isAddrNotAvail reports a dial that failed because the 4-tuple is taken:

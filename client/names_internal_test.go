@@ -1,6 +1,9 @@
 package client
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -23,5 +26,32 @@ func TestCleanNameUTF8(t *testing.T) {
 		if !utf8.ValidString(got) || len(got) != tc.want {
 			t.Errorf("%s: %q (%d bytes, valid %v), want %d valid bytes", tc.name, got, len(got), utf8.ValidString(got), tc.want)
 		}
+	}
+}
+
+// TestStoreAsCollision: a received file whose name is taken is stored as
+// NAME.1.EXT, NAME.2.EXT, ... and never replaces a file
+// (docs/control-api.md, POST /v1/files).
+func TestStoreAsCollision(t *testing.T) {
+	dir := t.TempDir()
+	c := &Client{cfg: Config{FilesDir: dir}}
+	if err := os.WriteFile(filepath.Join(dir, "report.bin"), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"report.1.bin", "report.2.bin"} {
+		tmp := filepath.Join(dir, fmt.Sprintf(".part-%d", i))
+		if err := os.WriteFile(tmp, []byte("new"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.storeAs(tmp, "report.bin")
+		if err != nil || got != filepath.Join(dir, want) {
+			t.Fatalf("storeAs = %q, %v; want %s", got, err, want)
+		}
+		if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+			t.Errorf("the temporary file %s is left: %v", tmp, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "report.bin")); string(b) != "old" {
+		t.Errorf("the existing file was replaced: %q", b)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/client"
 	"github.com/p2plab/p2plab/client/clienttest"
+	"github.com/p2plab/p2plab/protocol"
 	"github.com/p2plab/p2plab/server"
 )
 
@@ -96,5 +97,41 @@ func TestServerRestored(t *testing.T) {
 	}
 	if u, _ := st.User("alice"); u.Uploads < 1 {
 		t.Errorf("new server counted no upload from alice: %+v", u)
+	}
+}
+
+// TestRelayedResentAfterRelogin: a chat message sent through the server and
+// not acknowledged when the server connection ends is sent again, with the
+// same messageID, through the server after the next login
+// (docs/protocol.md 6.9); the receiver's duplicate filter (6.6) makes a
+// second copy harmless.
+func TestRelayedResentAfterRelogin(t *testing.T) {
+	srv := startServer(t)
+	fast := clienttest.WithConfig(func(c *client.Config) { c.ReconnectMin, c.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond })
+	a := clienttest.New(t, srv.Addr, "alice", fast)
+	// bob logs in after alice, so nobody dials (the newcomer initiates and
+	// bob is a raw user that never does): the chat goes by relay.
+	bob := newRawUser(t, srv.Addr, "bob", false)
+	waitEvent(t, a, "bob online", func(e api.Event) bool { return e.Type == api.EventUserOnline && e.UserID == "bob" })
+	res, err := a.API.Chat(tctx(t), "bob", "never acknowledged")
+	if err != nil || res.Via != api.ViaRelay {
+		t.Fatalf("chat %+v %v", res, err)
+	}
+	isChat := func(f protocol.Frame) bool {
+		var m protocol.Chat
+		return f.DecodeBody(&m) == nil && m.MessageID == res.MessageID
+	}
+	bob.expectServer(protocol.TypeChatMessage, isChat) // and no ChatAck
+	srv.Close()
+	waitEvent(t, a, "server_lost", isType(api.EventServerLost))
+	bob.Close()
+	restartServer(t, srv.Addr)
+	e := waitEvent(t, a, "chat_resent", func(e api.Event) bool { return e.Type == api.EventChatResent && e.MessageID == res.MessageID })
+	if e.Via != api.ViaRelay {
+		t.Errorf("resent via %q, want relay", e.Via)
+	}
+	restored := waitEvent(t, a, "server_restored", isType(api.EventServerRestored))
+	if e.Seq < restored.Seq {
+		t.Errorf("chat_resent (seq %d) before the re-login (server_restored seq %d):\n%s", e.Seq, restored.Seq, dumpEvents(a))
 	}
 }

@@ -372,9 +372,9 @@ func (c *Client) onServerError(e protocol.Error) {
 		return
 	}
 	if e.MessageID != "" {
-		c.chatFailed(e.MessageID, protocol.CodeUserOffline)
+		c.chatFailed(e.MessageID, e.Code)
 	}
 	if e.TransferID != "" {
-		c.sendFailed(e.TransferID, protocol.CodeUserOffline)
+		c.sendFailed(e.TransferID, e.Code)
 	}
 }

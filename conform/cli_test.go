@@ -22,6 +22,7 @@ func runCLI(t *testing.T, args ...string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p2plabBin, args...)
+	cmd.Dir = t.TempDir() // default artifacts land there, not in the tree
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -163,5 +164,77 @@ func TestCLIClientStartsServer(t *testing.T) {
 		"--cmd", p2plabBin+" client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}")
 	if code != 0 || !strings.Contains(out, "CONFORMS") || !strings.Contains(out, "PASS  MUST   client/6.5/relay-fallback") {
 		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+// conform client -v shows the program's output on every lab backend, and
+// the artifacts (--artifacts) keep what the output and the failure
+// messages name: the program's logs, each check's P2PInfo log and events,
+// and the report.
+func TestCLIClientArtifacts(t *testing.T) {
+	client := p2plabBin + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
+	// "long": a folder too long for the control sockets, so the checks run
+	// in the host's folder and are copied when the lab closes.
+	for _, name := range []string{"local", "netns", "long"} {
+		t.Run(name, func(t *testing.T) {
+			lab := name
+			if name == "long" {
+				lab = "local"
+			}
+			if lab == "netns" && os.Geteuid() != 0 {
+				t.Skip("the netns lab needs root")
+			}
+			art := filepath.Join(t.TempDir(), "art")
+			if name == "long" {
+				art = filepath.Join(art, strings.Repeat("x", 90))
+			}
+			code, out := runCLI(t, "conform", "client", "-v", "--lab", lab, "--artifacts", art, "--run", "client/7.2/log-send",
+				"--cmd", "sh -c 'echo marker-{user} >&2; exec "+client+"'")
+			if code != 0 || !strings.Contains(out, "marker-") || !strings.Contains(out, "artifacts in "+art) {
+				t.Fatalf("exit %d:\n%s", code, out)
+			}
+			for _, f := range []string{"checks/0/p2pinfo.log", "checks/0/events.json", "report.json", "server/stderr.log", "timeline.jsonl"} {
+				if b, err := os.ReadFile(filepath.Join(art, f)); err != nil || len(b) == 0 {
+					t.Errorf("artifact %s: %v (%d bytes)", f, err, len(b))
+				}
+			}
+			pathsExist(t, out, art)
+
+			if name != "local" {
+				return // the same code on netns; with "long" the failure names the host's folder, which goes with the lab
+			}
+			// A client that never serves its control API: the failure
+			// names paths in the artifacts, and they are there.
+			art = filepath.Join(t.TempDir(), "bad")
+			code, out = runCLI(t, "conform", "client", "-v", "--lab", lab, "--artifacts", art, "--run", "client/api/status",
+				"--cmd", "sh -c 'echo broken {server} {user} {control}; exec sleep 30'")
+			if code != 1 || !strings.Contains(out, "broken ") || !strings.Contains(out, filepath.Join(art, "checks", "0", "ctl.sock")) {
+				t.Fatalf("exit %d:\n%s", code, out)
+			}
+			pathsExist(t, out, art)
+		})
+	}
+}
+
+// pathsExist fails t for a file under art that out names and is gone (a
+// control socket's folder must be there; the socket itself goes with its
+// program).
+func pathsExist(t *testing.T, out, art string) {
+	t.Helper()
+	n := 0
+	for _, w := range strings.FieldsFunc(out, func(r rune) bool { return strings.ContainsRune(" \t\n:\"'", r) }) {
+		if !strings.HasPrefix(w, art) {
+			continue
+		}
+		if strings.HasSuffix(w, ".sock") {
+			w = filepath.Dir(w)
+		}
+		n++
+		if _, err := os.Stat(w); err != nil {
+			t.Errorf("the output names %s, which is gone: %v", w, err)
+		}
+	}
+	if n == 0 {
+		t.Errorf("the output names no path under %s:\n%s", art, out)
 	}
 }

@@ -2,6 +2,7 @@ package conform
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -187,7 +188,14 @@ func (t *clientT) startCUTWith(ctx context.Context, server netip.AddrPort, serve
 		defer close(followed)
 		c.events.Follow(fctx, c.ctl, nil, nil)
 	}()
-	t.cl.add(func() { stopFollow(); <-followed })
+	t.cl.add(func() {
+		stopFollow()
+		<-followed
+		// Kept with the check's log (LabOptions.Artifacts); best effort.
+		if b, err := json.MarshalIndent(c.events.From(0), "", "  "); err == nil {
+			_ = os.WriteFile(filepath.Join(t.dir, "events.json"), append(b, '\n'), 0o644)
+		}
+	})
 	if serve != nil {
 		if err := serve(ctx); err != nil {
 			return nil, err

@@ -420,9 +420,9 @@ func channelRequirements() []Requirement {
 			Sentence: "P2P channels do not depend on the server connection: when the server is gone, the client keeps its channels and keeps chatting over them.",
 			Outcomes: []string{"after its (fake) server closes and stops listening, the client still lists the channel, sends a chat over it (via=p2p) and reports a chat received over it"},
 			client: func(ctx context.Context, t *clientT) error {
-				// A fake server: it answers Login and GetP2PInfo, listing a
-				// fake peer that only listens, then goes away.
-				si, err := t.newStandIn(ctx, false)
+				// A one-shot fake server: it answers Login and GetP2PInfo,
+				// listing a fake peer that only listens, then goes away.
+				srvLn, srvConns, err := t.listenTapped(ctx, "fake server")
 				if err != nil {
 					return err
 				}
@@ -430,45 +430,26 @@ func channelRequirements() []Requirement {
 				if err != nil {
 					return fmt.Errorf("conform: fake peer: %w", err)
 				}
-				t.cl.add(func() { _ = peerLn.Close() })
 				peer := t.user("peer")
-				type accepted struct {
-					s   *session
-					err error
-				}
-				peerConn := make(chan accepted, 1)
-				go func() {
-					c, err := peerLn.Accept()
-					if err != nil {
-						peerConn <- accepted{err: err}
-						return
-					}
-					s := newSession(peer+" (channel from the client)", c)
-					t.cl.add(s.Close)
-					peerConn <- accepted{s: s}
-				}()
-				c, err := t.startCUTWith(ctx, si.addr, func(ctx context.Context) error {
-					pe := protocol.EndpointOf(addrPortOf(peerLn.Addr()))
-					srv, _, err := si.serve(ctx, protocol.UserInfo{UserID: peer, IP: pe.IP, Port: pe.Port})
+				peerConns := t.acceptTapped(peerLn, peer+" (channel from the client)")
+				c, err := t.startCUTWith(ctx, addrPortOf(srvLn.Addr()), func(ctx context.Context) error {
+					srv, err := serveStandIn(ctx, srvConns, func(self protocol.UserInfo) []protocol.UserInfo {
+						return []protocol.UserInfo{self, userAt(peer, addrPortOf(peerLn.Addr()))}
+					})
 					if err != nil {
 						return err
 					}
-					var p accepted
-					select {
-					case p = <-peerConn:
-					case <-ctx.Done():
-						return failf("the client opens a channel to "+peer, "no connection")
-					}
-					if p.err != nil {
-						return p.err
+					p, err := next(ctx, peerConns, "the client opens a channel to "+peer)
+					if err != nil {
+						return err
 					}
 					p.s.keepAlive(t.Heartbeat / 2)
 					if _, err := p.s.expect(ctx, "SetupP2PMessage", isType(protocol.TypeSetupP2PMessage)); err != nil {
 						return err
 					}
 					// The server goes away.
-					si.close()
-					srv.Close()
+					_ = srvLn.Close()
+					srv.s.Close()
 					t.peerCh = p.s
 					return nil
 				})
@@ -1031,6 +1012,7 @@ func clientCatalogue() []Requirement {
 	all = append(all, channelRequirements()...)
 	all = append(all, logRequirements()...)
 	all = append(all, controlRequirements()...)
+	all = append(all, moreClientRequirements()...)
 	all = append(all, strictClientRequirements()...)
 	return all
 }

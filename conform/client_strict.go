@@ -5,125 +5,27 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/p2plab/p2plab/api"
 	"github.com/p2plab/p2plab/protocol"
 )
 
-// standIn is a stand-in server for one client check: it answers the
-// client's Login (ok, with its observed endpoint) and its first GetP2PInfo
-// (listing the client alone), and then does whatever the check does with
-// the session.
-type standIn struct {
-	addr netip.AddrPort
-	ln   net.Listener
-	conn chan *session
-}
-
-// close stops listening: the server is gone (its sessions stay until
-// closed on their own).
-func (s *standIn) close() { _ = s.ln.Close() }
-
-// newStandIn listens for the client under test.
-// A silent one never answers the client's Heartbeats.
-func (t *clientT) newStandIn(ctx context.Context, silent bool) (*standIn, error) {
-	ln, err := t.Net.Listen(ctx, netip.AddrPortFrom(t.Net.Addr(), 0))
-	if err != nil {
-		return nil, fmt.Errorf("conform: stand-in server: %w", err)
-	}
-	s := &standIn{addr: addrPortOf(ln.Addr()), ln: ln, conn: make(chan *session, 8)}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(s.conn)
-		// Every connection is taken: a client may drop a connection whose
-		// port it could not listen on and dial again (6.1).
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			ss := newSession("stand-in server", c)
-			ss.silent.Store(silent)
-			t.cl.add(ss.Close)
-			select {
-			case s.conn <- ss:
-			default:
-				ss.Close()
-			}
-		}
-	}()
-	t.cl.add(func() { _ = ln.Close(); wg.Wait() })
-	return s, nil
-}
-
-// serve plays the server's part until the client is logged in and has its
-// user list (the client and others); it returns the session and the time of
-// the last frame sent.
-func (s *standIn) serve(ctx context.Context, others ...protocol.UserInfo) (*session, time.Time, error) {
-	var srv *session
-	var f protocol.Frame
-	for {
-		select {
-		case srv = <-s.conn:
-		case <-ctx.Done():
-			srv = nil
-		}
-		if srv == nil {
-			return nil, time.Time{}, failf("the client connects to its server and sends Login", "no such connection")
-		}
-		var err error
-		if f, err = srv.expect(ctx, "Login", isType(protocol.TypeLogin)); err == nil {
-			break
-		}
-		if !srv.closed() {
-			return nil, time.Time{}, err
-		}
-		// A connection the client dropped before its Login: take the next.
-	}
-	obs := protocol.EndpointOf(addrPortOf(srv.conn.RemoteAddr()))
-	if err := srv.send(protocol.MustFrame(protocol.TypeLoginResult, protocol.LoginResult{OK: true, Observed: &obs}).WithRe(f.ID)); err != nil {
-		return nil, time.Time{}, err
-	}
-	g, err := srv.expect(ctx, "GetP2PInfo", isType(protocol.TypeGetP2PInfo))
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	users := append([]protocol.UserInfo{{UserID: body[protocol.Login](f).UserID, IP: obs.IP, Port: obs.Port}}, others...)
-	if err := srv.send(protocol.MustFrame(protocol.TypeResP2pInfo, protocol.ResP2pInfo{Users: users}).WithRe(g.ID)); err != nil {
-		return nil, time.Time{}, err
-	}
-	return srv, time.Now(), nil
-}
-
-// startOnStandIn starts the client under test on a stand-in server.
+// startOnStandIn starts the client under test on a stand-in server
+// (standInClient) that lists the client alone; a silent one answers
+// nothing from then on. It returns the server session and the time of its
+// last frame.
 func (t *clientT) startOnStandIn(ctx context.Context, silent bool) (*cut, *session, time.Time, error) {
-	si, err := t.newStandIn(ctx, silent)
+	c, srv, _, err := t.standInClient(ctx, func(self protocol.UserInfo) []protocol.UserInfo { return []protocol.UserInfo{self} })
 	if err != nil {
 		return nil, nil, time.Time{}, err
 	}
-	var srv *session
-	var last time.Time
-	c, err := t.startCUTWith(ctx, si.addr, func(ctx context.Context) error {
-		var err error
-		srv, last, err = si.serve(ctx)
-		return err
-	})
-	if err != nil {
-		return nil, nil, time.Time{}, err
-	}
-	if _, err := c.waitEvent(ctx, "login", evType(api.EventLogin, nil)); err != nil {
-		return nil, nil, time.Time{}, err
-	}
-	return c, srv, last, nil
+	srv.s.silent.Store(silent)
+	return c, srv.s, time.Now(), nil
 }
 
 // badFile sends data over an accepted channel under an offer with the
@@ -296,33 +198,6 @@ func strictClientRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "client/4.1/no-error-reply", Level: Must, Section: "4.1",
-			Sentence: "An Error from a peer is not answered with another Error.",
-			Outcomes: []string{"after an Error{code:bad_frame} with an id on a channel, the client delivers a later chat (chat_received) and has sent no Error"},
-			client: func(ctx context.Context, t *clientT) error {
-				c, p, ch, err := t.acceptedChannel(ctx)
-				if err != nil {
-					return err
-				}
-				if _, err := ch.request(protocol.TypeError, protocol.Error{Code: protocol.CodeBadFrame, Message: "conform: an Error the client must not answer"}); err != nil {
-					return err
-				}
-				// The marker: a chat after the Error, delivered (an answer to
-				// the Error would have gone out before the client read it).
-				m := chatFrom(p, c, 1)
-				if err := ch.notice(protocol.TypeClientChatMessage, m); err != nil {
-					return err
-				}
-				if _, err := c.waitEvent(ctx, "chat_received "+m.MessageID+" after the Error", evType(api.EventChatReceived, func(e api.Event) bool { return e.MessageID == m.MessageID })); err != nil {
-					return err
-				}
-				if errs := ch.find(isError); len(errs) > 0 {
-					return failf("no Error in answer to an Error (4.1)", "%s", describe(errs[0]))
-				}
-				return nil
-			},
-		},
-		{
 			ID: "client/6.2/no-dial-on-online", Level: Must, Section: "6.2",
 			Sentence: "On UserStateNotify online the client does not dial the newcomer: the newcomer initiates.",
 			Outcomes: []string{"a listening fake peer that logs in after the client receives no connection from it within one heartbeat interval of the client's user_online event; the channel it then opens itself is listed"},
@@ -387,22 +262,6 @@ func strictClientRequirements() []Requirement {
 					return err
 				}
 				_, err = c.waitEvent(ctx, "file_sent "+resp.TransferID, evType(api.EventFileSent, func(e api.Event) bool { return e.TransferID == resp.TransferID }))
-				return err
-			},
-		},
-		{
-			ID: "client/5.8/server-heartbeat-answer", Level: Should, Section: "5.8",
-			Sentence: "The client answers the server's Heartbeat with HeartbeatAck, re = its id.",
-			Outcomes: []string{"a stand-in server's Heartbeat id=7777 gets HeartbeatAck re=7777"},
-			client: func(ctx context.Context, t *clientT) error {
-				_, srv, _, err := t.startOnStandIn(ctx, false)
-				if err != nil {
-					return err
-				}
-				if err := srv.send(protocol.Frame{Type: protocol.TypeHeartbeat, ID: 7777}); err != nil {
-					return err
-				}
-				_, err = srv.expect(ctx, "HeartbeatAck re=7777", isReply(protocol.TypeHeartbeatAck, 7777))
 				return err
 			},
 		},

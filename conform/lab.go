@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -38,6 +39,14 @@ type LabOptions struct {
 	// running (reachable from the lab's hosts: the local backend); the lab
 	// then starts none.
 	Server netip.AddrPort
+	// Artifacts is the folder that keeps what the run leaves: each
+	// program's output (stdout.log, stderr.log under the host's name, or
+	// cut/<user> for clients under test), the lab's timeline and, for
+	// client checks, each check's folder checks/<n> (its P2PInfo log,
+	// received files, the client's events.json; n counts the selected
+	// requirements from 0). Close keeps it. Empty: a temporary folder that
+	// Close removes.
+	Artifacts string
 	// OnOutput, for client checks, receives each client's output when it
 	// stops (nil: dropped).
 	OnOutput func(user, output string)
@@ -47,12 +56,26 @@ type LabOptions struct {
 
 // Lab is a running lab with a program under test in it. Close it.
 type Lab struct {
-	lab *sim.Lab
-	art string // the artifacts folder Close removes
+	lab    *sim.Lab
+	art    string // the artifacts folder
+	ownArt bool   // art is a temporary folder Close removes
+	// copyChecks, if set, is the checks' folder on the lab host that Close
+	// copies to art/checks (where the checks could not run in art).
+	copyChecks string
 }
 
 // outputLines is how much of a program's output Output shows.
 const outputLines = 40
+
+// The heartbeat settings a lab gives a --cmd or --image program when
+// LabOptions leaves them zero ({heartbeat} and {misses}; docs/conformance.md,
+// "Other flags"; p2plab conform's --help prints them).
+const (
+	DefaultServerHeartbeat = time.Second
+	DefaultServerMisses    = 2
+	DefaultClientHeartbeat = 500 * time.Millisecond
+	DefaultClientMisses    = 3
+)
 
 // hostNames are the lab's hosts: the program under test, the reference
 // server (client checks) and the checker's own connections and fake peers.
@@ -65,7 +88,16 @@ const (
 
 // startLab brings up one LAN with hosts on o.Backend; nothing starts.
 func startLab(ctx context.Context, o LabOptions, hosts []string, server string, so sim.Options) (*Lab, error) {
-	art, err := os.MkdirTemp("", "p2plab-conform-")
+	art, own := o.Artifacts, o.Artifacts == ""
+	var err error
+	if own {
+		art, err = os.MkdirTemp("", "p2plab-conform-")
+	} else {
+		art, err = filepath.Abs(art)
+		if err == nil {
+			err = os.MkdirAll(art, 0o755)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("conform: artifacts: %w", err)
 	}
@@ -80,23 +112,60 @@ func startLab(ctx context.Context, o LabOptions, hosts []string, server string, 
 	}
 	l, err := sim.Start(ctx, so)
 	if err != nil {
-		os.RemoveAll(art)
+		if own {
+			os.RemoveAll(art)
+		}
 		return nil, fmt.Errorf("conform: %w", err)
 	}
-	return &Lab{lab: l, art: art}, nil
+	return &Lab{lab: l, art: art, ownArt: own}, nil
 }
 
 // Output returns the last lines the lab's server (the server under test,
 // or the reference server) wrote.
 func (l *Lab) Output() string { return l.lab.Server().Output(outputLines) }
 
-// Close stops every program and removes the lab and its artifacts.
+// Artifacts is the lab's artifacts folder (LabOptions.Artifacts).
+func (l *Lab) Artifacts() string { return l.art }
+
+// Close stops every program and removes the lab; it keeps the artifacts
+// folder unless it is a temporary one.
 func (l *Lab) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := l.lab.Close(ctx)
-	return errors.Join(err, os.RemoveAll(l.art))
+	var errs []error
+	if l.copyChecks != "" {
+		if err := os.CopyFS(filepath.Join(l.art, "checks"), regularFiles(l.copyChecks)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("conform: keep the checks' folders: %w", err))
+		}
+	}
+	errs = append(errs, l.lab.Close(ctx))
+	if l.ownArt {
+		errs = append(errs, os.RemoveAll(l.art))
+	}
+	return errors.Join(errs...)
 }
+
+// regularFiles is the tree at dir without what os.CopyFS cannot copy
+// (control sockets).
+func regularFiles(dir string) fs.FS { return onlyRegular{os.DirFS(dir)} }
+
+// onlyRegular lists only directories and regular files.
+type onlyRegular struct{ fs.FS }
+
+func (o onlyRegular) ReadDir(name string) ([]fs.DirEntry, error) {
+	des, err := fs.ReadDir(o.FS, name)
+	out := des[:0]
+	for _, d := range des {
+		if d.IsDir() || d.Type().IsRegular() {
+			out = append(out, d)
+		}
+	}
+	return out, err
+}
+
+// maxChecksDir bounds the checks' folder path: a control socket inside it
+// (<n>/ctl.sock) must fit a unix socket address (108 bytes on Linux).
+const maxChecksDir = 90
 
 // StartServerLab starts the server under test (o.Command, o.Image) on host
 // "sut" of a new lab, waits until it accepts connections (and its admin API
@@ -105,10 +174,10 @@ func (l *Lab) Close() error {
 // or exits is reported with its output.
 func StartServerLab(ctx context.Context, o LabOptions) (*Lab, ServerTarget, error) {
 	if o.Heartbeat <= 0 {
-		o.Heartbeat = time.Second
+		o.Heartbeat = DefaultServerHeartbeat
 	}
 	if o.Misses <= 0 {
-		o.Misses = 2
+		o.Misses = DefaultServerMisses
 	}
 	l, err := startLab(ctx, o, []string{hostSUT, hostChecker}, hostSUT, sim.Options{
 		ServerCommand: o.Command, ServerImage: o.Image, Heartbeat: o.Heartbeat, Misses: o.Misses,
@@ -132,10 +201,10 @@ func StartServerLab(ctx context.Context, o LabOptions) (*Lab, ServerTarget, erro
 // "cut", and the fake peers on host "checker".
 func StartClientLab(ctx context.Context, o LabOptions) (*Lab, ClientTarget, error) {
 	if o.Heartbeat <= 0 {
-		o.Heartbeat = 500 * time.Millisecond
+		o.Heartbeat = DefaultClientHeartbeat
 	}
 	if o.Misses <= 0 {
-		o.Misses = 3
+		o.Misses = DefaultClientMisses
 	}
 	l, err := startLab(ctx, o, []string{hostServer, hostCUT, hostChecker}, hostServer, sim.Options{
 		ClientCommand: o.Command, ClientImage: o.Image, Heartbeat: time.Second, Misses: 3,
@@ -173,10 +242,21 @@ func StartClientLab(ctx context.Context, o LabOptions) (*Lab, ClientTarget, erro
 			}
 		}, nil
 	}
+	// The checks' folders live in the artifacts, so the paths that failure
+	// messages name are still there after the run; where the client host
+	// does not see the artifacts (a container sees only its host's own
+	// directory, elsewhere) or the path is too long for a socket, in the
+	// host's directory, copied to the artifacts on Close.
+	dir := filepath.Join(cut.Dir(), "conform")
+	inArt := filepath.Join(l.art, "checks")
+	if !l.ownArt {
+		if cut.Path(cut.Dir()) == cut.Dir() && len(inArt) <= maxChecksDir {
+			dir = inArt
+		} else {
+			l.copyChecks = dir
+		}
+	}
 	t := ClientTarget{Start: start, Server: server, Heartbeat: o.Heartbeat, Misses: o.Misses,
-		Net: sim.NetOf(l.lab.Host(hostChecker)),
-		// The checks' folders live in the client host's own directory,
-		// which a container sees elsewhere.
-		Dir: filepath.Join(cut.Dir(), "conform"), Path: cut.Path}
+		Net: sim.NetOf(l.lab.Host(hostChecker)), Dir: dir, Path: cut.Path}
 	return l, t, nil
 }

@@ -61,9 +61,16 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		fails  map[string]bool
 	}{
 		{defective.NoAck, set("client/6.6/ack", "client/6.6/ack-relay")},
-		{defective.NoHeartbeatAck, set("client/6.7/heartbeat-answer", "client/5.8/server-heartbeat-answer")},
+		// Its dropped HeartbeatAcks are the markers of 4.1 and 2.2 too.
+		{defective.NoHeartbeatAck, set("client/6.7/heartbeat-answer", "client/5.8/heartbeat-answer", "client/4.1/no-error-answer", "client/2.2/omit-absent")},
 		{defective.WrongLogPhrase, set("client/7.2/log-send")},
 		{defective.NoTeardown, set("client/6.2/teardown-offline", "client/7.2/log-closed")},
+		{defective.OrderDependent, set("client/3.3/any-order")},
+		{defective.AnswerErrorChannel, set("client/4.1/no-error-answer")},
+		{defective.KeepBadChannel, set("client/2.1/length-limit", "client/2.4/bad-frame", "client/4.2/forbidden-close", "client/6.3/setup-required")},
+		{defective.IgnoreLengthChannel, set("client/2.1/length-limit")},
+		{defective.NullMembersClient, set("client/2.2/omit-absent")},
+		{defective.NoResend, set("client/6.9/resend-relayed")},
 		// The strict defects (client_strict.go).
 		{defective.RandomPort, set("client/6.3/same-port")},
 		{defective.NoDigestCheck, set("client/3.9/file-digest")},
@@ -72,7 +79,6 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		{defective.NoSizeCheck, set("client/3.9/file-size")},
 		{defective.AcceptBadSetup, set("client/6.3/setup-bad-user")},
 		{defective.IgnoreSetupSwitch, set("client/6.3/setup-other")},
-		{defective.AnswerErrorClient, set("client/4.1/no-error-reply")},
 		{defective.DialOnOnline, set("client/6.2/no-dial-on-online")},
 		{defective.NoFileRelay, set("client/6.5/file-relay")},
 	}

@@ -37,17 +37,19 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		fails  map[string]bool
 	}{
 		{defective.NoStateNotify, set("server/5.7/notify-online", "server/5.7/notify-logout", "server/5.7/notify-disconnect", "server/5.8/heartbeat-timeout",
-			"server/5.10/slow-consumer")},
+			"server/5.10/slow-consumer", "server/2.2/omit-absent")},
 		// The proxy reads whole frames to launder senders: a half frame
 		// stays in it, and nothing ever cuts it with bad_frame.
 		{defective.ForwardForged, set("server/5.5/forged-sender", "server/5.9/stalled-frame")},
 		{defective.IgnoreLengthLimit, set("server/2.1/length-limit")},
 		{defective.KeepBadConn, set("server/2.1/length-zero", "server/2.1/length-limit", "server/2.4/not-json", "server/2.4/no-type",
 			"server/3.11/malformed-re", "server/4.2/unknown-type", "server/2.2/bad-id", "server/2.2/case-sensitive", "server/2.4/body-not-object",
-			"server/4.2/client-type", "server/5.4/no-dest", "server/5.5/sender-not-string", "server/5.9/stalled-frame",
+			"server/4.2/client-type", "server/5.4/no-dest", "server/5.5/sender-not-string", "server/5.9/stalled-frame", "server/5.5/sender-null",
 			"server/2.4/trailing-bytes", "server/2.2/float-id", "server/2.2/exponent-id", "server/2.4/invalid-utf8", "server/2.4/empty-type")},
-		{defective.DropUserOffline, set("server/5.4/user-offline", "server/5.4/user-offline-file", "server/5.10/slow-consumer")},
+		{defective.DropUserOffline, set("server/5.4/user-offline", "server/5.4/user-offline-file", "server/5.10/slow-consumer", "server/2.2/omit-absent")},
 		{defective.WrongObserved, set("server/5.1/observed")},
+		{defective.AnswerError, set("server/4.1/no-error-answer")},
+		{defective.NullMembers, set("server/2.2/omit-absent")},
 		// The strict defects (server_strict.go): lenient decoding, case
 		// folding, and answers a sloppy server adds or drops.
 		{defective.AcceptTrailing, set("server/2.4/trailing-bytes")},
@@ -57,7 +59,6 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		{defective.CutAfterRefusal, set("server/5.4/user-offline", "server/5.10/slow-consumer")},
 		{defective.FirstDuplicate, set("server/2.2/duplicate-last")},
 		{defective.NullMalformed, set("server/2.2/null-absent")},
-		{defective.AnswerError, set("server/4.1/no-error-reply")},
 		{defective.DropUnnumberedAck, set("server/3.8/heartbeat-no-id")},
 		{defective.EmptyTypeUnknown, set("server/2.4/empty-type")},
 		{defective.UnknownBeforeLogin, set("server/4.2/unknown-before-login")},

@@ -125,6 +125,11 @@ func (t *serverT) login(ctx context.Context, user string) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	return t.loginOn(ctx, s, user)
+}
+
+// loginOn logs in as user on the session s.
+func (t *serverT) loginOn(ctx context.Context, s *session, user string) (*session, error) {
 	if _, err := s.request(protocol.TypeLogin, protocol.Login{UserID: user, UserName: "conform " + user}); err != nil {
 		return nil, err
 	}

@@ -218,5 +218,6 @@ func serverCatalogue() []Requirement {
 	all = append(all, stateRequirements()...)
 	all = append(all, flowRequirements()...)
 	all = append(all, strictServerRequirements()...)
+	all = append(all, moreServerRequirements()...)
 	return all
 }

@@ -66,27 +66,6 @@ func strictServerRequirements() []Requirement {
 			},
 		},
 		{
-			ID: "server/4.1/no-error-reply", Level: Must, Section: "4.1",
-			Sentence: "An Error from a client is not answered with another Error (nor anything else) and leaves the connection open.",
-			Outcomes: []string{"after an Error{code:bad_frame} with an id from the client, the next frame that answers anything is the HeartbeatAck of a later Heartbeat, and the connection is open"},
-			server: func(ctx context.Context, t *serverT) error {
-				s, err := t.login(ctx, t.user("err"))
-				if err != nil {
-					return err
-				}
-				if _, err := s.request(protocol.TypeError, protocol.Error{Code: protocol.CodeBadFrame, Message: "conform: an Error the server must not answer"}); err != nil {
-					return err
-				}
-				if err := roundTrip(ctx, s, "the connection stays open after an Error from the client"); err != nil {
-					return err
-				}
-				if errs := s.find(isError); len(errs) > 0 {
-					return failf("no Error in answer to an Error (4.1)", "%s", describe(errs[0]))
-				}
-				return nil
-			},
-		},
-		{
 			ID: "server/2.2/duplicate-last", Level: Must, Section: "2.2",
 			Sentence: "When a member appears more than once, the last one counts.",
 			Outcomes: []string{`{"type":"NoSuchType","type":"Heartbeat","id":7} gets HeartbeatAck re=7 and the connection stays open`},

@@ -77,6 +77,11 @@ func TestRelayBody(t *testing.T) {
 		{"other sender in case variant", `{"userID":"alice","UserID":"mallory","destUserID":"bob"}`, Relay{}, "", CodeForbidden},
 		{"other sender escaped key", `{"user\u0049D":"mallory","destUserID":"bob"}`, Relay{}, "", CodeForbidden},
 		{"numeric userID", `{"userID":5,"destUserID":"bob"}`, Relay{}, "", CodeBadFrame},
+		// docs/protocol.md 2.2 and 5.5: the one place where null is not
+		// "absent": a null sender is malformed, not filled in.
+		{"null userID", `{"userID":null,"destUserID":"bob"}`, Relay{}, "", CodeBadFrame},
+		{"null userID in a case variant", `{"userid":null,"destUserID":"bob"}`, Relay{}, "", CodeBadFrame},
+		{"null dest", `{"destUserID":null}`, Relay{}, "", CodeBadFrame},
 		{"no dest", `{"userID":"alice"}`, Relay{}, "", CodeBadFrame},
 		{"empty dest", `{"destUserID":""}`, Relay{}, "", CodeBadFrame},
 		{"numeric dest", `{"destUserID":7}`, Relay{}, "", CodeBadFrame},

@@ -22,6 +22,33 @@ import (
 // form). After every attack: the attacker got the Error docs/protocol.md names, its
 // connection (only it) was closed, and alice<->bob chats are still
 // delivered and counted by the server.
+// relayOnlyLab starts the lab of the bad-input and flood specs: server,
+// the reference clients alice and bob, and mallory, a host with no program
+// for the attacker's raw connections. alice and bob block inbound
+// connections, so they can only talk through the relay.
+func relayOnlyLab(ctx context.Context, name string) *sim.Lab {
+	lab := startLab(ctx, name, sim.Options{
+		Topology: oneLAN("server", "alice", "bob", "mallory"),
+		Clients:  []string{"alice", "bob"},
+		// 8s of silence before a heartbeat timeout: this machine is
+		// shared and stalls of several seconds were seen (see
+		// docs/reliability.md); the attacks do not depend on it.
+		Heartbeat: 2 * time.Second, Misses: 4,
+	})
+	Expect(lab.Server().Start(ctx)).To(Succeed())
+	// Each blocks inbound connections right after it is online (a block
+	// set before the start sometimes kept the login from completing: see
+	// docs/reliability.md); bob, the newcomer, then fails to reach alice,
+	// and alice never dials.
+	for _, u := range []string{"alice", "bob"} {
+		Expect(lab.Client(u).Start(ctx)).To(Succeed())
+		undo, err := lab.Host(u).Block(ctx, netlab.Block{Reject: true})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) { undo(ctx) })
+	}
+	return lab
+}
+
 var _ = Describe("Bad input against the server on a lab host", Ordered, Label("netns", "badinput"), func() {
 	var (
 		lab     *sim.Lab
@@ -30,26 +57,8 @@ var _ = Describe("Bad input against the server on a lab host", Ordered, Label("n
 	)
 
 	BeforeAll(func(ctx SpecContext) {
-		lab = startLab(ctx, "badinput", sim.Options{
-			Topology: oneLAN("server", "alice", "bob", "mallory"),
-			Clients:  []string{"alice", "bob"},
-			// 8s of silence before a heartbeat timeout: this machine is
-			// shared and stalls of several seconds were seen (see
-			// docs/reliability.md); the attacks do not depend on it.
-			Heartbeat: 2 * time.Second, Misses: 4,
-		})
+		lab = relayOnlyLab(ctx, "badinput")
 		mallory = lab.Host("mallory")
-		Expect(lab.Server().Start(ctx)).To(Succeed())
-		// Each blocks inbound connections right after it is online (a
-		// block set before the start sometimes kept the login from
-		// completing: see docs/reliability.md); bob, the newcomer, then
-		// fails to reach alice, and alice never dials.
-		for _, u := range []string{"alice", "bob"} {
-			Expect(lab.Client(u).Start(ctx)).To(Succeed())
-			undo, err := lab.Host(u).Block(ctx, netlab.Block{Reject: true})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func(ctx SpecContext) { undo(ctx) })
-		}
 		referenceChats(ctx, lab, &round)
 	}, NodeTimeout(time.Minute))
 

@@ -20,6 +20,8 @@ type ProcSample struct {
 	RSS, HWM int64
 	// Threads is the number of threads.
 	Threads int
+	// FDs is the number of open file descriptors.
+	FDs int
 }
 
 // ReadProc samples process pid from /proc (stat and status, read with
@@ -41,7 +43,32 @@ func ReadProc(pid int) (ProcSample, error) {
 		return s, fmt.Errorf("reliability: read status of pid %d: %w", pid, err)
 	}
 	s.RSS, s.HWM = int64(status.VmRSS), int64(status.VmHWM)
+	if s.FDs, err = p.FileDescriptorsLen(); err != nil {
+		return s, fmt.Errorf("reliability: count descriptors of pid %d: %w", pid, err)
+	}
 	return s, nil
+}
+
+// LoadAvg is the machine's 1-, 5- and 15-minute load average, what
+// uptime(1) prints (read from /proc/loadavg with procfs).
+type LoadAvg struct{ Load1, Load5, Load15 float64 }
+
+// ReadLoadAvg reads the load average.
+func ReadLoadAvg() (LoadAvg, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return LoadAvg{}, fmt.Errorf("reliability: procfs: %w", err)
+	}
+	la, err := fs.LoadAvg()
+	if err != nil {
+		return LoadAvg{}, fmt.Errorf("reliability: load average: %w", err)
+	}
+	return LoadAvg{la.Load1, la.Load5, la.Load15}, nil
+}
+
+// String formats the load average as uptime(1) does.
+func (l LoadAvg) String() string {
+	return fmt.Sprintf("load average: %.2f, %.2f, %.2f", l.Load1, l.Load5, l.Load15)
 }
 
 // CPUPercent is the CPU used between two samples as a percentage of one

@@ -37,7 +37,7 @@ func dialRaw(ctx context.Context, lab *sim.Lab, h *netlab.Host) *raw {
 		return err
 	})
 	Expect(err).NotTo(HaveOccurred(), "dial the server from %s", h.Name())
-	DeferCleanup(c.Close)
+	DeferCleanup(func() { _ = c.Close() }) // a spec may have closed it already
 	return &raw{c: c, r: protocol.NewReader(c)}
 }
 

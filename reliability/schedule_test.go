@@ -4,6 +4,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,5 +82,25 @@ func TestReadProcSelf(t *testing.T) {
 	}
 	if _, err := ReadProc(1 << 30); err == nil {
 		t.Fatal("no error for a pid that cannot exist")
+	}
+	// one more open file shows in the descriptor count
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ReadProc(os.Getpid())
+	f.Close()
+	if err != nil || c.FDs != b.FDs+1 {
+		t.Fatalf("descriptors %d with one more file open, %d before (%v)", c.FDs, b.FDs, err)
+	}
+}
+
+func TestReadLoadAvg(t *testing.T) {
+	la, err := ReadLoadAvg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if la.Load1 < 0 || la.Load5 < 0 || la.Load15 < 0 || !strings.HasPrefix(la.String(), "load average: ") {
+		t.Fatalf("implausible %+v (%s)", la, la)
 	}
 }

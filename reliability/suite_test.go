@@ -19,8 +19,9 @@ import (
 )
 
 // DefaultFilter keeps the heavy specs out of a plain `go test` (and so out
-// of `make test`); `make load` and `make chaos` select them by label.
-const DefaultFilter = "!load && !chaos"
+// of `make test`); `make load`, `make chaos` and `make hostile` select them
+// by label.
+const DefaultFilter = "!load && !chaos && !hostile"
 
 // SuiteTimeout bounds the suite unless -ginkgo.timeout says otherwise;
 // go test's -timeout must be above it.

@@ -68,13 +68,20 @@ type conn struct {
 
 	mu        sync.Mutex
 	q         [][]byte
-	qBytes    int      // bytes queued or in the writer's hands, not yet written (5.10)
-	spare     [][]byte // writer-owned
+	qFrom     []*conn              // the sender of each frame in q, nil if not relayed
+	qBytes    int                  // bytes queued or in the writer's hands, not yet written (5.10)
+	share     map[*conn]shareCount // relayed frames in q by sender (5.10)
+	drained   chan struct{}        // closed and replaced when the writer takes q
+	spare     [][]byte             // writer-owned
 	state     int
 	cutReason string
 	wake      chan struct{}
 	wdone     chan struct{}
-	hbSeq     int64 // writer-owned
+	// writeSince is when the socket write in progress started (unix ns), 0
+	// between writes: a write blocked for a heartbeat interval marks a
+	// slow consumer (5.10).
+	writeSince atomic.Int64
+	hbSeq      int64 // writer-owned
 }
 
 func newConn(s *Server, nc net.Conn, serveID int) *conn {
@@ -84,6 +91,8 @@ func newConn(s *Server, nc net.Conn, serveID int) *conn {
 		serveID: serveID,
 		wake:    make(chan struct{}, 1),
 		wdone:   make(chan struct{}),
+		share:   map[*conn]shareCount{},
+		drained: make(chan struct{}),
 	}
 	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
@@ -102,34 +111,118 @@ func (c *conn) loginDone() {
 	}
 }
 
+// shareCount is what one sender's relayed frames hold of a destination's
+// queue.
+type shareCount struct{ frames, bytes int }
+
 // enqueue queues one encoded frame for the writer. It never blocks. It
 // returns false if the connection no longer takes frames; if the queue is
 // full, it cuts the connection with slow_consumer and returns false.
 func (c *conn) enqueue(b []byte) bool {
+	ok, _ := c.enqueueFrom(b, nil)
+	return ok
+}
+
+// enqueueFrom is enqueue for a frame relayed from sender (nil: the server's
+// own frame). A sender may hold at most half of the queue, in frames and in
+// bytes, or one frame (docs/protocol.md 5.10): a frame past its share is not queued and
+// enqueueFrom returns ok false and a channel closed when the writer next
+// takes the queue, with the connection left open, so one sender's flood
+// cannot get its destination cut. The caller waits on it and tries again,
+// or refuses the frame.
+func (c *conn) enqueueFrom(b []byte, sender *conn) (ok bool, full <-chan struct{}) {
 	c.mu.Lock()
 	if c.state != qOpen {
 		c.mu.Unlock()
-		return false
+		return false, nil
+	}
+	if sender != nil {
+		sh := c.share[sender]
+		// a sender with nothing queued may always queue one frame
+		// (the share may be smaller than one frame of the largest size)
+		if sh.frames > 0 && (sh.frames+1 > c.s.cfg.QueueLen/2 || sh.bytes+len(b) > c.s.cfg.QueueBytes/2) {
+			full = c.drained
+			c.mu.Unlock()
+			return false, full
+		}
 	}
 	if len(c.q) >= c.s.cfg.QueueLen || c.qBytes+len(b) > c.s.cfg.QueueBytes {
-		clear(c.q)
-		c.q = append(c.q[:0], encodeError(0, protocol.Error{Code: protocol.CodeSlowConsumer,
-			Message: "outbound queue full: the connection does not read fast enough"}))
-		c.state = qGraceful
-		c.cutReason = protocol.CodeSlowConsumer
-		c.mu.Unlock()
-		c.s.m.slowConsumers.Add(1)
-		c.cut()
-		return false
+		c.slowLocked()
+		return false, nil
 	}
 	c.q = append(c.q, b)
+	if sender != nil || len(c.qFrom) > 0 {
+		for len(c.qFrom) < len(c.q)-1 {
+			c.qFrom = append(c.qFrom, nil)
+		}
+		c.qFrom = append(c.qFrom, sender)
+	}
+	if sender != nil {
+		sh := c.share[sender]
+		c.share[sender] = shareCount{sh.frames + 1, sh.bytes + len(b)}
+	}
 	c.qBytes += len(b)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	return true
+	return true, nil
+}
+
+// slowLocked cuts the connection as a slow consumer (docs/protocol.md
+// 5.10): the queue is emptied, Error slow_consumer is the only frame left
+// in it. c.mu is held and released.
+func (c *conn) slowLocked() {
+	clear(c.q)
+	clear(c.qFrom)
+	clear(c.share)
+	c.qFrom = c.qFrom[:0]
+	c.q = append(c.q[:0], encodeError(0, protocol.Error{Code: protocol.CodeSlowConsumer,
+		Message: "outbound queue full: the connection does not read fast enough"}))
+	c.state = qGraceful
+	c.cutReason = protocol.CodeSlowConsumer
+	close(c.drained)
+	c.drained = make(chan struct{})
+	c.mu.Unlock()
+	c.s.m.slowConsumers.Add(1)
+	c.cut()
+}
+
+// stuck cuts the connection as a slow consumer if its writer has not taken
+// the queue since drained was handed out: a sender waited the read timeout
+// for its share (5.10) while this connection read nothing.
+func (c *conn) stuck(drained <-chan struct{}) {
+	c.mu.Lock()
+	if c.state != qOpen || c.drained != drained {
+		c.mu.Unlock()
+		return
+	}
+	c.slowLocked()
+}
+
+// takeQueueLocked hands the queue to the writer: the senders' shares are
+// released and waiters on drained woken. c.mu is held.
+func (c *conn) takeQueueLocked() [][]byte {
+	batch := c.q
+	c.q = c.spare
+	for i, from := range c.qFrom {
+		if from == nil {
+			continue
+		}
+		sh := c.share[from]
+		if sh.frames--; sh.frames <= 0 {
+			delete(c.share, from)
+		} else {
+			sh.bytes -= len(batch[i])
+			c.share[from] = sh
+		}
+		c.qFrom[i] = nil
+	}
+	c.qFrom = c.qFrom[:0]
+	close(c.drained)
+	c.drained = make(chan struct{})
+	return batch
 }
 
 // cut makes the reader and writer of a connection whose queue was closed by
@@ -156,6 +249,13 @@ func (c *conn) closeQueue(graceful bool) {
 		c.state = qAbort
 		clear(c.q)
 		c.q = nil
+		clear(c.qFrom)
+		c.qFrom = nil
+		clear(c.share)
+	}
+	if c.state != qOpen {
+		close(c.drained)
+		c.drained = make(chan struct{})
 	}
 	c.mu.Unlock()
 	select {
@@ -166,7 +266,7 @@ func (c *conn) closeQueue(graceful bool) {
 
 func (c *conn) writeLoop() {
 	defer close(c.wdone)
-	bw := bufio.NewWriterSize(c.nc, writeBufSize)
+	bw := bufio.NewWriterSize(stampWriter{c}, writeBufSize)
 	tick := time.NewTicker(c.s.cfg.Heartbeat)
 	defer tick.Stop()
 	for {
@@ -180,8 +280,7 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		c.mu.Lock()
-		batch := c.q
-		c.q = c.spare
+		batch := c.takeQueueLocked()
 		state := c.state
 		c.mu.Unlock()
 		if state == qAbort {
@@ -211,6 +310,15 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// stampWriter writes to the socket, keeping conn.writeSince.
+type stampWriter struct{ c *conn }
+
+func (w stampWriter) Write(p []byte) (int, error) {
+	w.c.writeSince.Store(time.Now().UnixNano())
+	defer w.c.writeSince.Store(0)
+	return w.c.nc.Write(p)
 }
 
 func (c *conn) writeFailed(err error) {

@@ -12,8 +12,11 @@
 //
 // Each connection has one reader and one writer goroutine and a bounded
 // outbound queue: a peer that stops reading is disconnected with Error
-// slow_consumer and never delays anyone else. No lock is held while writing
-// to a socket.
+// slow_consumer and never delays anyone else. One sender's relayed frames
+// hold at most half of a destination's queue; past it that sender (only)
+// is read no further until the destination's writer takes the queue, so a
+// flood slows its sender instead of getting a reading destination cut
+// (docs/protocol.md 5.10). No lock is held while writing to a socket.
 //
 // It is the system under test of the lab, not a library for building other
 // servers; the `p2plab server` subcommand wraps it, and package servertest

@@ -35,6 +35,38 @@ func TestServeStopsOnContext(t *testing.T) {
 	}
 }
 
+// TestShutdownSendsNoOfflineNotices: a server that stops closes every
+// connection without telling anybody that the others went offline
+// (docs/protocol.md 5.12), so clients keep their P2P channels (6.9).
+func TestShutdownSendsNoOfflineNotices(t *testing.T) {
+	for _, how := range []string{"context", "Close"} {
+		t.Run(how, func(t *testing.T) {
+			srv := server.New(server.Config{})
+			ln := mustListen(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ctx, ln) }()
+			addr := ln.Addr().(*net.TCPAddr).AddrPort()
+			alice := loginAddr(t, addr, "alice")
+			bob := loginAddr(t, addr, "bob")
+			alice.expectNotify("bob", true)
+			if how == "context" {
+				cancel() // as SIGTERM does in p2plab server
+			} else {
+				srv.Close()
+			}
+			// expectClosed fails on any frame but a Heartbeat: no
+			// UserStateNotify offline for the other user, no Error.
+			alice.expectClosed()
+			bob.expectClosed()
+			if err := <-served; err != nil {
+				t.Fatalf("Serve: %v", err)
+			}
+		})
+	}
+}
+
 // TestNoGoroutinesLeft runs every kind of connection ending and checks that
 // stopping the server leaves no goroutine behind.
 func TestNoGoroutinesLeft(t *testing.T) {

@@ -67,6 +67,8 @@ var (
 			func(s *Server, _ api.Stats) int64 { return s.m.pendingRefused.Load() }},
 		{plain("p2plab_server_offline_forgotten_total", "Offline users forgotten: more than the bound were remembered."), prometheus.CounterValue,
 			func(s *Server, _ api.Stats) int64 { return s.m.forgotten.Load() }},
+		{plain("p2plab_server_relay_throttled_total", "Relayed frames that waited: their sender held its share of the destination's queue."), prometheus.CounterValue,
+			func(s *Server, _ api.Stats) int64 { return s.m.relayThrottled.Load() }},
 	}
 	userMetrics = []userMetric{
 		{perUser("p2plab_server_user_uploads_total", "Relayable frames received from the user and forwarded."), prometheus.CounterValue,

@@ -116,40 +116,111 @@ func (c *conn) relay(f protocol.Frame, n int) (bool, string) {
 		return false, ""
 	}
 	s := c.s
-	now := time.Now().UnixNano()
-	s.mu.RLock()
-	d := s.online[r.DestUserID]
-	ok := false
-	if d != nil {
-		// Count before queueing, so that whoever sees the frame arrive also
-		// sees it counted; undo if the destination refuses it.
-		c.us.uploads.Add(1)
-		c.us.relayedBytes.Add(int64(n))
-		d.us.downloads.Add(1)
-		oldUp := c.us.lastUpload.Swap(now)
-		oldDown := d.us.lastDownload.Swap(now)
-		if ok = d.enqueue(out); !ok {
-			c.us.uploads.Add(-1)
-			c.us.relayedBytes.Add(-int64(n))
-			d.us.downloads.Add(-1)
-			c.us.lastUpload.CompareAndSwap(now, oldUp)
-			d.us.lastDownload.CompareAndSwap(now, oldDown)
+	// docs/protocol.md 5.10: a sender past its share of the destination's
+	// queue waits (its own reader only) until the destination's writer
+	// takes the queue: a flood is slowed to the pace its destination
+	// reads at. A destination whose socket write stays blocked for a
+	// heartbeat interval meanwhile (or that takes nothing for the read
+	// timeout) is a slow consumer: it is cut, and the frame refused with
+	// user_offline.
+	for throttled := false; ; {
+		ok, d, full := c.relayOnce(r.DestUserID, out, n)
+		if ok {
+			s.m.relayed.Add(1)
+			return false, ""
+		}
+		if full == nil {
+			s.m.userOffline.Add(1)
+			c.refuse(f.ID, protocol.Error{Code: protocol.CodeUserOffline, Message: r.DestUserID + " is not online",
+				MessageID: r.MessageID, TransferID: r.TransferID})
+			return false, ""
+		}
+		if !throttled {
+			throttled = true
+			s.m.relayThrottled.Add(1)
+		}
+		if !c.waitDrained(d, full) {
+			return false, ""
 		}
 	}
-	s.mu.RUnlock()
-	if !ok {
-		s.m.userOffline.Add(1)
-		c.sendError(f.ID, protocol.Error{Code: protocol.CodeUserOffline, Message: r.DestUserID + " is not online",
-			MessageID: r.MessageID, TransferID: r.TransferID})
-		return false, ""
+}
+
+// waitDrained waits until full (d's drained channel) closes, or cuts d as
+// a slow consumer (5.10) when its writer is stuck: a socket write blocked
+// for a heartbeat interval, or nothing taken for the read timeout. It
+// returns false if this connection was cut meanwhile.
+func (c *conn) waitDrained(d *conn, full <-chan struct{}) bool {
+	stall := c.s.cfg.Heartbeat
+	deadline := time.Now().Add(c.s.cfg.ReadTimeout)
+	for {
+		wait := min(time.Until(deadline), stall)
+		if since := d.writeSince.Load(); since != 0 {
+			wait = min(wait, stall-time.Since(time.Unix(0, since)))
+		}
+		if wait <= 0 {
+			d.stuck(full)
+			return !c.killed.Load()
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-full:
+			t.Stop()
+			return !c.killed.Load()
+		case <-t.C:
+		}
 	}
-	s.m.relayed.Add(1)
-	return false, ""
+}
+
+// relayOnce queues out (n payload bytes) for dest, counting it. It returns
+// ok, or the destination and its drained channel when the frame is past
+// the sender's share (5.10), or neither when dest is not online.
+func (c *conn) relayOnce(dest string, out []byte, n int) (bool, *conn, <-chan struct{}) {
+	s := c.s
+	now := time.Now().UnixNano()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.online[dest]
+	if d == nil {
+		return false, nil, nil
+	}
+	// Count before queueing, so that whoever sees the frame arrive also
+	// sees it counted; undo if the destination refuses it.
+	c.us.uploads.Add(1)
+	c.us.relayedBytes.Add(int64(n))
+	d.us.downloads.Add(1)
+	oldUp := c.us.lastUpload.Swap(now)
+	oldDown := d.us.lastDownload.Swap(now)
+	ok, full := d.enqueueFrom(out, c)
+	if !ok {
+		c.us.uploads.Add(-1)
+		c.us.relayedBytes.Add(-int64(n))
+		d.us.downloads.Add(-1)
+		c.us.lastUpload.CompareAndSwap(now, oldUp)
+		d.us.lastDownload.CompareAndSwap(now, oldDown)
+	}
+	return ok, d, full
 }
 
 func (c *conn) sendError(re int64, e protocol.Error) {
 	c.s.m.errorsSent.Add(1)
 	c.enqueue(encodeError(re, e))
+}
+
+// refuse sends the Error refusing one of c's relayed frames. The refusals
+// count as c's own share of its queue (5.10): a sender whose frames are
+// refused faster than it reads the refusals (a flood at a user just cut)
+// is read no further until its writer takes its queue, rather than cut for
+// not reading them; one whose socket write does not move for a heartbeat
+// interval is cut as a slow consumer.
+func (c *conn) refuse(re int64, e protocol.Error) {
+	c.s.m.errorsSent.Add(1)
+	b := encodeError(re, e)
+	for {
+		ok, full := c.enqueueFrom(b, c)
+		if ok || full == nil || !c.waitDrained(c, full) {
+			return
+		}
+	}
 }
 
 // register logs c in as userID unless that user is online; it queues the

@@ -38,6 +38,8 @@ type metrics struct {
 	// bounds (docs/protocol.md 5.1)
 	pendingRefused atomic.Int64
 	forgotten      atomic.Int64 // offline users dropped by Config.MaxOffline
+	// per-sender fairness of the relay (docs/protocol.md 5.10)
+	relayThrottled atomic.Int64 // relayed frames that waited for their sender's share
 }
 
 func timeOf(ns int64) *time.Time {
@@ -76,6 +78,7 @@ func (s *Server) Stats() api.Stats {
 	st.Totals.PunchRelayed = s.m.punchRelayed.Load()
 	st.Totals.PendingRefused = s.m.pendingRefused.Load()
 	st.Totals.OfflineForgotten = s.m.forgotten.Load()
+	st.Totals.RelayThrottled = s.m.relayThrottled.Load()
 	s.mu.RUnlock()
 	slices.SortFunc(st.Users, func(a, b api.UserStats) int { return strings.Compare(a.UserID, b.UserID) })
 	return st

@@ -85,7 +85,11 @@ func (c *Client) Start(ctx context.Context) error {
 		"files":   c.host.Path(c.filesDir()),
 	}
 	dir := filepath.Join(l.artifacts, c.user)
-	p, err := l.StartProgram(ctx, c.host, Program{Command: l.opts.ClientCommand, Image: l.opts.ClientImage, Vars: vars, Output: dir})
+	args := l.opts.ClientArgs
+	if args == nil {
+		args = []string{} // {client_args} is there for every client, maybe empty
+	}
+	p, err := l.StartProgram(ctx, c.host, Program{Command: l.opts.ClientCommand, Image: l.opts.ClientImage, Vars: vars, Args: args, Output: dir})
 	if err != nil {
 		return fmt.Errorf("sim: start client %s: %w", c.user, err)
 	}

@@ -91,7 +91,7 @@ func ParseScenario(file string, data []byte, topologies TopologyFunc) (*Scenario
 		return nil, e.err()
 	}
 	m, ok := root.asMap("id", "requirement", "level", "labels", "topology", "server", "clients",
-		"heartbeat", "misses", "slack", "timeout", "steps")
+		"heartbeat", "misses", "slack", "timeout", "client_args", "steps")
 	if !ok {
 		return nil, e.err()
 	}
@@ -116,6 +116,12 @@ func ParseScenario(file string, data []byte, topologies TopologyFunc) (*Scenario
 	s.Misses = int(m.get("misses").integer(DefaultMisses, 1, 100))
 	s.Slack = m.get("slack").duration(s.Heartbeat / 2)
 	s.Timeout = m.get("timeout").duration(DefaultTimeout)
+	s.ClientArgs = m.get("client_args").strs()
+	for i, a := range s.ClientArgs {
+		if a == "" || placeholder.MatchString(a) {
+			e.add(m.get("client_args"), "client_args[%d]: %q: want a non-empty word without placeholders", i, a)
+		}
+	}
 
 	// Topology: a name or inline.
 	tn := m.get("topology")

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -52,6 +53,8 @@ func TestParseScenarioErrors(t *testing.T) {
 		{"bad stats cmp", head + "  - expect:\n      stats: {user: alice, uploads: lots}\n", `steps[0].expect.stats.uploads: "lots" is not a count comparison`},
 		{"empty host name", "id: t\nrequirement: r\ntopology: {hosts: [server, \"\"]}\nsteps: []\n",
 			`x.yaml:3:28: topology.hosts[1]: must not be empty`},
+		{"client_args placeholder", "id: t\nrequirement: r\ntopology: pair\nclient_args: [--punch, \"{user}\"]\nsteps: []\n",
+			`x.yaml:4:14: client_args: client_args[1]: "{user}": want a non-empty word without placeholders`},
 		{"teardown", head + "  - expect:\n      event: {at: alice, type: login}\n      within: teardown*2\n", `steps[0].expect.within: "teardown*2"`},
 	}
 	fsys := fstest.MapFS{"topologies/pair.yaml": {Data: []byte("hosts: [server, alice, bob]\n")}}
@@ -76,6 +79,7 @@ topology:
   hosts: [{name: server, lans: [a]}, alice, {name: bob, nics: [{lan: a, addr: 198.18.4.9}]}]
 heartbeat: 200ms
 misses: 4
+client_args: [--punch, --punch-methods, udp-punch]
 steps:
   - block: {host: bob, ports: 7000-7100}
   - loss: {host: alice, percent: 20}
@@ -90,6 +94,9 @@ steps:
 	s, err := ParseScenario("v.yaml", []byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(s.ClientArgs, []string{"--punch", "--punch-methods", "udp-punch"}) {
+		t.Errorf("client_args %q", s.ClientArgs)
 	}
 	if got := s.Steps[0].(*BlockStep).Ports; got != [2]uint16{7000, 7100} {
 		t.Errorf("ports %v", got)

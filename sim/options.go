@@ -57,6 +57,12 @@ type Options struct {
 	// ServerCommand and ClientCommand are role command templates (see
 	// DefaultServerCommand and Expand).
 	ServerCommand, ClientCommand string
+	// ClientArgs are words every client's command gets: where its
+	// template has a word that is exactly {client_args}, in its place;
+	// where a word holds {client_args} with more around it, joined by
+	// spaces there; else after the template's last word
+	// (docs/scenarios.md, "Client arguments").
+	ClientArgs []string
 	// ServerImage and ClientImage, on the docker backend only, run the
 	// role program in that image (present locally: nothing is pulled);
 	// an empty command template then runs the image's own entrypoint.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/p2plab/p2plab/netlab"
@@ -21,6 +22,9 @@ type Program struct {
 	Image string
 	// Vars are placeholders on top of the lab's own (see Lab.Vars).
 	Vars map[string]string
+	// Args, if set, are words for {client_args} (Options.ClientArgs' rules);
+	// nil leaves {client_args} without a value.
+	Args []string
 	// Output is the directory that receives stdout.log and stderr.log
 	// (created; default: the artifacts folder's <host>).
 	Output string
@@ -35,9 +39,12 @@ func (l *Lab) Vars(h *netlab.Host) map[string]string { return l.vars(h) }
 func (l *Lab) StartProgram(ctx context.Context, h *netlab.Host, p Program) (netlab.Process, error) {
 	vars := l.vars(h)
 	maps.Copy(vars, p.Vars)
+	if p.Args != nil {
+		vars[ArgsPlaceholder] = strings.Join(p.Args, " ")
+	}
 	cmd := netlab.Command{Image: p.Image, Env: env(vars)}
 	if p.Command != "" || p.Image == "" {
-		argv, err := Expand(p.Command, vars)
+		argv, err := expand(p.Command, vars, p.Args)
 		if err != nil {
 			return nil, err
 		}

@@ -28,7 +28,9 @@ func WriteJSON(path string, results []*Result) error {
 
 // WriteJUnit writes the results as JUnit XML (internal/junit): one
 // testsuite per backend, one testcase per scenario (name
-// "<id>: <requirement>", classname p2plab.<level>), the step log as
+// "<id>: <requirement>", classname p2plab.<level>), the role programs as
+// its properties (server.command, server.image, client.command,
+// client.image, binary; empty ones left out), the step log as
 // system-out. A failed scenario has a <failure type="expectation">, an
 // interrupted one an <error type="interrupted"> (counted in errors, not
 // failures).
@@ -36,7 +38,7 @@ func WriteJUnit(path string, results []*Result) error {
 	rep := &junit.Report{Name: "p2plab"}
 	for _, r := range results {
 		s := rep.Suite("p2plab scenarios ("+r.Backend+")", r.Start)
-		c := junit.Case{Name: r.ID + ": " + r.Requirement, Classname: "p2plab." + r.Level, File: r.File}
+		c := junit.Case{Name: r.ID + ": " + r.Requirement, Classname: "p2plab." + r.Level, File: r.File, Properties: r.Roles.properties()}
 		var so strings.Builder
 		for _, st := range r.Steps {
 			status := "ok"
@@ -89,4 +91,19 @@ func WriteSummary(w io.Writer, results []*Result) {
 		fmt.Fprintf(w, ", %d interrupted", n)
 	}
 	fmt.Fprintln(w)
+}
+
+// properties are the roles as JUnit properties, empty values left out.
+func (r Roles) properties() []junit.Property {
+	var out []junit.Property
+	for _, p := range []junit.Property{
+		{Name: "server.command", Value: r.Server.Command}, {Name: "server.image", Value: r.Server.Image},
+		{Name: "client.command", Value: r.Client.Command}, {Name: "client.image", Value: r.Client.Image},
+		{Name: "binary", Value: r.Binary},
+	} {
+		if p.Value != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

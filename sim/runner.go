@@ -21,7 +21,11 @@ type RunOptions struct {
 	NewBackend                   func(ctx context.Context) (netlab.Backend, error)
 	Binary                       string
 	ServerCommand, ClientCommand string
-	Capture                      bool
+	// ServerImage and ClientImage, on the docker backend only: as in
+	// Options (an empty command template then runs the image's own
+	// entrypoint).
+	ServerImage, ClientImage string
+	Capture                  bool
 	// Artifacts is the root folder; the scenario's artifacts go to
 	// Artifacts/<id> (default: a new temporary directory).
 	Artifacts string
@@ -40,6 +44,8 @@ type Result struct {
 	Level       string   `json:"level"`
 	Labels      []string `json:"labels,omitempty"`
 	Backend     string   `json:"backend"`
+	// Roles are the programs under test: what each role ran.
+	Roles Roles `json:"roles"`
 	// Verdict is VerdictPass, VerdictFail or VerdictInterrupted; Passed
 	// is Verdict == VerdictPass.
 	Verdict   string        `json:"verdict"`
@@ -54,6 +60,34 @@ type Result struct {
 	TotalSteps int          `json:"totalSteps"`
 	Steps      []StepResult `json:"steps"`
 	Err        error        `json:"-"`
+}
+
+// Roles record the programs a scenario ran (the JSON and JUnit reports
+// carry them, so a report says which implementation it is about).
+type Roles struct {
+	// Server and Client are the role programs.
+	Server RoleProgram `json:"server"`
+	Client RoleProgram `json:"client"`
+	// Binary is the p2plab binary {bin} named.
+	Binary string `json:"binary,omitempty"`
+}
+
+// RoleProgram is what one role ran: a command template (Expand's), an
+// image (docker), or both. An image without a command ran its entrypoint.
+type RoleProgram struct {
+	Command string `json:"command,omitempty"`
+	Image   string `json:"image,omitempty"`
+}
+
+// rolesOf is what o makes each role run (Options' defaults applied).
+func rolesOf(o RunOptions) Roles {
+	opts := Options{ServerCommand: o.ServerCommand, ClientCommand: o.ClientCommand, ServerImage: o.ServerImage, ClientImage: o.ClientImage}
+	opts.defaults()
+	r := Roles{Server: RoleProgram{opts.ServerCommand, o.ServerImage}, Client: RoleProgram{opts.ClientCommand, o.ClientImage}, Binary: o.Binary}
+	if r.Binary == "" {
+		r.Binary, _ = os.Executable()
+	}
+	return r
 }
 
 // verdict is r.Verdict, or what Passed says for a Result made without one.
@@ -103,7 +137,7 @@ var ErrInterrupted = errors.New("interrupted")
 // Result.Err; Result.Verdict tells which.
 func Run(ctx context.Context, s *Scenario, o RunOptions) *Result {
 	r := &Result{ID: s.ID, File: s.File, Requirement: s.Requirement, Level: s.Level, Labels: s.Labels,
-		Backend: o.Backend, Start: time.Now(), TotalSteps: len(s.Steps)}
+		Backend: o.Backend, Roles: rolesOf(o), Start: time.Now(), TotalSteps: len(s.Steps)}
 	if r.Backend == "" {
 		r.Backend = BackendNetns
 	}
@@ -141,8 +175,8 @@ func Run(ctx context.Context, s *Scenario, o RunOptions) *Result {
 	os.RemoveAll(r.Artifacts) // a rerun into the same root starts clean
 	lab, err := Start(ctx, Options{
 		Backend: o.Backend, NewBackend: o.NewBackend, Topology: s.Topology, Server: s.Server, Clients: s.Clients,
-		Heartbeat: s.Heartbeat, Misses: s.Misses, Slack: noneIfZero(s.Slack), Binary: o.Binary, ServerCommand: o.ServerCommand,
-		ClientCommand: o.ClientCommand, Artifacts: r.Artifacts, Capture: o.Capture, Manual: true,
+		Heartbeat: s.Heartbeat, Misses: s.Misses, Slack: noneIfZero(s.Slack), Binary: o.Binary, ServerCommand: o.ServerCommand, ClientArgs: s.ClientArgs,
+		ClientCommand: o.ClientCommand, ServerImage: o.ServerImage, ClientImage: o.ClientImage, Artifacts: r.Artifacts, Capture: o.Capture, Manual: true,
 	})
 	if err != nil {
 		interrupted = caller.Err() != nil

@@ -37,6 +37,10 @@ type Scenario struct {
 	Slack time.Duration `json:"slack"`
 	// Timeout bounds the whole scenario.
 	Timeout time.Duration `json:"timeout"`
+	// ClientArgs are words given to every client's command (Options.
+	// ClientArgs): what the scenario needs of the clients, such as
+	// --punch.
+	ClientArgs []string `json:"clientArgs,omitempty"`
 	// Steps are typed values, one type per kind (see Step).
 	Steps []Step `json:"steps"`
 }

@@ -18,9 +18,15 @@ import (
 // host), {server} (the address clients dial), {user}, {name}, {control}
 // (the client's control socket), {log} (its P2PInfo log), {files} (its
 // directory for received files), {dir} (the host's directory),
-// {heartbeat} and {misses}. Paths are as the program sees them.
+// {heartbeat} and {misses}, and for clients {client_args} (the
+// scenario's client_args, see Options.ClientArgs). Paths are as the
+// program sees them.
 var Placeholders = []string{"bin", "listen", "listen_ip", "port", "admin", "server", "user", "name",
-	"control", "log", "files", "dir", "heartbeat", "misses"}
+	"control", "log", "files", "dir", "heartbeat", "misses", ArgsPlaceholder}
+
+// ArgsPlaceholder is the placeholder of a scenario's client_args: a word
+// that is exactly {client_args} becomes those words (none, one or more).
+const ArgsPlaceholder = "client_args"
 
 // ErrTemplate is wrapped by every error about a command template.
 var ErrTemplate = errors.New("command template")
@@ -42,6 +48,13 @@ var placeholder = regexp.MustCompile(`\{([a-z_][a-z0-9_]*)\}`)
 //
 // An empty template is an error.
 func Expand(tmpl string, vars map[string]string) ([]string, error) {
+	return expand(tmpl, vars, nil)
+}
+
+// expand is Expand with the words of {client_args}, args (nil: none
+// given): a word that is exactly {client_args} becomes them; without
+// one, a template that does not use {client_args} gets them at its end.
+func expand(tmpl string, vars map[string]string, args []string) ([]string, error) {
 	words, err := shlex.Split(tmpl)
 	if err != nil {
 		return nil, fmt.Errorf("sim: %w %q: %v", ErrTemplate, tmpl, err)
@@ -49,10 +62,15 @@ func Expand(tmpl string, vars map[string]string) ([]string, error) {
 	if len(words) == 0 {
 		return nil, fmt.Errorf("sim: %w is empty", ErrTemplate)
 	}
-	out := make([]string, len(words))
-	for i, w := range words {
+	whole := "{" + ArgsPlaceholder + "}"
+	out := make([]string, 0, len(words)+len(args))
+	for _, w := range words {
+		if w == whole && args != nil {
+			out = append(out, args...)
+			continue
+		}
 		var bad error
-		out[i] = placeholder.ReplaceAllStringFunc(w, func(m string) string {
+		w = placeholder.ReplaceAllStringFunc(w, func(m string) string {
 			k := m[1 : len(m)-1]
 			v, ok := vars[k]
 			if !ok && bad == nil {
@@ -63,6 +81,10 @@ func Expand(tmpl string, vars map[string]string) ([]string, error) {
 		if bad != nil {
 			return nil, bad
 		}
+		out = append(out, w)
+	}
+	if !Uses(tmpl, ArgsPlaceholder) {
+		out = append(out, args...)
 	}
 	return out, nil
 }

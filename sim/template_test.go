@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -53,5 +54,37 @@ func TestCheckTemplate(t *testing.T) {
 		if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("%q: %v, want %q", tt.tmpl, err, tt.wantErr)
 		}
+	}
+}
+
+// A scenario's client_args land where the template says, or at its end.
+func TestExpandClientArgs(t *testing.T) {
+	args := []string{"--punch", "--punch-methods", "udp-punch"}
+	vars := map[string]string{"user": "alice", ArgsPlaceholder: strings.Join(args, " ")}
+	tests := []struct {
+		tmpl string
+		args []string
+		want []string
+	}{
+		{"c --user {user}", args, []string{"c", "--user", "alice", "--punch", "--punch-methods", "udp-punch"}},
+		{"c {client_args} --user {user}", args, []string{"c", "--punch", "--punch-methods", "udp-punch", "--user", "alice"}},
+		{"c --extra={client_args}", args, []string{"c", "--extra=--punch --punch-methods udp-punch"}},
+		{"sh -c 'exec c --user {user}' sh {client_args}", args, []string{"sh", "-c", "exec c --user alice", "sh", "--punch", "--punch-methods", "udp-punch"}},
+		{"c {client_args} --user {user}", []string{}, []string{"c", "--user", "alice"}}, // none: the word goes
+		{"c --user {user}", nil, []string{"c", "--user", "alice"}},
+	}
+	for _, tt := range tests {
+		v := maps.Clone(vars)
+		if tt.args != nil {
+			v[ArgsPlaceholder] = strings.Join(tt.args, " ")
+		}
+		got, err := expand(tt.tmpl, v, tt.args)
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%q %q: %q %v, want %q", tt.tmpl, tt.args, got, err, tt.want)
+		}
+	}
+	// A server has no client_args.
+	if _, err := Expand("s {client_args}", map[string]string{}); !errors.Is(err, ErrTemplate) {
+		t.Errorf("server template with {client_args}: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -61,6 +62,7 @@ type conformFlags struct {
 	misses          int
 	verbose         bool
 	lab             string
+	artifacts       string
 }
 
 func (c *conformFlags) register(fs *flag.FlagSet) {
@@ -73,9 +75,12 @@ func (c *conformFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.htmlPath, "html", "", "write a self-contained HTML report to FILE")
 	fs.StringVar(&c.cmd, "cmd", "", "command line that starts the implementation (placeholders in braces)")
 	fs.StringVar(&c.image, "image", "", "docker image of the implementation (docker backend)")
-	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the implementation's heartbeat interval ({heartbeat}; default 1s with --cmd)")
-	fs.IntVar(&c.misses, "misses", 0, "the implementation's heartbeat misses before timeout ({misses}; default 2 with --cmd)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 0, fmt.Sprintf("the implementation's heartbeat interval ({heartbeat}; with --cmd or --image default %v for a server, %v for a client)",
+		conform.DefaultServerHeartbeat, conform.DefaultClientHeartbeat))
+	fs.IntVar(&c.misses, "misses", 0, fmt.Sprintf("the implementation's heartbeat misses before timeout ({misses}; with --cmd or --image default %d for a server, %d for a client)",
+		conform.DefaultServerMisses, conform.DefaultClientMisses))
 	fs.BoolVar(&c.verbose, "v", false, "print the target's output after the run")
+	fs.StringVar(&c.artifacts, "artifacts", "", "with --cmd or --image: artifacts `DIR` kept after the run: outputs, the lab's timeline, each client check's folder and report.json (default ./artifacts/conform-<time>)")
 	fs.StringVar(&c.lab, "lab", "auto", "the lab backend --cmd runs in: netns (root only), local (no root: hosts on loopback addresses), or auto (netns when root, else local); --image runs on docker")
 }
 
@@ -174,7 +179,10 @@ func (c *conformFlags) labOptions(role string) (conform.LabOptions, error) {
 	if err != nil {
 		return conform.LabOptions{}, err
 	}
-	o := conform.LabOptions{Backend: b, Command: c.cmd, Image: c.image, Binary: exe, Heartbeat: c.heartbeat, Misses: c.misses}
+	if c.artifacts == "" {
+		c.artifacts = filepath.Join("artifacts", "conform-"+time.Now().Format("20060102-150405"))
+	}
+	o := conform.LabOptions{Backend: b, Command: c.cmd, Image: c.image, Binary: exe, Heartbeat: c.heartbeat, Misses: c.misses, Artifacts: c.artifacts}
 	if c.cmd == "" {
 		return o, nil
 	}
@@ -228,7 +236,8 @@ func conformServer(ctx context.Context, cf conformFlags, reqs []conform.Requirem
 				fmt.Fprintln(os.Stderr, "p2plab conform server: lab close:", err)
 			}
 		}()
-		fmt.Printf("p2plab conform server: the server runs on a %s lab host at %s\n", o.Backend, t.Addr)
+		fmt.Printf("p2plab conform server: the server runs on a %s lab host at %s; artifacts in %s\n", o.Backend, t.Addr, lab.Artifacts())
+		cf.artifacts = lab.Artifacts()
 		if cf.image == "" && !sim.Uses(cf.cmd, "heartbeat") && cf.heartbeat == 0 {
 			t.Heartbeat, t.Misses = 0, 0 // the checker cannot know them
 		}
@@ -251,6 +260,17 @@ func finish(w io.Writer, cf conformFlags, role conform.Role, desc string, start 
 	conform.WriteReport(w, results, cf.strict)
 	rep := conform.Report{Role: role, Target: desc, Strict: cf.strict, Started: start.UTC(), Results: results}
 	code := 0
+	if cf.artifacts != "" {
+		// The artifacts' own copy: checks/<n> is Results[n].
+		err := os.MkdirAll(cf.artifacts, 0o755)
+		if err == nil {
+			err = conform.WriteJSON(filepath.Join(cf.artifacts, "report.json"), rep)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "p2plab conform:", err)
+			code = 2
+		}
+	}
 	if cf.jsonPath != "" {
 		if err := conform.WriteJSON(cf.jsonPath, rep); err != nil {
 			fmt.Fprintln(os.Stderr, "p2plab conform:", err)

@@ -63,7 +63,8 @@ func conformClient(ctx context.Context, cf conformFlags, reqs []conform.Requirem
 	if cf.image != "" {
 		desc = cf.image
 	}
-	fmt.Printf("p2plab conform client: running on a %s lab (reference server, client and fake peers on three hosts)\n", o.Backend)
+	cf.artifacts = lab.Artifacts()
+	fmt.Printf("p2plab conform client: running on a %s lab (reference server, client and fake peers on three hosts); artifacts in %s\n", o.Backend, cf.artifacts)
 	fmt.Printf("p2plab conform client: %d requirements, reference server on %s\n", len(reqs), ct.Server)
 	start := time.Now()
 	results, err := conform.RunClient(ctx, ct, reqs, func(r conform.Result) { conform.WriteLine(os.Stdout, r) })

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2plab/p2plab/internal/selfbuild"
 	"github.com/p2plab/p2plab/netlab"
 )
 
@@ -20,16 +19,7 @@ import (
 // `p2plab down` finds the up process itself, also when the binary has
 // another name.
 func TestDown(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the lab needs root")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	bin, err := selfbuild.Binary(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, bin, dir := testBinary(t, true, 3*time.Minute)
 	renamed := filepath.Join(dir, "p2plab-patched")
 	if err := os.Link(bin, renamed); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@
 //	p2plab conform ...       check another implementation
 //	p2plab clean             remove what crashed runs left behind
 //	p2plab natcheck TOPO HOST classify the NAT in front of a host
+//	p2plab matrix  [flags]   run the NAT-pair matrix (docs/matrix.md)
 package main
 
 import (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,8 +25,9 @@ func init() { register("run", "run scenarios in a lab (default: every shipped sc
 func runRun(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: p2plab run [flags] [FILES...]\n\n"+
-			"Runs scenario files (default: every shipped scenario) in a lab and prints\n"+
+		fmt.Fprintf(fs.Output(), "usage: p2plab run [flags] [FILE|ID...]\n\n"+
+			"Runs scenario files, or shipped scenarios by the id --list prints\n"+
+			"(default: every shipped scenario), in a lab and prints\n"+
 			"a line per step and a summary. Exit 0: all passed; 1: a failure; 2: bad\n"+
 			"usage or a bad file; 130: interrupted (Ctrl-C or SIGTERM) before every\n"+
 			"scenario had a verdict (the interrupted one is reported INTERRUPTED, the\n"+
@@ -42,6 +44,8 @@ func runRun(ctx context.Context, args []string) int {
 	binary := fs.String("binary", "", "p2plab binary the default role commands run (default: this one)")
 	serverCmd := fs.String("server-cmd", sim.DefaultServerCommand, "server command `TEMPLATE`")
 	clientCmd := fs.String("client-cmd", sim.DefaultClientCommand, "client command `TEMPLATE`")
+	serverImage := fs.String("server-image", "", "docker backend: run the server from this local `IMAGE` (nothing is pulled; without --server-cmd, the image's entrypoint runs with the placeholders in P2PLAB_* variables)")
+	clientImage := fs.String("client-image", "", "docker backend: run each client from this local `IMAGE` (likewise)")
 	label := fs.String("label", "", "run only scenarios carrying this `LABEL`")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	files, err := parseFlags(fs, args)
@@ -55,7 +59,22 @@ func runRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "p2plab run: --backend %q: want one of %s\n", *backend, strings.Join(netlab.Backends(), ", "))
 		return 2
 	}
-	if err := checkRoleTemplates(*backend, *serverCmd, *clientCmd); err != nil {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if (*serverImage != "" || *clientImage != "") && *backend != sim.BackendDocker {
+		fmt.Fprintf(os.Stderr, "p2plab run: --server-image and --client-image need --backend docker\n")
+		return 2
+	}
+	// With an image and no template of its own, the image's entrypoint
+	// runs (the default template names the p2plab binary, which another
+	// implementation's image does not hold).
+	if *serverImage != "" && !set["server-cmd"] {
+		*serverCmd = ""
+	}
+	if *clientImage != "" && !set["client-cmd"] {
+		*clientCmd = ""
+	}
+	if err := checkRoleTemplates(*backend, *serverCmd, *clientCmd, *serverImage, *clientImage); err != nil {
 		fmt.Fprintf(os.Stderr, "p2plab run: %v\n", err)
 		return 2
 	}
@@ -99,6 +118,13 @@ func runRun(ctx context.Context, args []string) int {
 		return 2
 	}
 	fmt.Printf("p2plab run: %d scenarios on %s; artifacts in %s\n", len(ss), *backend, root)
+	for _, r := range []struct{ role, cmd, image, def string }{
+		{"server", *serverCmd, *serverImage, sim.DefaultServerCommand}, {"client", *clientCmd, *clientImage, sim.DefaultClientCommand},
+	} {
+		if r.cmd != r.def || r.image != "" {
+			fmt.Printf("p2plab run: %s under test: %s\n", r.role, roleText(r.cmd, r.image))
+		}
+	}
 	newBackend, done, err := sharedBackend(ctx, *backend, *binary)
 	defer done()
 	if err != nil {
@@ -115,6 +141,7 @@ func runRun(ctx context.Context, args []string) int {
 		fmt.Printf("\n=== [%d/%d] %s (%s, %s; %s)\n    %s\n", i+1, len(ss), s.ID, s.Level, s.File, progress.Status(i, len(ss), time.Since(runStart)), s.Requirement)
 		r := sim.Run(ctx, s, sim.RunOptions{
 			Backend: *backend, NewBackend: newBackend, Binary: *binary, ServerCommand: *serverCmd, ClientCommand: *clientCmd,
+			ServerImage: *serverImage, ClientImage: *clientImage,
 			Capture: *capture, Artifacts: root, Keep: *keep, Progress: os.Stdout,
 		})
 		results = append(results, r)
@@ -176,14 +203,34 @@ func indentText(s string) string { return "    " + strings.ReplaceAll(s, "\n", "
 
 // loadScenarios loads the named files (named topologies from the file's
 // directory's topologies/, else the shipped ones), or every shipped one.
+// An argument that is no file but the id of a shipped scenario (as --list
+// prints it) names that scenario; a file of that name wins.
 func loadScenarios(files []string) ([]*sim.Scenario, error) {
 	if len(files) == 0 {
 		return sim.LoadScenarios(scenarios.FS)
 	}
+	var shipped []*sim.Scenario
 	var out []*sim.Scenario
 	var all sim.FileErrors
 	for _, f := range files {
 		data, err := os.ReadFile(f)
+		if errors.Is(err, fs.ErrNotExist) && !strings.ContainsRune(f, os.PathSeparator) {
+			if shipped == nil {
+				if shipped, err = sim.LoadScenarios(scenarios.FS); err != nil {
+					return nil, err
+				}
+			}
+			i := slices.IndexFunc(shipped, func(s *sim.Scenario) bool { return s.ID == f })
+			if i < 0 {
+				ids := make([]string, len(shipped))
+				for j, s := range shipped {
+					ids[j] = s.ID
+				}
+				return nil, fmt.Errorf("%s: no such file, nor a shipped scenario id (ids: %s)", f, strings.Join(ids, ", "))
+			}
+			out = append(out, shipped[i])
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -246,12 +293,16 @@ func sharedBackend(ctx context.Context, backend, binary string) (func(context.Co
 // checkRoleTemplates refuses, before any lab comes up, a role template
 // that does not expand, lacks what the lab drives the role through
 // ({listen}, {control}), or names a program that does not exist on this
-// machine (the netns and local backends run the machine's own files).
-func checkRoleTemplates(backend, serverCmd, clientCmd string) error {
+// machine (the netns and local backends run the machine's own files). A
+// role with an image may have no template (its entrypoint runs).
+func checkRoleTemplates(backend, serverCmd, clientCmd, serverImage, clientImage string) error {
 	for _, r := range []struct {
-		flag, tmpl string
-		need       []string
-	}{{"--server-cmd", serverCmd, sim.ServerNeeds}, {"--client-cmd", clientCmd, sim.ClientNeeds}} {
+		flag, tmpl, image string
+		need              []string
+	}{{"--server-cmd", serverCmd, serverImage, sim.ServerNeeds}, {"--client-cmd", clientCmd, clientImage, sim.ClientNeeds}} {
+		if r.tmpl == "" && r.image != "" {
+			continue
+		}
 		if err := sim.CheckTemplate(r.tmpl, r.need...); err != nil {
 			return fmt.Errorf("%s: %w", r.flag, err)
 		}
@@ -263,4 +314,15 @@ func checkRoleTemplates(backend, serverCmd, clientCmd string) error {
 		}
 	}
 	return nil
+}
+
+// roleText says what a role runs: its template, its image, or both.
+func roleText(cmd, image string) string {
+	switch {
+	case image == "":
+		return cmd
+	case cmd == "":
+		return "image " + image + " (its entrypoint)"
+	}
+	return "image " + image + ": " + cmd
 }

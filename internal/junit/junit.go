@@ -45,7 +45,16 @@ type Case struct {
 	Failure   *Message `xml:"failure,omitempty"`
 	Error     *Message `xml:"error,omitempty"`
 	Skipped   *Message `xml:"skipped,omitempty"`
-	SystemOut string   `xml:"system-out,omitempty"`
+	// Properties are name/value pairs about the case (the Jenkins and
+	// GitLab dialects read a testcase's properties).
+	Properties []Property `xml:"properties>property,omitempty"`
+	SystemOut  string     `xml:"system-out,omitempty"`
+}
+
+// Property is one name/value pair of a properties element.
+type Property struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
 }
 
 // Message is the body of a failure, error or skipped element.

@@ -27,11 +27,10 @@ type Tracker struct {
 	done  int
 	spent time.Duration // the time the finished items took
 
-	mu      sync.Mutex
-	cur     string
-	curAt   time.Time
-	stop    chan struct{}
-	stopped chan struct{}
+	mu    sync.Mutex
+	cur   string
+	curAt time.Time
+	line  *Line // the live line of the running item
 }
 
 // New returns a Tracker of total items writing to w. It redraws a live line
@@ -67,8 +66,11 @@ func (t *Tracker) Begin(name string) {
 		fmt.Fprintf(t.w, "[%d/%d] %s: started (elapsed %s%s)\n", t.done+1, t.total, name, round(t.now().Sub(t.start)), t.left())
 		return
 	}
-	t.stop, t.stopped = make(chan struct{}), make(chan struct{})
-	go t.redraw(t.stop, t.stopped)
+	t.line = StartLine(t.w, time.Second, func() string {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return fmt.Sprintf("[%d/%d] %s: running %s (elapsed %s%s)", t.done+1, t.total, t.cur, round(t.now().Sub(t.curAt)), round(t.now().Sub(t.start)), t.left())
+	})
 }
 
 // Done says that the current item ended with status (PASS, FAIL, ...).
@@ -122,30 +124,11 @@ func (t *Tracker) left() string {
 	return ""
 }
 
-func (t *Tracker) redraw(stop <-chan struct{}, stopped chan<- struct{}) {
-	defer close(stopped)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		t.mu.Lock()
-		line := fmt.Sprintf("[%d/%d] %s: running %s (elapsed %s%s)", t.done+1, t.total, t.cur, round(t.now().Sub(t.curAt)), round(t.now().Sub(t.start)), t.left())
-		t.mu.Unlock()
-		fmt.Fprint(t.w, "\r\033[K"+line)
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-	}
-}
-
 func (t *Tracker) stopRedraw() {
-	if t.stop == nil {
-		return
+	if t.line != nil {
+		t.line.Stop()
+		t.line = nil
 	}
-	close(t.stop)
-	<-t.stopped
-	t.stop, t.stopped = nil, nil
 }
 
 func round(d time.Duration) string {
@@ -153,4 +136,68 @@ func round(d time.Duration) string {
 		return d.Round(10 * time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
+}
+
+// Line is a status line redrawn in place on a terminal: at once, every
+// interval, and after each line printed above it. It is for writers that
+// are terminals (IsTerminal); its goroutine is owned by the Line and
+// stopped by Stop.
+type Line struct {
+	w    io.Writer
+	text func() string
+
+	mu      sync.Mutex // serialises the writes
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+// StartLine draws text() on w now and every interval until Stop. text is
+// called from the Line's goroutine and from Println, with the Line's lock
+// held: it must not call the Line.
+func StartLine(w io.Writer, every time.Duration, text func() string) *Line {
+	l := &Line{w: w, text: text, stop: make(chan struct{}), stopped: make(chan struct{})}
+	l.Redraw()
+	go l.loop(every)
+	return l
+}
+
+func (l *Line) loop(every time.Duration) {
+	defer close(l.stopped)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+			l.Redraw()
+		}
+	}
+}
+
+// Redraw draws the line now.
+func (l *Line) Redraw() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprint(l.w, "\r\033[K"+l.text())
+}
+
+// Println prints s as a line of its own above the live line, which it
+// then redraws.
+func (l *Line) Println(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprint(l.w, "\r\033[K"+s+"\n"+l.text())
+}
+
+// Stop stops the redraw and clears the line; later calls do nothing.
+func (l *Line) Stop() {
+	l.once.Do(func() {
+		close(l.stop)
+		<-l.stopped
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		fmt.Fprint(l.w, "\r\033[K")
+	})
 }

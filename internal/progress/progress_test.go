@@ -2,7 +2,9 @@ package progress
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -66,7 +68,7 @@ func TestLiveRedrawStops(t *testing.T) {
 	tr.Done("PASS")
 	tr.Begin("y")
 	tr.Close()
-	if tr.stop != nil {
+	if tr.line != nil {
 		t.Fatal("Close left the redraw running")
 	}
 	if !strings.Contains(b.String(), "\r\033[K[1/2] x: PASS") {
@@ -87,5 +89,37 @@ func TestStatus(t *testing.T) {
 		if got := Status(c.done, c.total, c.el); got != c.want {
 			t.Errorf("Status(%d, %d, %v) = %q, want %q", c.done, c.total, c.el, got, c.want)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the Line's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestLine(t *testing.T) {
+	var b syncBuffer
+	n := 0
+	l := StartLine(&b, time.Hour, func() string { n++; return fmt.Sprintf("status %d", n) })
+	l.Println("one")
+	l.Redraw()
+	l.Stop()
+	l.Stop()
+	want := "\r\033[Kstatus 1\r\033[Kone\nstatus 2\r\033[Kstatus 3\r\033[K"
+	if got := b.String(); got != want {
+		t.Fatalf("line output %q, want %q", got, want)
 	}
 }

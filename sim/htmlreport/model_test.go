@@ -143,3 +143,20 @@ func TestVerdict(t *testing.T) {
 		}
 	}
 }
+
+// The page names the role programs a scenario ran (escaped).
+func TestRolesOnPage(t *testing.T) {
+	r := writeRun(t, time.Now(), nil, nil)
+	r.Roles = sim.Roles{Server: sim.RoleProgram{Command: "{bin} server --listen {listen}"},
+		Client: sim.RoleProgram{Command: "/opt/im <client> --control {control}", Image: "im:dev"}}
+	p := filepath.Join(t.TempDir(), "r.html")
+	if err := Write(p, "t", []*sim.Result{r}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	for _, want := range []string{"server: <code>{bin} server --listen {listen}</code>", "client: <code>image im:dev /opt/im &lt;client&gt; --control {control}</code>"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}

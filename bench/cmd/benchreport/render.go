@@ -188,6 +188,7 @@ func render(m machine, rs []*stepResult, quick bool) string {
 	} else {
 		row("server cost: P2P on vs relay only", notMeasured, "(report the ratio)", "")
 	}
+	punchRows(ix, row)
 	impairRows(ix, row)
 	memDone := false
 	for _, name := range []string{"BenchmarkMesh/clients=200", "BenchmarkMesh/clients=200,heartbeat=10s", "BenchmarkMesh/clients=100", "BenchmarkMesh/clients=50"} {
@@ -283,4 +284,49 @@ func rewrite(path, text string) error {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	return os.WriteFile(path, []byte(replaceSection(string(b), text)), 0o644)
+}
+
+// punchGoal is issue 15's goal for UDP punching: an open channel within 3
+// round trips (p50) of the attempt's start.
+const punchGoal = 3.0
+
+// punchRows are the rows of BenchmarkPunch and BenchmarkChannelCost.
+func punchRows(ix index, row func(measure, figure, goal, verdict string)) {
+	for _, m := range []string{"direct", "tcp-punch", "udp-punch"} {
+		name := "BenchmarkPunch/method=" + m
+		isUDP := m == "udp-punch"
+		goal := "(report)"
+		if isUDP {
+			goal = "p50 <= 3 round trips"
+		}
+		r50, ok := ix.get(name, "ms-rung-p50")
+		if !ok {
+			row("channel by "+m+" across two NATs", notMeasured, goal, "")
+			continue
+		}
+		r99, _ := ix.get(name, "ms-rung-p99")
+		rtts, _ := ix.get(name, "rtt-rung-p50")
+		l50, _ := ix.get(name, "ms-ladder-p50")
+		l99, _ := ix.get(name, "ms-ladder-p99")
+		rtt, _ := ix.get(name, "ms-rtt")
+		n, _ := ix.get(name, "samples")
+		row(fmt.Sprintf("channel by %s across two NATs, %.0f ms round trip", m, rtt),
+			fmt.Sprintf("attempt to open: p50 %.0f / p99 %.0f ms (p50 %.1f round trips); login to open (the whole ladder): p50 %.0f / p99 %.0f ms (%.0f samples)", r50, r99, rtts, l50, l99, n),
+			goal, verdictIf(isUDP, rtts <= punchGoal))
+	}
+	tcp, ok1 := ix.get("BenchmarkChannelCost/transport=tcp", "chats/s")
+	udp, ok2 := ix.get("BenchmarkChannelCost/transport=udp", "chats/s")
+	if !ok1 || !ok2 {
+		row("one UDP (QUIC) channel vs one TCP channel", notMeasured, "(report)", "")
+		return
+	}
+	get := func(t, unit string) float64 {
+		v, _ := ix.get("BenchmarkChannelCost/transport="+t, unit)
+		return v
+	}
+	row("one UDP (QUIC) channel vs one TCP channel (both punched, no delay)",
+		fmt.Sprintf("acceptor RSS +%.2f MB vs +%.2f MB (client %.1f vs %.1f MB); idle CPU %.4f vs %.4f cores (both clients); %.0f vs %.0f chats/s, %.0f vs %.0f CPU ms per 1000 chats",
+			get("udp", "MB-rss-channel"), get("tcp", "MB-rss-channel"), get("udp", "MB-rss-client"), get("tcp", "MB-rss-client"),
+			get("udp", "cores-idle-channel"), get("tcp", "cores-idle-channel"), udp, tcp, get("udp", "cpu-ms/1000chats"), get("tcp", "cpu-ms/1000chats")),
+		"(report)", "")
 }

@@ -1,7 +1,6 @@
 package defective
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -93,6 +92,7 @@ type wrapper struct {
 	lastOnline string   // the last user a UserStateNotify online named
 	out        outbound // the wrapped client's channel dials
 	files      map[string][]protocol.Frame
+	more       moreState // for the defects of client_more.go
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {
@@ -190,15 +190,14 @@ func (w *wrapper) serveLink(c net.Conn) {
 			go w.serveChannel(in, clientEP)
 		}
 	}()
-	lc2 := &lockedConn{Conn: c}
-	stopBeats := w.maskSilence(lc2)
+	stopBeats := w.maskSilence(c)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pump(s, c, w.dropToServer, nil) // from the wrapped client to the server
+		w.pumpWith(s, c, w.toServerStrict) // from the wrapped client to the server
 		_ = s.Close()
 	}()
-	w.pump(lc2, s, w.dropToClient, w.toClient)
+	w.pumpMany(c, s, w.toClientStrict)
 	stopBeats()
 	_ = c.Close()
 	<-done
@@ -229,41 +228,23 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 // splice pumps a P2P channel between the wrapped client (cl) and a peer
 // until either side ends.
 func (w *wrapper) splice(cl, peer net.Conn) {
-	lp := &lockedConn{Conn: peer}
-	in := w.channelIn(lp)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pump(cl, peer, nil, in)
+		w.channelIn(cl, peer)
 		_ = cl.Close()
 	}()
-	w.pump(lp, cl, w.dropFromClient, nil)
-	_ = peer.Close()
+	drop, keep := w.channelOut()
+	w.pump(peer, cl, drop)
+	if !keep() {
+		_ = peer.Close()
+	}
 	<-done
 }
 
-// pump copies frames from src to dst, leaving out those drop selects and
-// writing what rewrite (if not nil) makes of each of the others.
-func (w *wrapper) pump(dst io.Writer, src net.Conn, drop func(protocol.Frame) bool, rewrite func(protocol.Frame) []protocol.Frame) {
-	r := protocol.NewReader(bufio.NewReader(src))
-	for {
-		f, err := r.ReadFrame()
-		if err != nil {
-			return
-		}
-		if drop != nil && drop(f) {
-			continue
-		}
-		out := []protocol.Frame{f}
-		if rewrite != nil {
-			out = rewrite(f)
-		}
-		for _, g := range out {
-			if err := protocol.WriteFrame(dst, g); err != nil {
-				return
-			}
-		}
-	}
+// pump copies frames from src to dst, leaving out those drop selects.
+func (w *wrapper) pump(dst, src net.Conn, drop func(protocol.Frame) bool) {
+	w.pumpWith(dst, src, func(f protocol.Frame) (protocol.Frame, bool) { return f, drop == nil || !drop(f) })
 }
 
 func (w *wrapper) dropFromClient(f protocol.Frame) bool {

@@ -1,6 +1,7 @@
 package defective
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,8 +42,6 @@ const (
 	// IgnoreSetupSwitch ignores a later SetupP2PMessage naming another
 	// user instead of answering forbidden (6.3): the wrapper drops it.
 	IgnoreSetupSwitch ClientDefect = "ignore-setup-switch"
-	// AnswerErrorClient answers a peer's Error with an Error (4.1).
-	AnswerErrorClient ClientDefect = "answer-error"
 	// DialOnOnline dials a user on its UserStateNotify online (6.2: the
 	// newcomer dials): the wrapper dials the newcomer from the client's
 	// address and sends SetupP2PMessage in its name.
@@ -52,60 +51,54 @@ const (
 	NoFileRelay ClientDefect = "no-file-relay"
 )
 
-// dropToServer selects the wrapped client's frames to the server that are
-// not passed on.
-func (w *wrapper) dropToServer(f protocol.Frame) bool {
-	if w.defect == NoFileRelay {
-		switch f.Type {
-		case protocol.TypeFileOffer, protocol.TypeFileChunk, protocol.TypeFileDone, protocol.TypeFileResult:
-			return true
-		}
+// rewritesChannel reports whether the defect rewrites the frames a peer
+// sends the wrapped client on a P2P channel (channelIn then reads each
+// whole frame first).
+func (w *wrapper) rewritesChannel() bool {
+	switch w.defect {
+	case NoDigestCheck, NoSizeCheck, AcceptBadSetup, IgnoreSetupSwitch:
+		return true
 	}
-	return w.dropFromClient(f)
+	return false
 }
 
-// channelIn returns the rewriting of one channel's frames from the peer
-// (written to through peer) on their way to the wrapped client.
-func (w *wrapper) channelIn(peer *lockedConn) func(protocol.Frame) []protocol.Frame {
-	first := true
-	return func(f protocol.Frame) []protocol.Frame {
-		wasFirst := first
-		first = false
-		switch {
-		case f.Type == protocol.TypeSetupP2PMessage && wasFirst && w.defect == AcceptBadSetup:
-			var b protocol.SetupP2P
-			if json.Unmarshal(f.Body, &b) == nil && !protocol.ValidUserID(b.UserID) {
-				// The user last seen online: the client then takes the
-				// channel as that user's, as a client that never checks.
-				w.mu.Lock()
-				b.UserID = w.lastOnline
-				w.mu.Unlock()
-				f.Body, _ = json.Marshal(b)
-			}
-		case f.Type == protocol.TypeSetupP2PMessage && !wasFirst && w.defect == IgnoreSetupSwitch:
-			return nil
-		case f.Type == protocol.TypeError && w.defect == AnswerErrorClient:
-			_ = protocol.WriteFrame(peer, protocol.MustFrame(protocol.TypeError, protocol.Error{Code: protocol.CodeBadFrame, Message: "defective: an Error answered"}).WithRe(f.ID))
-		}
-		return w.toClient(f)
+// channelRewrite applies the defect to one whole frame payload from a
+// peer on a channel (first: the channel's first frame); it returns the
+// frames to give the wrapped client, encoded, or the payload as it came.
+func (w *wrapper) channelRewrite(first bool, hdr, payload []byte) [][]byte {
+	raw := [][]byte{append(append([]byte(nil), hdr...), payload...)}
+	f, err := protocol.Unmarshal(payload)
+	if err != nil {
+		return raw // malformed: the client judges it
 	}
-}
-
-// lockedConn serialises writes to a connection that two goroutines write.
-type lockedConn struct {
-	net.Conn
-	mu sync.Mutex
-}
-
-func (c *lockedConn) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.Conn.Write(b)
+	switch {
+	case f.Type == protocol.TypeSetupP2PMessage && first && w.defect == AcceptBadSetup:
+		var b protocol.SetupP2P
+		if json.Unmarshal(f.Body, &b) == nil && !protocol.ValidUserID(b.UserID) {
+			// The user last seen online: the client then takes the
+			// channel as that user's, as a client that never checks.
+			w.mu.Lock()
+			b.UserID = w.lastOnline
+			w.mu.Unlock()
+			f.Body, _ = json.Marshal(b)
+		}
+	case f.Type == protocol.TypeSetupP2PMessage && !first && w.defect == IgnoreSetupSwitch:
+		return nil
+	}
+	var out [][]byte
+	for _, g := range w.holdFiles(f) {
+		b, err := protocol.Marshal(g)
+		if err != nil {
+			return raw
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // maskSilence (deaf-to-silence) writes a Heartbeat to the wrapped client's
 // server link every half interval until the returned stop is called.
-func (w *wrapper) maskSilence(c *lockedConn) (stop func()) {
+func (w *wrapper) maskSilence(c net.Conn) (stop func()) {
 	if w.defect != DeafToSilence || w.heartbeat <= 0 {
 		return func() {}
 	}
@@ -223,10 +216,27 @@ func (w *wrapper) dialOut(c net.Conn, real string) {
 	w.splice(c, peer)
 }
 
-// toClient rewrites a frame on its way to the wrapped client: peer
-// endpoints become the wrapper's stand-ins (every defect), and for
-// no-digest-check an incoming transfer is held until its FileDone.
-func (w *wrapper) toClient(f protocol.Frame) []protocol.Frame {
+// toServerStrict filters a frame from the wrapped client to its server:
+// the defects of this file, then those of client_more.go.
+func (w *wrapper) toServerStrict(f protocol.Frame) (protocol.Frame, bool) {
+	if w.defect == NoFileRelay {
+		switch f.Type {
+		case protocol.TypeFileOffer, protocol.TypeFileChunk, protocol.TypeFileDone, protocol.TypeFileResult:
+			return f, false
+		}
+	}
+	return w.toServer(f)
+}
+
+// toClientStrict rewrites a frame from the server on its way to the
+// wrapped client: the defects of client_more.go, then peer endpoints
+// become the wrapper's stand-ins (every defect) and this file's defects
+// apply.
+func (w *wrapper) toClientStrict(f protocol.Frame) []protocol.Frame {
+	f, ok := w.toClient(f)
+	if !ok {
+		return nil
+	}
 	switch f.Type {
 	case protocol.TypeResP2pInfo:
 		var b protocol.ResP2pInfo
@@ -250,6 +260,13 @@ func (w *wrapper) toClient(f protocol.Frame) []protocol.Frame {
 			f.Body, _ = json.Marshal(b)
 		}
 	}
+	return w.holdFiles(f)
+}
+
+// holdFiles (no-digest-check, no-size-check) holds an incoming transfer
+// until its FileDone and then gives the client an offer that matches the
+// data that came.
+func (w *wrapper) holdFiles(f protocol.Frame) []protocol.Frame {
 	if w.defect != NoDigestCheck && w.defect != NoSizeCheck {
 		return []protocol.Frame{f}
 	}
@@ -345,4 +362,20 @@ func (w *wrapper) dialNewcomer(real string) {
 		return
 	}
 	_, _ = io.Copy(io.Discard, c)
+}
+
+// pumpMany copies frames from src to dst, writing what fn makes of each.
+func (w *wrapper) pumpMany(dst, src net.Conn, fn func(protocol.Frame) []protocol.Frame) {
+	r := protocol.NewReader(bufio.NewReader(src))
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			return
+		}
+		for _, g := range fn(f) {
+			if err := protocol.WriteFrame(dst, g); err != nil {
+				return
+			}
+		}
+	}
 }

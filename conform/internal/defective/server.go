@@ -212,9 +212,11 @@ func (p *ServerProxy) clientToServer(pr *pair) {
 			if _, err := pr.server.Write(hdr); err != nil {
 				return
 			}
-			if _, err := io.CopyN(pr.server, r, int64(n)); err != nil {
+			sink, done := p.clientSink(pr)
+			if _, err := io.CopyN(sink, r, int64(n)); err != nil {
 				return
 			}
+			done()
 			continue
 		}
 		payload := make([]byte, n)
@@ -295,7 +297,7 @@ func (p *ServerProxy) serverToClient(pr *pair) {
 		if f.Type == protocol.TypeUserStateNotify && p.defect == NoStateNotify {
 			continue
 		}
-		f = p.translate(f)
+		f = p.moreToClient(p.translate(f))
 		if p.defect == FoldCase {
 			f.Body = p.respell(f.Body)
 		}

@@ -41,8 +41,6 @@ const (
 	// NullMalformed takes "body":null for a malformed body (against 2.2):
 	// it turns the null into the string "nu".
 	NullMalformed ServerDefect = "null-malformed"
-	// AnswerError answers an Error from a client with an Error (4.1).
-	AnswerError ServerDefect = "answer-error"
 	// DropUnnumberedAck drops the HeartbeatAck answering a Heartbeat that
 	// had no id (3.8).
 	DropUnnumberedAck ServerDefect = "drop-unnumbered-ack"
@@ -72,7 +70,7 @@ const (
 const flooderLimit = 1000
 
 func init() {
-	ServerDefects = append(ServerDefects, AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, CutAfterRefusal, FirstDuplicate, NullMalformed, AnswerError, DropUnnumberedAck,
+	ServerDefects = append(ServerDefects, AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, CutAfterRefusal, FirstDuplicate, NullMalformed, DropUnnumberedAck,
 		EmptyTypeUnknown, UnknownBeforeLogin, NoSelfRelay, SelfNotify, BadFrameFatal, CutFlooder)
 }
 
@@ -80,7 +78,7 @@ func init() {
 // without changing their length.
 func (p *ServerProxy) rewritesInPlace() bool {
 	switch p.defect {
-	case AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, FirstDuplicate, NullMalformed, AnswerError, EmptyTypeUnknown, UnknownBeforeLogin, NoSelfRelay, SelfNotify, CutFlooder:
+	case AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, FirstDuplicate, NullMalformed, EmptyTypeUnknown, UnknownBeforeLogin, NoSelfRelay, SelfNotify, CutFlooder:
 		return true
 	}
 	return false
@@ -226,10 +224,6 @@ func (p *ServerProxy) intercept(pr *pair, payload []byte) ([]byte, *protocol.Fra
 		return &g
 	}
 	switch p.defect {
-	case AnswerError:
-		if ferr == nil && f.Type == protocol.TypeError {
-			return payload, errFrame(f.ID, protocol.Error{Code: protocol.CodeBadFrame, Message: "defective: an Error answered"}), false
-		}
 	case EmptyTypeUnknown:
 		if m := emptyType.Find(payload); m != nil && len(payload) >= 24 {
 			var head struct {

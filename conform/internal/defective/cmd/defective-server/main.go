@@ -25,9 +25,9 @@ import (
 
 func main() {
 	upstream := flag.String("upstream", "", "the reference server's address IP:PORT")
-	names := make([]string, len(defective.ServerDefects))
-	for i, d := range defective.ServerDefects {
-		names[i] = string(d)
+	var names []string
+	for _, d := range defective.ServerDefects {
+		names = append(names, string(d))
 	}
 	defect := flag.String("defect", "", "one of: "+strings.Join(names, ", "))
 	flag.Parse()
