@@ -56,7 +56,7 @@ func TestDefectiveServersFailExactly(t *testing.T) {
 		{defective.AcceptFloatID, set("server/2.2/float-id", "server/2.2/exponent-id")},
 		{defective.AcceptBadUTF8, set("server/2.4/invalid-utf8")},
 		{defective.FoldCase, set("server/1.2/user-id-case")},
-		{defective.CutAfterRefusal, set("server/5.4/user-offline", "server/5.10/slow-consumer")},
+		{defective.CutAfterRefusal, set("server/5.4/user-offline", "server/5.10/slow-consumer", "server/2.2/omit-absent")},
 		{defective.FirstDuplicate, set("server/2.2/duplicate-last")},
 		{defective.NullMalformed, set("server/2.2/null-absent")},
 		{defective.DropUnnumberedAck, set("server/3.8/heartbeat-no-id")},

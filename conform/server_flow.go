@@ -182,16 +182,17 @@ func slowConsumer(ctx context.Context, t *serverT) error {
 			return fmt.Errorf("conform: slow consumer: after %d chats to a sink that never reads, neither a cut nor a refusal before the check's deadline: %w", sent, ctx.Err())
 		}
 	}
+	// The flood is over, and with it the need to keep the sink alive: a
+	// beat arriving after the server's close of the cut sink draws a
+	// reset, which would throw away the unread Error slow_consumer on its
+	// way (in this process's socket, or a proxy's).
+	stop()
 	limit := t.Heartbeat*time.Duration(t.Misses+1) + slack(t.Heartbeat)
 	dctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	if _, err := obs.expect(dctx, fmt.Sprintf("UserStateNotify{%s, onLine:false} after %d chats to it went unread", sink, sent), offline); err != nil {
 		return err
 	}
-	// The sink is cut: no more beats on it. A frame arriving after the
-	// server's close draws a reset, which would throw away the unread
-	// Error slow_consumer on the way (in a proxy's socket, say).
-	stop()
 	if _, err := snd.expect(dctx, "Error user_offline for a chat to the cut user", refused); err != nil {
 		return err
 	}
