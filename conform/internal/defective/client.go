@@ -172,9 +172,15 @@ func (w *wrapper) serveLink(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	w.mu.Lock()
-	w.listenReal, w.advertised = clientEP, s.LocalAddr().String()
-	w.mu.Unlock()
+	// The link that carries the client's Login is the one the server
+	// advertises: a link the client dropped before its Login (it could
+	// not listen on its port, 6.1) must not set the endpoints, even if it
+	// is set up after the next one.
+	setEndpoints := func() {
+		w.mu.Lock()
+		w.listenReal, w.advertised = clientEP, s.LocalAddr().String()
+		w.mu.Unlock()
+	}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -194,7 +200,12 @@ func (w *wrapper) serveLink(c net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pumpWith(s, c, w.toServerStrict) // from the wrapped client to the server
+		w.pumpWith(s, c, func(f protocol.Frame) (protocol.Frame, bool) { // from the wrapped client to the server
+			if f.Type == protocol.TypeLogin {
+				setEndpoints()
+			}
+			return w.toServerStrict(f)
+		})
 		_ = s.Close()
 	}()
 	w.pumpMany(c, s, w.toClientStrict)
