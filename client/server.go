@@ -191,7 +191,14 @@ func (c *Client) session(ctx context.Context, relogin bool) (bool, error) {
 	// online at login are known and dialed; a server that never answers
 	// only delays it.
 	readyTimer := time.AfterFunc(c.cfg.DialTimeout, c.setReady)
-	defer readyTimer.Stop()
+	defer func() {
+		// A session that ends before its first ResP2pInfo counts as a
+		// server that never answered it: the client did log in, so Ready
+		// must not wait for a later session.
+		if readyTimer.Stop() {
+			c.setReady()
+		}
+	}()
 	c.resendWaiting()
 
 	stop := context.AfterFunc(ctx, func() { l.close(protocol.ReasonConnectionLost) })

@@ -1014,5 +1014,6 @@ func clientCatalogue() []Requirement {
 	all = append(all, controlRequirements()...)
 	all = append(all, v11ClientRequirements()...)
 	all = append(all, moreClientRequirements()...)
+	all = append(all, strictClientRequirements()...)
 	return all
 }

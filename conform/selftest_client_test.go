@@ -60,7 +60,9 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		defect defective.ClientDefect
 		fails  map[string]bool
 	}{
-		{defective.NoAck, set("client/6.6/ack", "client/6.6/ack-relay")},
+		// Its ChatAcks are dropped on the channels it opens too (they go
+		// through the wrapper), where 2.2's marker is one.
+		{defective.NoAck, set("client/6.6/ack", "client/6.6/ack-relay", "client/2.2/omit-absent")},
 		// Its dropped HeartbeatAcks are the markers of 4.1 and 2.2 too.
 		{defective.NoHeartbeatAck, set("client/6.7/heartbeat-answer", "client/5.8/heartbeat-answer", "client/4.1/no-error-answer", "client/2.2/omit-absent")},
 		{defective.WrongLogPhrase, set("client/7.2/log-send")},
@@ -79,6 +81,16 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		{defective.IgnoreLengthChannel, set("client/2.1/length-limit")},
 		{defective.NullMembersClient, set("client/2.2/omit-absent")},
 		{defective.NoResend, set("client/6.9/resend-relayed")},
+		// The strict defects (client_strict.go).
+		{defective.RandomPort, set("client/6.3/same-port")},
+		{defective.NoDigestCheck, set("client/3.9/file-digest")},
+		{defective.SilentLogout, set("client/3.10/logout-frame")},
+		{defective.DeafToSilence, set("client/6.9/server-silent")},
+		{defective.NoSizeCheck, set("client/3.9/file-size")},
+		{defective.AcceptBadSetup, set("client/6.3/setup-bad-user")},
+		{defective.IgnoreSetupSwitch, set("client/6.3/setup-other")},
+		{defective.DialOnOnline, set("client/6.2/no-dial-on-online")},
+		{defective.NoFileRelay, set("client/6.5/file-relay")},
 	}
 	for _, tc := range cases {
 		for _, id := range v11ClientDefects[tc.defect] {

@@ -168,7 +168,9 @@ func slowConsumer(ctx context.Context, t *serverT) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				return failf("the server keeps reading the sender while the sink does not read", "a write to the server blocked for 5 s after %d chats", sent)
 			}
-			return err
+			// The server cut the sender (a reset or a broken pipe): that is
+			// the server acting, judged below by what it sent before.
+			break
 		}
 		sent += floodBatch
 		if sent == 2048 {
@@ -180,6 +182,11 @@ func slowConsumer(ctx context.Context, t *serverT) error {
 			return fmt.Errorf("conform: slow consumer: after %d chats to a sink that never reads, neither a cut nor a refusal before the check's deadline: %w", sent, ctx.Err())
 		}
 	}
+	// The flood is over, and with it the need to keep the sink alive: a
+	// beat arriving after the server's close of the cut sink draws a
+	// reset, which would throw away the unread Error slow_consumer on its
+	// way (in this process's socket, or a proxy's).
+	stop()
 	limit := t.Heartbeat*time.Duration(t.Misses+1) + slack(t.Heartbeat)
 	dctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -189,11 +196,33 @@ func slowConsumer(ctx context.Context, t *serverT) error {
 	if _, err := snd.expect(dctx, "Error user_offline for a chat to the cut user", refused); err != nil {
 		return err
 	}
+	if err := senderKept(ctx, snd); err != nil {
+		return err
+	}
 	if err := roundTrip(ctx, obs, "the other session is still served"); err != nil {
 		return err
 	}
-	stop()
 	return drainToSlowConsumer(ctx, conn, limit)
+}
+
+// senderKept checks that the flooding sender's connection survived its
+// refusals: user_offline leaves the connection open (4.2), unless the
+// server cut the sender as a slow consumer of those refusals (5.10), which
+// it announces with Error slow_consumer before the close.
+func senderKept(ctx context.Context, snd *session) error {
+	slow := func(f protocol.Frame) bool {
+		return f.Type == protocol.TypeError && body[protocol.Error](f).Code == protocol.CodeSlowConsumer
+	}
+	if snd.closed() && snd.scan(slow) {
+		return nil
+	}
+	if err := roundTrip(ctx, snd, "the sender's connection stays open after user_offline (4.2)"); err != nil {
+		if snd.scan(slow) {
+			return nil
+		}
+		return err
+	}
+	return nil
 }
 
 // drainToSlowConsumer reads what the server left on a connection it cut

@@ -137,6 +137,9 @@ func stateRequirements() []Requirement {
 				if err != nil {
 					return err
 				}
+				// HeartbeatAcks alone keep a session alive only on the edge
+				// of M x H when M is 1 (5.8 rule 1): beat on our own.
+				a.keepAlive(t.Heartbeat / 3)
 				dctx, cancel := context.WithTimeout(ctx, 3*t.Heartbeat+slack(t.Heartbeat))
 				defer cancel()
 				var last int64
@@ -215,6 +218,7 @@ func serverCatalogue() []Requirement {
 	all = append(all, stateRequirements()...)
 	all = append(all, flowRequirements()...)
 	all = append(all, v11ServerRequirements()...)
+	all = append(all, strictServerRequirements()...)
 	all = append(all, moreServerRequirements()...)
 	return all
 }

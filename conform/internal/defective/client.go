@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -51,7 +52,8 @@ var ClientDefects = []ClientDefect{NoAck, NoHeartbeatAck, WrongLogPhrase, NoTear
 // client it wraps.
 func WrapClient(start conform.StartClientFunc, defect ClientDefect) conform.StartClientFunc {
 	return func(ctx context.Context, run conform.ClientRun) (func(), error) {
-		w := &wrapper{defect: defect, server: run.Server, conns: map[io.Closer]struct{}{}}
+		w := &wrapper{defect: defect, server: run.Server, conns: map[io.Closer]struct{}{}, heartbeat: run.Heartbeat, user: run.User,
+			out: outbound{byReal: map[string]string{}, byProxy: map[string]string{}}, files: map[string][]protocol.Frame{}}
 		w.init11()
 		if err := w.listen(); err != nil {
 			return nil, err
@@ -91,8 +93,13 @@ type wrapper struct {
 	advertised string // the endpoint the server sees and advertises
 	wg         sync.WaitGroup
 
-	v11            // protocol v1.1 state, client_v11.go
-	more moreState // for the defects of client_more.go
+	heartbeat  time.Duration
+	user       string   // the wrapped client's userID
+	lastOnline string   // the last user a UserStateNotify online named
+	out        outbound // the wrapped client's channel dials
+	files      map[string][]protocol.Frame
+	v11                  // protocol v1.1 state, client_v11.go
+	more       moreState // for the defects of client_more.go
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {
@@ -166,27 +173,24 @@ func (w *wrapper) close() {
 // listens for P2P channels on the endpoint the server advertises for it.
 func (w *wrapper) serveLink(c net.Conn) {
 	defer w.wg.Done()
-	d := net.Dialer{Control: reuse}
-	s, err := d.Dial("tcp", w.server.String())
+	clientEP := c.RemoteAddr().String() // the wrapped client listens here
+	// Listen first, then dial the server from the listener's port: an
+	// ephemeral port picked by connect may be shared with sockets that
+	// have no SO_REUSEADDR, and listening on it would then fail.
+	p2p, s, err := w.listenAndDial()
 	if err != nil {
 		_ = c.Close()
 		return
 	}
-	if !w.track(s) {
-		_ = c.Close()
-		return
+	// The link that carries the client's Login is the one the server
+	// advertises: a link the client dropped before its Login (it could
+	// not listen on its port, 6.1) must not set the endpoints, even if it
+	// is set up after the next one.
+	setEndpoints := func() {
+		w.mu.Lock()
+		w.listenReal, w.advertised = clientEP, s.LocalAddr().String()
+		w.mu.Unlock()
 	}
-	clientEP := c.RemoteAddr().String() // the wrapped client listens here
-	lc := net.ListenConfig{Control: reuse}
-	p2p, err := lc.Listen(context.Background(), "tcp", s.LocalAddr().String())
-	if err != nil || !w.track(p2p) {
-		_ = c.Close()
-		_ = s.Close()
-		return
-	}
-	w.mu.Lock()
-	w.listenReal, w.advertised = clientEP, s.LocalAddr().String()
-	w.mu.Unlock()
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -202,13 +206,20 @@ func (w *wrapper) serveLink(c net.Conn) {
 			go w.serveChannel(in, clientEP)
 		}
 	}()
+	stopBeats := w.maskSilence(c)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.pumpWith(s, c, w.toServer) // from the wrapped client to the server
+		w.pumpWith(s, c, func(f protocol.Frame) (protocol.Frame, bool) { // from the wrapped client to the server
+			if f.Type == protocol.TypeLogin {
+				setEndpoints()
+			}
+			return w.toServerStrict(f)
+		})
 		_ = s.Close()
 	}()
-	w.pumpWith(c, s, w.toClientLink)
+	w.pumpMany(c, s, w.toClientStrict)
+	stopBeats()
 	_ = c.Close()
 	<-done
 	_ = p2p.Close()
@@ -259,6 +270,23 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 	})
 	if !keep() {
 		_ = in.Close()
+	}
+	<-done
+}
+
+// splice pumps a P2P channel between the wrapped client (cl) and a peer
+// until either side ends.
+func (w *wrapper) splice(cl, peer net.Conn) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.channelIn(cl, peer)
+		_ = cl.Close()
+	}()
+	drop, keep := w.channelOut()
+	w.pump(peer, cl, drop)
+	if !keep() {
+		_ = peer.Close()
 	}
 	<-done
 }
@@ -316,6 +344,8 @@ func (w *wrapper) dropFromClient(f protocol.Frame) bool {
 		return f.Type == protocol.TypeHeartbeatAck
 	case NoPunch:
 		return f.Type == protocol.TypePunchConnect
+	case SilentLogout:
+		return f.Type == protocol.TypeLogout
 	}
 	return false
 }
@@ -348,8 +378,8 @@ func (w *wrapper) serveControl(path, real string) error {
 		ErrorLog:      log.New(io.Discard, "", 0), // the wrapped client not up yet: 502, quietly
 		ModifyResponse: func(resp *http.Response) error {
 			p := resp.Request.URL.Path
-			channels := strings.HasPrefix(p, "/v1/channels") && w.defect == WrongMethod
-			if p != "/v1/status" && p != "/v1/log" && !channels {
+			channels := strings.HasPrefix(p, "/v1/channels")
+			if p == "/v1/events" || (p != "/v1/status" && p != "/v1/log" && !channels && p != "/v1/connect") {
 				return nil
 			}
 			b, err := io.ReadAll(resp.Body)
@@ -366,7 +396,8 @@ func (w *wrapper) serveControl(path, real string) error {
 				w.mu.Unlock()
 				s = strings.ReplaceAll(s, `"`+w.linkAddr().String()+`"`, `"`+w.server.String()+`"`)
 			}
-			if channels {
+			s = w.out.unproxy(s)
+			if channels && w.defect == WrongMethod {
 				s = strings.ReplaceAll(s, `"method":"lan"`, `"method":"direct"`)
 			}
 			if p == "/v1/log" && w.defect == WrongLogPhrase {

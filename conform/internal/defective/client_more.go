@@ -140,6 +140,7 @@ func (w *wrapper) pumpWith(dst, src net.Conn, fn func(protocol.Frame) (protocol.
 func (w *wrapper) channelIn(dst, src net.Conn) {
 	r := bufio.NewReader(src)
 	hdr := make([]byte, 4)
+	first := true
 	for {
 		if _, err := io.ReadFull(r, hdr); err != nil {
 			return
@@ -157,6 +158,19 @@ func (w *wrapper) channelIn(dst, src net.Conn) {
 			}
 			_, _ = io.Copy(dst, r)
 			return
+		}
+		if w.rewritesChannel() { // client_strict.go
+			payload := make([]byte, n)
+			if _, err := io.ReadFull(r, payload); err != nil {
+				return
+			}
+			for _, b := range w.channelRewrite(first, hdr, payload) {
+				if _, err := dst.Write(b); err != nil {
+					return
+				}
+			}
+			first = false
+			continue
 		}
 		if _, err := dst.Write(hdr); err != nil {
 			return

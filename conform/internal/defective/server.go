@@ -53,6 +53,9 @@ type ServerProxy struct {
 	wg    sync.WaitGroup
 
 	udpProxy // the UDP rendezvous (docs/protocol.md 9.5), server_v11.go
+	// spellings maps a lower-cased userID to the spelling first seen
+	// (fold-case).
+	spellings sync.Map
 }
 
 // ServerDefects lists every server defect.
@@ -131,9 +134,12 @@ func addrOf(a net.Addr) netip.AddrPort {
 type pair struct {
 	client, server net.Conn
 	mu             sync.Mutex
-	user           string // logged-in userID, once the Login was sent
-	lastError      string // code of the last Error the server sent
-	loggedIn       bool   // a LoginResult ok came
+	user           string     // logged-in userID, once the Login was sent
+	lastError      string     // code of the last Error the server sent
+	loggedIn       bool       // a LoginResult ok came
+	wmu            sync.Mutex // serialises writes to client
+	started        bool       // a client frame has been seen
+	chats          int        // ChatMessages from the client
 }
 
 func (p *ServerProxy) serve(c net.Conn) {
@@ -201,6 +207,12 @@ func (p *ServerProxy) clientToServer(pr *pair) {
 			_, _ = pr.server.Write(hdr)
 			_, _ = io.Copy(pr.server, r)
 			return
+		}
+		if p.rewritesInPlace() {
+			if err := p.passRepaired(pr, r, hdr, n); err != nil {
+				return
+			}
+			continue
 		}
 		if !p.wholeFrames(pr) {
 			// Nothing to rewrite: pass the frame on as its bytes arrive,
@@ -281,12 +293,14 @@ func (p *ServerProxy) serverToClient(pr *pair) {
 		if err != nil {
 			return
 		}
+		refusal := false
 		if f.Type == protocol.TypeError {
 			var e protocol.Error
 			_ = json.Unmarshal(f.Body, &e)
 			pr.mu.Lock()
 			pr.lastError = e.Code
 			pr.mu.Unlock()
+			refusal = e.Code == protocol.CodeUserOffline
 			if p.defect == DropUserOffline && e.Code == protocol.CodeUserOffline {
 				continue
 			}
@@ -295,7 +309,25 @@ func (p *ServerProxy) serverToClient(pr *pair) {
 			continue
 		}
 		f = p.toClient11(pr, p.moreToClient(p.translate(f)))
-		if err := protocol.WriteFrame(pr.client, f); err != nil {
+		if p.defect == FoldCase {
+			f.Body = p.respell(f.Body)
+		}
+		if p.defect == DropUnnumberedAck && f.Type == protocol.TypeHeartbeatAck && f.Re == 0 {
+			continue
+		}
+		pr.wmu.Lock()
+		err = protocol.WriteFrame(pr.client, f)
+		if err == nil && p.defect == SelfNotify && f.Type == protocol.TypeLoginResult {
+			err = p.notifySelf(pr, f)
+		}
+		pr.wmu.Unlock()
+		if err != nil {
+			return
+		}
+		if p.defect == BadFrameFatal && errorCode(f) == protocol.CodeBadFrame {
+			return
+		}
+		if p.defect == CutAfterRefusal && refusal {
 			return
 		}
 	}
