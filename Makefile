@@ -14,15 +14,17 @@ SUITE_TIMEOUT ?= 12m
 GOTEST_TIMEOUT ?= 14m
 BENCHTIME ?= 1s
 FUZZTIME  ?= 20s
-# Packages with unit tests (the scenario suites run separately, per backend).
-UNIT_PKGS = $$($(GO) list ./... | grep -v '/scenarios$$')
+# Packages with unit tests (the scenario suites run separately, per backend;
+# conform runs with -short here: its defective-implementation self-test is
+# `make conform-selftest`).
+UNIT_PKGS = $$($(GO) list ./... | grep -v '/scenarios$$' | grep -v '/conform$$')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the tests run (command:package): tshark for the Wireshark
 # dissector's tests, chromium for the HTML report's browser test.
 TEST_TOOLS = tshark:tshark chromium:chromium
 
-.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench bench-impair fuzz clean load chaos hostile leaks flake matrix
+.PHONY: all deps build run test vet unit suites suite-netns suite-docker bench bench-impair fuzz clean load chaos hostile leaks flake matrix conform-selftest
 
 all: build
 
@@ -69,6 +71,13 @@ vet:
 
 unit:
 	$(SUDO) env "PATH=$$PATH" TESTCONTAINERS_RYUK_DISABLED=true $(GO) test -race -count=1 -timeout $(GOTEST_TIMEOUT) $(UNIT_PKGS)
+	$(SUDO) env "PATH=$$PATH" $(GO) test -race -short -count=1 -timeout $(GOTEST_TIMEOUT) ./conform/
+
+## conform-selftest: every defective implementation against the whole
+## catalogue, each failing exactly its listed requirements (docs/conformance.md,
+## "The self-test"). Long (10+ minutes) and sensitive to load: run it alone.
+conform-selftest:
+	$(SUDO) env "PATH=$$PATH" $(GO) test -race -count=1 -timeout 40m ./conform/
 
 # Both backends run even when the first fails.
 suites:
