@@ -73,6 +73,37 @@ var serverDefectCases = []struct {
 	// flood's write fails (broken pipe, reset), which is a failure of
 	// the server's, not an error of the checker's.
 	{defective.CutFlooder, set("server/5.10/slow-consumer")},
+	// The coverage defects (server_cover.go): each breaks a rule no
+	// defect above breaks.
+	{defective.RefuseLongID, set("server/2.5/user-id-64")},
+	// insert-overflow sends a frame of the maximum length.
+	{defective.RefuseMaxFrame, set("server/2.1/length-max", "server/5.4/insert-overflow")},
+	// The checker pads its longest frames with an unknown member, and
+	// gives an empty type a member of its own.
+	{defective.RejectUnknownFields, set("server/2.2/unknown-fields", "server/2.1/length-max", "server/2.4/empty-type")},
+	{defective.AcceptSecondLogin, set("server/5.1/second-login")},
+	// omit-absent reads the refusal's close too; unknown-before-login
+	// expects the close after not_logged_in.
+	{defective.KeepRefused, set("server/5.1/bad-user-id", "server/5.1/already-online", "server/5.1/login-first", "server/4.2/unknown-before-login", "server/2.2/omit-absent")},
+	{defective.KeepIdle, set("server/5.1/idle-before-login")},
+	{defective.WrongLoginRe, set("server/5.1/login-reply")},
+	// already-online finds the first session in ResP2pInfo at its
+	// endpoint.
+	{defective.WrongSelfEndpoint, set("server/5.3/p2pinfo", "server/5.1/already-online")},
+	{defective.ListLoggedOut, set("server/5.3/p2pinfo-offline")},
+	{defective.DropRelayedAck, set("server/5.4/relay-ack")},
+	{defective.DropFileChunk, set("server/5.4/relay-file")},
+	// self-relay reads the relayed frame's id too.
+	{defective.NumberRelayed, set("server/5.4/relay-chat", "server/5.4/self-relay")},
+	{defective.ReorderChats, set("server/5.4/relay-order")},
+	{defective.IgnoreSenderCase, set("server/5.5/forged-sender-case")},
+	{defective.NoSenderInsert, set("server/5.5/sender-inserted")},
+	// omit-absent reads a server Heartbeat for absent members.
+	{defective.NoServerHeartbeat, set("server/5.8/server-heartbeat", "server/2.2/omit-absent")},
+	{defective.DropHeartbeatAck, set("server/5.8/heartbeat-ack")},
+	{defective.KeepAfterLogout, set("server/5.11/logout-closes")},
+	// Its 9.1 failure is in v11ServerDefects.
+	{defective.StripMisses, set()},
 }
 
 // Each defective server fails exactly the requirements its defect breaks.

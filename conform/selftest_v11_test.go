@@ -98,6 +98,7 @@ var v11ServerDefects = map[defective.ServerDefect][]string{
 	defective.UDPNoToken:          {"server/9.5/udp-wrong-token", "server/9.5/udp-not-logged-in", "server/9.10/udp-rejected-counted"},
 	defective.PunchTrustEndpoints: {"server/9.6/punch-relay"},
 	defective.StripKeys:           {"server/9.3/key-distribution"},
+	defective.StripMisses:         {"server/9.1/login-result"},
 }
 
 // Each defective server fails exactly its section 9 requirements (fast:
