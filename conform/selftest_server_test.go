@@ -78,8 +78,8 @@ var serverDefectCases = []struct {
 	{defective.RefuseLongID, set("server/2.5/user-id-64")},
 	// insert-overflow sends a frame of the maximum length.
 	{defective.RefuseMaxFrame, set("server/2.1/length-max", "server/5.4/insert-overflow")},
-	// The checker pads its longest frames with an unknown member, and
-	// gives an empty type a member of its own.
+	// The checker pads its maximum-length frame and its empty-type frame
+	// with an unknown member.
 	{defective.RejectUnknownFields, set("server/2.2/unknown-fields", "server/2.1/length-max", "server/2.4/empty-type")},
 	{defective.AcceptSecondLogin, set("server/5.1/second-login")},
 	// omit-absent reads the refusal's close too; unknown-before-login
