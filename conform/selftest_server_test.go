@@ -165,3 +165,23 @@ func keys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Every server MUST requirement is failed by at least one defective server
+// (docs/conformance.md, the self-test): a check no defect fails is not
+// proved able to fail.
+func TestServerDefectsCoverEveryMust(t *testing.T) {
+	failed := map[string]bool{}
+	for _, tc := range serverDefectCases {
+		for id := range tc.fails {
+			failed[id] = true
+		}
+		for _, id := range v11ServerDefects[tc.defect] {
+			failed[id] = true
+		}
+	}
+	for _, r := range conform.Catalogue(conform.RoleServer) {
+		if r.Level == conform.Must && !failed[r.ID] {
+			t.Errorf("%s (MUST) is failed by no defective server", r.ID)
+		}
+	}
+}
