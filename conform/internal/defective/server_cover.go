@@ -105,8 +105,8 @@ func (p *ServerProxy) coverInPlace() bool {
 }
 
 var (
-	caseUserID = regexp.MustCompile(`"([uU][sS][eE][rR][iI][dD])"\s*:`)
-	known      = map[string]bool{"type": true, "id": true, "re": true, "body": true}
+	caseUserID   = regexp.MustCompile(`"([uU][sS][eE][rR][iI][dD])"\s*:`)
+	frameMembers = map[string]bool{"type": true, "id": true, "re": true, "body": true}
 )
 
 // coverIntercept applies the defect to one whole client payload, as
@@ -134,7 +134,7 @@ func (p *ServerProxy) coverIntercept(pr *pair, f protocol.Frame, ferr error, pay
 		if ferr == nil && f.Type == protocol.TypeLogin {
 			var l protocol.Login
 			if json.Unmarshal(f.Body, &l) == nil && len(l.UserID) == 64 {
-				return neutral(len(payload)), reply(protocol.TypeLoginResult, protocol.LoginResult{Error: protocol.CodeBadUserID}, f.ID), true, true
+				return neutral(len(payload)), reply(protocol.TypeError, protocol.Error{Code: protocol.CodeBadUserID, Message: "defective: 64 characters are too many"}, f.ID), true, true
 			}
 		}
 	case RefuseMaxFrame:
@@ -145,7 +145,7 @@ func (p *ServerProxy) coverIntercept(pr *pair, f protocol.Frame, ferr error, pay
 		var m map[string]json.RawMessage
 		if json.Unmarshal(payload, &m) == nil {
 			for k := range m {
-				if !known[k] {
+				if !frameMembers[k] {
 					return neutral(len(payload)), reply(protocol.TypeError, protocol.Error{Code: protocol.CodeBadFrame, Message: "defective: unknown member " + k}, f.ID), true, true
 				}
 			}
