@@ -43,7 +43,9 @@ const (
 
 // ClientDefects lists every client defect.
 var ClientDefects = []ClientDefect{NoAck, NoHeartbeatAck, WrongLogPhrase, NoTeardown,
-	AcceptAnyProof, AcceptV1Claim, BadProof, CrossChannel, NoPunch, WrongMethod}
+	AcceptAnyProof, AcceptV1Claim, BadProof, CrossChannel, NoPunch, WrongMethod,
+	SwapInitiator, WrongAcceptLog, WrongCreateLog, BadFeatures, LaxNotFound, NoLongPoll, RawListen, FakeLogout,
+	SwapVia, SwallowOffline, NoChannelHeartbeat, KeepSilentChannel, SetupLate, DoubleDeliver, NoChannelResend, FragileChannels}
 
 // WrapClient returns a StartClientFunc that starts the client of start
 // behind proxies that break one rule: its server link and inbound P2P
@@ -98,8 +100,9 @@ type wrapper struct {
 	lastOnline string   // the last user a UserStateNotify online named
 	out        outbound // the wrapped client's channel dials
 	files      map[string][]protocol.Frame
-	v11                  // protocol v1.1 state, client_v11.go
-	more       moreState // for the defects of client_more.go
+	v11                   // protocol v1.1 state, client_v11.go
+	more       moreState  // for the defects of client_more.go
+	cover      coverState // for the defects of client_cover.go
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {
@@ -220,6 +223,7 @@ func (w *wrapper) serveLink(c net.Conn) {
 	}()
 	w.pumpMany(c, s, w.toClientStrict)
 	stopBeats()
+	w.serverLost() // client_cover.go
 	_ = c.Close()
 	<-done
 	_ = p2p.Close()
@@ -246,6 +250,7 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 	rin, rout := &rawIn{br: bufio.NewReader(in)}, protocol.NewReader(bufio.NewReader(out))
 	ch := w.newChannel(in, out)
 	defer w.dropChannel(ch)
+	defer w.coverChannel(out)() // client_cover.go
 	if !w.interpose(ch, rin, rout) {
 		_ = in.Close()
 		_ = out.Close()
@@ -277,6 +282,7 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 // splice pumps a P2P channel between the wrapped client (cl) and a peer
 // until either side ends.
 func (w *wrapper) splice(cl, peer net.Conn) {
+	defer w.coverChannel(cl)() // client_cover.go
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -410,7 +416,7 @@ func (w *wrapper) serveControl(path, real string) error {
 		},
 	}
 	w.ctlL = ln
-	w.ctl = &http.Server{Handler: rp}
+	w.ctl = &http.Server{Handler: w.coverControl(rp)}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()

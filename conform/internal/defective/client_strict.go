@@ -56,7 +56,7 @@ const (
 // whole frame first).
 func (w *wrapper) rewritesChannel() bool {
 	switch w.defect {
-	case NoDigestCheck, NoSizeCheck, AcceptBadSetup, IgnoreSetupSwitch:
+	case NoDigestCheck, NoSizeCheck, AcceptBadSetup, IgnoreSetupSwitch, DoubleDeliver, KeepSilentChannel:
 		return true
 	}
 	return false
@@ -85,6 +85,7 @@ func (w *wrapper) channelRewrite(first bool, hdr, payload []byte) [][]byte {
 	case f.Type == protocol.TypeSetupP2PMessage && !first && w.defect == IgnoreSetupSwitch:
 		return nil
 	}
+	f = w.coverRewrite(f) // client_cover.go
 	var out [][]byte
 	for _, g := range w.holdFiles(f) {
 		b, err := protocol.Marshal(g)
@@ -213,12 +214,19 @@ func (w *wrapper) dialOut(c net.Conn, real string) {
 		_ = c.Close()
 		return
 	}
+	if w.defect == SetupLate && protocol.WriteFrame(peer, protocol.Frame{Type: protocol.TypeHeartbeat, ID: coverHeartbeatID}) != nil {
+		_ = c.Close()
+		return
+	}
 	w.splice(c, peer)
 }
 
 // toServerStrict filters a frame from the wrapped client to its server:
 // the defects of this file, then those of client_more.go.
 func (w *wrapper) toServerStrict(f protocol.Frame) (protocol.Frame, bool) {
+	if f, ok := w.coverToServer(f); !ok { // client_cover.go
+		return f, false
+	}
 	if w.defect == NoFileRelay {
 		switch f.Type {
 		case protocol.TypeFileOffer, protocol.TypeFileChunk, protocol.TypeFileDone, protocol.TypeFileResult:
@@ -234,7 +242,7 @@ func (w *wrapper) toServerStrict(f protocol.Frame) (protocol.Frame, bool) {
 // apply.
 func (w *wrapper) toClientStrict(f protocol.Frame) []protocol.Frame {
 	f, ok := w.toClientLink(f)
-	if !ok {
+	if !ok || w.coverDropToClient(f) { // client_cover.go
 		return nil
 	}
 	switch f.Type {
