@@ -44,7 +44,7 @@ const (
 // ClientDefects lists every client defect.
 var ClientDefects = []ClientDefect{NoAck, NoHeartbeatAck, WrongLogPhrase, NoTeardown,
 	AcceptAnyProof, AcceptV1Claim, BadProof, CrossChannel, NoPunch, WrongMethod,
-	SwapInitiator, WrongAcceptLog, WrongCreateLog, BadFeatures, LaxNotFound, NoLongPoll, RawListen, FakeLogout,
+	SwapInitiator, WrongAcceptLog, WrongCreateLog, KeylessID, LaxNotFound, NoLongPoll, RawListen, FakeLogout,
 	SwapVia, SwallowOffline, NoChannelHeartbeat, KeepSilentChannel, SetupLate, DoubleDeliver, NoChannelResend, FragileChannels}
 
 // WrapClient returns a StartClientFunc that starts the client of start
@@ -271,7 +271,7 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 		if drop(f) {
 			return f, false
 		}
-		return ch.fromClient(f)
+		return ch.fromClient(w.coverFromClient(f))
 	})
 	if !keep() {
 		_ = in.Close()
@@ -290,16 +290,11 @@ func (w *wrapper) splice(cl, peer net.Conn) {
 		_ = cl.Close()
 	}()
 	drop, keep := w.channelOut()
-	w.pump(peer, cl, drop)
+	w.pumpWith(peer, cl, func(f protocol.Frame) (protocol.Frame, bool) { return w.coverFromClient(f), !drop(f) })
 	if !keep() {
 		_ = peer.Close()
 	}
 	<-done
-}
-
-// pump copies frames from src to dst, leaving out those drop selects.
-func (w *wrapper) pump(dst, src net.Conn, drop func(protocol.Frame) bool) {
-	w.pumpWith(dst, src, func(f protocol.Frame) (protocol.Frame, bool) { return f, drop == nil || !drop(f) })
 }
 
 // frameWriter writes whole frames to a connection, one writer at a time.

@@ -27,9 +27,9 @@ const (
 	// WrongCreateLog logs a channel it opened as "made <peer>:..." instead
 	// of "created <peer>:..." (7.2).
 	WrongCreateLog ClientDefect = "wrong-create-log"
-	// BadFeatures advertises an invalid feature name in its Login (9.1):
-	// the wrapper appends "Bad_Feature!" to the features.
-	BadFeatures ClientDefect = "bad-features"
+	// KeylessID advertises feature id without its public key (9.1): the
+	// wrapper drops the key from its Login.
+	KeylessID ClientDefect = "keyless-id"
 	// LaxNotFound answers an unknown control API path with 200 {} instead
 	// of 404 (control API).
 	LaxNotFound ClientDefect = "lax-not-found"
@@ -60,7 +60,9 @@ const (
 	// it opens (6.3): the wrapper writes it on the dial.
 	SetupLate ClientDefect = "setup-late"
 	// DoubleDeliver delivers a duplicate ClientChatMessage a second time
-	// (6.6): the wrapper gives a repeated messageID a fresh suffix.
+	// (6.6): the wrapper gives a repeated messageID a suffix on the
+	// channel, and takes it off again in the client's ChatAck and in
+	// GET /v1/events.
 	DoubleDeliver ClientDefect = "double-deliver"
 	// NoChannelResend never resends through the server a message first
 	// sent over a channel (6.6): the wrapper drops the ChatMessage.
@@ -197,10 +199,23 @@ func (w *wrapper) coverRewrite(f protocol.Frame) protocol.Frame {
 	if !w.cover.mark(from + "\x00" + id) {
 		return f
 	}
-	b["messageID"] = id + "-again"
+	b["messageID"] = id + againSuffix
 	if body, err := json.Marshal(b); err == nil {
 		f.Body = body
 	}
+	return f
+}
+
+// againSuffix marks a duplicate's messageID (double-deliver).
+const againSuffix = "-again"
+
+// coverFromClient (double-deliver) takes the suffix off the messageID of
+// a ChatAck from the wrapped client on a channel.
+func (w *wrapper) coverFromClient(f protocol.Frame) protocol.Frame {
+	if w.defect != DoubleDeliver || f.Type != protocol.TypeChatAck || !bytes.Contains(f.Body, []byte(againSuffix+`"`)) {
+		return f
+	}
+	f.Body = bytes.ReplaceAll(f.Body, []byte(againSuffix+`"`), []byte(`"`))
 	return f
 }
 
@@ -212,11 +227,10 @@ func (w *wrapper) coverToServer(f protocol.Frame) (protocol.Frame, bool) {
 		if json.Unmarshal(f.Body, &c) == nil && w.cover.has(c.MessageID) {
 			return f, false
 		}
-	case w.defect == BadFeatures && f.Type == protocol.TypeLogin:
-		var b map[string]any
+	case w.defect == KeylessID && f.Type == protocol.TypeLogin:
+		var b map[string]json.RawMessage
 		if json.Unmarshal(f.Body, &b) == nil {
-			fs, _ := b["features"].([]any)
-			b["features"] = append(fs, "Bad_Feature!")
+			delete(b, "key")
 			if body, err := json.Marshal(b); err == nil {
 				f.Body = body
 			}
@@ -239,7 +253,7 @@ func (w *wrapper) coverDropToClient(f protocol.Frame) bool {
 // that act on the control API.
 func (w *wrapper) coverControl(next http.Handler) http.Handler {
 	switch w.defect {
-	case SwapInitiator, WrongAcceptLog, WrongCreateLog, LaxNotFound, NoLongPoll, RawListen, FakeLogout, SwapVia:
+	case SwapInitiator, WrongAcceptLog, WrongCreateLog, LaxNotFound, NoLongPoll, RawListen, FakeLogout, SwapVia, DoubleDeliver:
 	default:
 		return next
 	}
@@ -267,6 +281,8 @@ func (w *wrapper) coverControl(next http.Handler) http.Handler {
 				case <-r.Context().Done():
 				}
 			}
+		case w.defect == DoubleDeliver && p == "/v1/events":
+			body = bytes.ReplaceAll(body, []byte(againSuffix+`"`), []byte(`"`))
 		case w.defect == LaxNotFound && status == http.StatusNotFound:
 			status, body = http.StatusOK, []byte("{}")
 		case w.defect == SwapInitiator && strings.HasPrefix(p, "/v1/channels") && status == http.StatusOK:
