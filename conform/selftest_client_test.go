@@ -95,7 +95,7 @@ var clientDefectCases = []struct {
 	{defective.WrongAcceptLog, set("client/7.2/log-accept", "client/7.2/log-closed", "client/7.2/log-send")},
 	{defective.WrongCreateLog, set("client/7.2/log-create")},
 	{defective.KeylessID, set()},
-	{defective.LaxNotFound, set("client/api/bad-requests", "client/2.4/bad-frame")},
+	{defective.LaxNotFound, set("client/api/bad-requests")},
 	{defective.NoLongPoll, set("client/api/events")},
 	{defective.RawListen, set("client/api/status")},
 	{defective.FakeLogout, set("client/api/logout", "client/3.10/logout-frame")},
@@ -103,9 +103,9 @@ var clientDefectCases = []struct {
 	{defective.SwallowOffline, set("client/6.6/offline-refused")},
 	{defective.NoChannelHeartbeat, set("client/6.7/heartbeat-send", "client/2.2/omit-absent")},
 	{defective.KeepSilentChannel, set("client/6.7/channel-timeout")},
-	{defective.SetupLate, set("client/6.3/setup-first", "client/6.7/heartbeat-send")},
-	{defective.DoubleDeliver, set()},
-	{defective.NoChannelResend, set("client/6.6/resend", "client/9.4/forged-ack")},
+	{defective.SetupLate, set("client/6.3/setup-first")},
+	{defective.DoubleDeliver, set("client/6.6/dedupe")},
+	{defective.NoChannelResend, set("client/6.6/resend")},
 	{defective.FragileChannels, set("client/6.9/server-loss")},
 }
 

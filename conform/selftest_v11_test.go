@@ -145,6 +145,8 @@ var v11ClientDefects = map[defective.ClientDefect][]string{
 	defective.KeepBadChannel: {"client/9.2/downgrade-refused", "client/9.4/wrong-proof"},
 	// The checks that take a HeartbeatAck on a proved channel as a marker.
 	defective.NoHeartbeatAck: {"client/9.4/handshake", "client/9.4/forged-ack", "client/9.4/forged-chunk"},
+	// A forged ack leaves its message to be resent, which it never is.
+	defective.NoChannelResend: {"client/9.4/forged-ack"},
 }
 
 // Each defective client fails exactly its section 9 requirements.

@@ -224,7 +224,8 @@ func (w *wrapper) dialOut(c net.Conn, real string) {
 // toServerStrict filters a frame from the wrapped client to its server:
 // the defects of this file, then those of client_more.go.
 func (w *wrapper) toServerStrict(f protocol.Frame) (protocol.Frame, bool) {
-	if f, ok := w.coverToServer(f); !ok { // client_cover.go
+	f, ok := w.coverToServer(f) // client_cover.go
+	if !ok {
 		return f, false
 	}
 	if w.defect == NoFileRelay {
