@@ -147,3 +147,22 @@ func TestDefectiveClientsFailExactly(t *testing.T) {
 		})
 	}
 }
+
+// Every client MUST requirement fails with one defective client at least
+// (a check no defect fails is not shown able to fail).
+func TestClientMustsFailedByADefect(t *testing.T) {
+	failed := map[string]bool{}
+	for _, tc := range clientDefectCases {
+		for id := range tc.fails {
+			failed[id] = true
+		}
+		for _, id := range v11ClientDefects[tc.defect] {
+			failed[id] = true
+		}
+	}
+	for _, r := range conform.Catalogue(conform.RoleClient) {
+		if r.Level == conform.Must && !failed[r.ID] {
+			t.Errorf("%s: no defective client fails it", r.ID)
+		}
+	}
+}
