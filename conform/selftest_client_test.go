@@ -107,6 +107,9 @@ var clientDefectCases = []struct {
 	{defective.DoubleDeliver, set("client/6.6/dedupe")},
 	{defective.NoChannelResend, set("client/6.6/resend")},
 	{defective.FragileChannels, set("client/6.9/server-loss")},
+	{defective.NoP2PChat, set("client/6.5/p2p-send", "client/6.6/resend", "client/6.9/server-loss", "client/2.2/omit-absent")},
+	{defective.NoChatRelay, set("client/6.5/relay-fallback", "client/6.6/offline-refused", "client/6.6/resend", "client/6.9/resend-relayed", "client/2.2/omit-absent")},
+	{defective.NoP2PFile, set("client/6.5/file-send")},
 }
 
 // Each defective client fails exactly the requirements its defect breaks.

@@ -45,7 +45,8 @@ const (
 var ClientDefects = []ClientDefect{NoAck, NoHeartbeatAck, WrongLogPhrase, NoTeardown,
 	AcceptAnyProof, AcceptV1Claim, BadProof, CrossChannel, NoPunch, WrongMethod,
 	SwapInitiator, WrongAcceptLog, WrongCreateLog, KeylessID, LaxNotFound, NoLongPoll, RawListen, FakeLogout,
-	SwapVia, SwallowOffline, NoChannelHeartbeat, KeepSilentChannel, SetupLate, DoubleDeliver, NoChannelResend, FragileChannels}
+	SwapVia, SwallowOffline, NoChannelHeartbeat, KeepSilentChannel, SetupLate, DoubleDeliver, NoChannelResend, FragileChannels,
+	NoP2PChat, NoChatRelay, NoP2PFile}
 
 // WrapClient returns a StartClientFunc that starts the client of start
 // behind proxies that break one rule: its server link and inbound P2P

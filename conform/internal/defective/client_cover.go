@@ -67,6 +67,15 @@ const (
 	// NoChannelResend never resends through the server a message first
 	// sent over a channel (6.6): the wrapper drops the ChatMessage.
 	NoChannelResend ClientDefect = "no-channel-resend"
+	// NoP2PChat never sends a chat over a channel (6.5): the wrapper drops
+	// the client's ClientChatMessages on channels.
+	NoP2PChat ClientDefect = "no-p2p-chat"
+	// NoChatRelay never sends a chat through the server (6.5): the wrapper
+	// drops the client's ChatMessages on its server link.
+	NoChatRelay ClientDefect = "no-chat-relay"
+	// NoP2PFile never sends a file over a channel (6.5): the wrapper drops
+	// the client's FileOffer, FileChunk and FileDone on channels.
+	NoP2PFile ClientDefect = "no-p2p-file"
 	// FragileChannels tears its P2P channels down with its server
 	// connection (6.9): the wrapper closes them when the link ends.
 	FragileChannels ClientDefect = "fragile-channels"
@@ -171,6 +180,10 @@ func (w *wrapper) coverDropOnChannel(f protocol.Frame) bool {
 	switch w.defect {
 	case NoChannelHeartbeat:
 		return f.Type == protocol.TypeHeartbeat
+	case NoP2PChat:
+		return f.Type == protocol.TypeClientChatMessage
+	case NoP2PFile:
+		return f.Type == protocol.TypeFileOffer || f.Type == protocol.TypeFileChunk || f.Type == protocol.TypeFileDone
 	case KeepSilentChannel:
 		return f.Type == protocol.TypeHeartbeatAck && f.Re > coverHeartbeatID
 	case NoChannelResend:
@@ -222,6 +235,8 @@ func (w *wrapper) coverFromClient(f protocol.Frame) protocol.Frame {
 // coverToServer filters a frame from the wrapped client to its server.
 func (w *wrapper) coverToServer(f protocol.Frame) (protocol.Frame, bool) {
 	switch {
+	case w.defect == NoChatRelay && f.Type == protocol.TypeChatMessage:
+		return f, false
 	case w.defect == NoChannelResend && f.Type == protocol.TypeChatMessage:
 		var c protocol.Chat
 		if json.Unmarshal(f.Body, &c) == nil && w.cover.has(c.MessageID) {
