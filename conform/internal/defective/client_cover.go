@@ -131,32 +131,14 @@ func (w *wrapper) coverChannel(cl net.Conn) func() {
 			w.cover.mu.Unlock()
 		}
 	case KeepSilentChannel:
-		if w.heartbeat <= 0 {
-			return func() {}
-		}
-		quit, done := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(done)
-			t := time.NewTicker(w.heartbeat / 2)
-			defer t.Stop()
-			for {
-				select {
-				case <-quit:
-					return
-				case <-t.C:
-					w.cover.mu.Lock()
-					w.cover.hb++
-					id := coverHeartbeatID + w.cover.hb
-					w.cover.mu.Unlock()
-					// One Write per frame, as channelIn writes whole
-					// frames for this defect.
-					if protocol.WriteFrame(cl, protocol.Frame{Type: protocol.TypeHeartbeat, ID: id}) != nil {
-						return
-					}
-				}
-			}
-		}()
-		return func() { close(quit); <-done }
+		// One Write per frame, as channelIn writes whole frames for this
+		// defect.
+		return w.beat(cl, func() protocol.Frame {
+			w.cover.mu.Lock()
+			defer w.cover.mu.Unlock()
+			w.cover.hb++
+			return protocol.Frame{Type: protocol.TypeHeartbeat, ID: coverHeartbeatID + w.cover.hb}
+		})
 	}
 	return func() {}
 }

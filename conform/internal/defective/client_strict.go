@@ -100,7 +100,16 @@ func (w *wrapper) channelRewrite(first bool, hdr, payload []byte) [][]byte {
 // maskSilence (deaf-to-silence) writes a Heartbeat to the wrapped client's
 // server link every half interval until the returned stop is called.
 func (w *wrapper) maskSilence(c net.Conn) (stop func()) {
-	if w.defect != DeafToSilence || w.heartbeat <= 0 {
+	if w.defect != DeafToSilence {
+		return func() {}
+	}
+	return w.beat(c, func() protocol.Frame { return protocol.Frame{Type: protocol.TypeHeartbeat} })
+}
+
+// beat writes next() to c every half heartbeat interval, one Write per
+// frame, until the returned stop is called (or a write fails).
+func (w *wrapper) beat(c net.Conn, next func() protocol.Frame) (stop func()) {
+	if w.heartbeat <= 0 {
 		return func() {}
 	}
 	quit, done := make(chan struct{}), make(chan struct{})
@@ -113,7 +122,7 @@ func (w *wrapper) maskSilence(c net.Conn) (stop func()) {
 			case <-quit:
 				return
 			case <-t.C:
-				if protocol.WriteFrame(c, protocol.Frame{Type: protocol.TypeHeartbeat}) != nil {
+				if protocol.WriteFrame(c, next()) != nil {
 					return
 				}
 			}
