@@ -56,7 +56,7 @@ type ServerProxy struct {
 	// spellings maps a lower-cased userID to the spelling first seen
 	// (fold-case).
 	spellings sync.Map
-	cover     coverState // server_cover.go
+	cover     serverCover // server_cover.go
 }
 
 // ServerDefects lists every server defect.

@@ -79,8 +79,8 @@ func init() {
 		NoServerHeartbeat, DropHeartbeatAck, KeepAfterLogout, StripMisses)
 }
 
-// coverState is the proxy-wide state of the defects of this file.
-type coverState struct {
+// serverCover is the proxy-wide state of the defects of this file.
+type serverCover struct {
 	gone     sync.Map // list-logged-out: userID -> protocol.UserInfo
 	unsigned sync.Map // no-sender-insert: messageID/transferID sent without userID
 }
