@@ -98,6 +98,7 @@ var v11ServerDefects = map[defective.ServerDefect][]string{
 	defective.UDPNoToken:          {"server/9.5/udp-wrong-token", "server/9.5/udp-not-logged-in", "server/9.10/udp-rejected-counted"},
 	defective.PunchTrustEndpoints: {"server/9.6/punch-relay"},
 	defective.StripKeys:           {"server/9.3/key-distribution"},
+	defective.StripMisses:         {"server/9.1/login-result"},
 }
 
 // Each defective server fails exactly its section 9 requirements (fast:
@@ -145,6 +146,14 @@ var v11ClientDefects = map[defective.ClientDefect][]string{
 	defective.KeepBadChannel: {"client/9.2/downgrade-refused", "client/9.4/wrong-proof"},
 	// The checks that take a HeartbeatAck on a proved channel as a marker.
 	defective.NoHeartbeatAck: {"client/9.4/handshake", "client/9.4/forged-ack", "client/9.4/forged-chunk"},
+	// A forged ack leaves its message to be resent, which it never is.
+	defective.NoChannelResend: {"client/9.4/forged-ack"},
+	// The message of a forged ack goes over a channel, then the server.
+	defective.NoP2PChat:   {"client/9.4/forged-ack"},
+	defective.NoChatRelay: {"client/9.4/forged-ack"},
+	// Without its key no proved channel can be made or refused.
+	defective.KeylessID: {"client/9.1/features", "client/9.2/downgrade-refused", "client/9.4/handshake", "client/9.4/wrong-proof",
+		"client/9.4/forged-ack", "client/9.4/forged-chunk", "client/9.9/channels-transport"},
 }
 
 // Each defective client fails exactly its section 9 requirements.

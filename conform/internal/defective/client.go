@@ -43,7 +43,10 @@ const (
 
 // ClientDefects lists every client defect.
 var ClientDefects = []ClientDefect{NoAck, NoHeartbeatAck, WrongLogPhrase, NoTeardown,
-	AcceptAnyProof, AcceptV1Claim, BadProof, CrossChannel, NoPunch, WrongMethod}
+	AcceptAnyProof, AcceptV1Claim, BadProof, CrossChannel, NoPunch, WrongMethod,
+	SwapInitiator, WrongAcceptLog, WrongCreateLog, KeylessID, LaxNotFound, NoLongPoll, RawListen, FakeLogout,
+	SwapVia, SwallowOffline, NoChannelHeartbeat, KeepSilentChannel, SetupLate, DoubleDeliver, NoChannelResend, FragileChannels,
+	NoP2PChat, NoChatRelay, NoP2PFile}
 
 // WrapClient returns a StartClientFunc that starts the client of start
 // behind proxies that break one rule: its server link and inbound P2P
@@ -98,8 +101,9 @@ type wrapper struct {
 	lastOnline string   // the last user a UserStateNotify online named
 	out        outbound // the wrapped client's channel dials
 	files      map[string][]protocol.Frame
-	v11                  // protocol v1.1 state, client_v11.go
-	more       moreState // for the defects of client_more.go
+	v11                   // protocol v1.1 state, client_v11.go
+	more       moreState  // for the defects of client_more.go
+	cover      coverState // for the defects of client_cover.go
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {
@@ -220,6 +224,7 @@ func (w *wrapper) serveLink(c net.Conn) {
 	}()
 	w.pumpMany(c, s, w.toClientStrict)
 	stopBeats()
+	w.serverLost() // client_cover.go
 	_ = c.Close()
 	<-done
 	_ = p2p.Close()
@@ -246,6 +251,7 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 	rin, rout := &rawIn{br: bufio.NewReader(in)}, protocol.NewReader(bufio.NewReader(out))
 	ch := w.newChannel(in, out)
 	defer w.dropChannel(ch)
+	defer w.coverChannel(out)() // client_cover.go
 	if !w.interpose(ch, rin, rout) {
 		_ = in.Close()
 		_ = out.Close()
@@ -266,7 +272,7 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 		if drop(f) {
 			return f, false
 		}
-		return ch.fromClient(f)
+		return ch.fromClient(w.coverFromClient(f))
 	})
 	if !keep() {
 		_ = in.Close()
@@ -277,6 +283,7 @@ func (w *wrapper) serveChannel(in net.Conn, clientEP string) {
 // splice pumps a P2P channel between the wrapped client (cl) and a peer
 // until either side ends.
 func (w *wrapper) splice(cl, peer net.Conn) {
+	defer w.coverChannel(cl)() // client_cover.go
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -284,16 +291,11 @@ func (w *wrapper) splice(cl, peer net.Conn) {
 		_ = cl.Close()
 	}()
 	drop, keep := w.channelOut()
-	w.pump(peer, cl, drop)
+	w.pumpWith(peer, cl, func(f protocol.Frame) (protocol.Frame, bool) { return w.coverFromClient(f), !drop(f) })
 	if !keep() {
 		_ = peer.Close()
 	}
 	<-done
-}
-
-// pump copies frames from src to dst, leaving out those drop selects.
-func (w *wrapper) pump(dst, src net.Conn, drop func(protocol.Frame) bool) {
-	w.pumpWith(dst, src, func(f protocol.Frame) (protocol.Frame, bool) { return f, drop == nil || !drop(f) })
 }
 
 // frameWriter writes whole frames to a connection, one writer at a time.
@@ -410,7 +412,7 @@ func (w *wrapper) serveControl(path, real string) error {
 		},
 	}
 	w.ctlL = ln
-	w.ctl = &http.Server{Handler: rp}
+	w.ctl = &http.Server{Handler: w.coverControl(rp)}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()

@@ -209,7 +209,7 @@ func (w *wrapper) channelOut() (drop func(protocol.Frame) bool, keep func() bool
 				mu.Unlock()
 			}
 		}
-		return w.dropFromClient(f)
+		return w.dropFromClient(f) || w.coverDropOnChannel(f)
 	}
 	keep = func() bool {
 		mu.Lock()

@@ -56,7 +56,7 @@ const (
 // whole frame first).
 func (w *wrapper) rewritesChannel() bool {
 	switch w.defect {
-	case NoDigestCheck, NoSizeCheck, AcceptBadSetup, IgnoreSetupSwitch:
+	case NoDigestCheck, NoSizeCheck, AcceptBadSetup, IgnoreSetupSwitch, DoubleDeliver, KeepSilentChannel:
 		return true
 	}
 	return false
@@ -85,6 +85,7 @@ func (w *wrapper) channelRewrite(first bool, hdr, payload []byte) [][]byte {
 	case f.Type == protocol.TypeSetupP2PMessage && !first && w.defect == IgnoreSetupSwitch:
 		return nil
 	}
+	f = w.coverRewrite(f) // client_cover.go
 	var out [][]byte
 	for _, g := range w.holdFiles(f) {
 		b, err := protocol.Marshal(g)
@@ -99,7 +100,16 @@ func (w *wrapper) channelRewrite(first bool, hdr, payload []byte) [][]byte {
 // maskSilence (deaf-to-silence) writes a Heartbeat to the wrapped client's
 // server link every half interval until the returned stop is called.
 func (w *wrapper) maskSilence(c net.Conn) (stop func()) {
-	if w.defect != DeafToSilence || w.heartbeat <= 0 {
+	if w.defect != DeafToSilence {
+		return func() {}
+	}
+	return w.beat(c, func() protocol.Frame { return protocol.Frame{Type: protocol.TypeHeartbeat} })
+}
+
+// beat writes next() to c every half heartbeat interval, one Write per
+// frame, until the returned stop is called (or a write fails).
+func (w *wrapper) beat(c net.Conn, next func() protocol.Frame) (stop func()) {
+	if w.heartbeat <= 0 {
 		return func() {}
 	}
 	quit, done := make(chan struct{}), make(chan struct{})
@@ -112,7 +122,7 @@ func (w *wrapper) maskSilence(c net.Conn) (stop func()) {
 			case <-quit:
 				return
 			case <-t.C:
-				if protocol.WriteFrame(c, protocol.Frame{Type: protocol.TypeHeartbeat}) != nil {
+				if protocol.WriteFrame(c, next()) != nil {
 					return
 				}
 			}
@@ -213,12 +223,20 @@ func (w *wrapper) dialOut(c net.Conn, real string) {
 		_ = c.Close()
 		return
 	}
+	if w.defect == SetupLate && protocol.WriteFrame(peer, protocol.Frame{Type: protocol.TypeHeartbeat, ID: coverHeartbeatID}) != nil {
+		_ = c.Close()
+		return
+	}
 	w.splice(c, peer)
 }
 
 // toServerStrict filters a frame from the wrapped client to its server:
 // the defects of this file, then those of client_more.go.
 func (w *wrapper) toServerStrict(f protocol.Frame) (protocol.Frame, bool) {
+	f, ok := w.coverToServer(f) // client_cover.go
+	if !ok {
+		return f, false
+	}
 	if w.defect == NoFileRelay {
 		switch f.Type {
 		case protocol.TypeFileOffer, protocol.TypeFileChunk, protocol.TypeFileDone, protocol.TypeFileResult:
@@ -234,7 +252,7 @@ func (w *wrapper) toServerStrict(f protocol.Frame) (protocol.Frame, bool) {
 // apply.
 func (w *wrapper) toClientStrict(f protocol.Frame) []protocol.Frame {
 	f, ok := w.toClientLink(f)
-	if !ok {
+	if !ok || w.coverDropToClient(f) { // client_cover.go
 		return nil
 	}
 	switch f.Type {

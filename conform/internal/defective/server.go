@@ -56,6 +56,7 @@ type ServerProxy struct {
 	// spellings maps a lower-cased userID to the spelling first seen
 	// (fold-case).
 	spellings sync.Map
+	cover     serverCover // server_cover.go
 }
 
 // ServerDefects lists every server defect.
@@ -140,6 +141,7 @@ type pair struct {
 	wmu            sync.Mutex // serialises writes to client
 	started        bool       // a client frame has been seen
 	chats          int        // ChatMessages from the client
+	cover          coverPair  // server_cover.go
 }
 
 func (p *ServerProxy) serve(c net.Conn) {
@@ -170,7 +172,8 @@ func (p *ServerProxy) serve(c net.Conn) {
 	pr.mu.Lock()
 	keep := p.defect == KeepBadConn && (pr.lastError == protocol.CodeBadFrame || pr.lastError == protocol.CodeUnknownType)
 	pr.mu.Unlock()
-	if !keep {
+	defer pr.coverStop()
+	if !keep && !p.coverKeep(pr) {
 		_ = c.Close()
 	}
 	<-done // ends when the client closes (or Close closes it)
@@ -315,8 +318,18 @@ func (p *ServerProxy) serverToClient(pr *pair) {
 		if p.defect == DropUnnumberedAck && f.Type == protocol.TypeHeartbeatAck && f.Re == 0 {
 			continue
 		}
+		out := p.coverToClient(pr, f)
+		if len(out) == 0 {
+			continue
+		}
+		f = out[0]
 		pr.wmu.Lock()
 		err = protocol.WriteFrame(pr.client, f)
+		for _, g := range out[1:] {
+			if err == nil {
+				err = protocol.WriteFrame(pr.client, g)
+			}
+		}
 		if err == nil && p.defect == SelfNotify && f.Type == protocol.TypeLoginResult {
 			err = p.notifySelf(pr, f)
 		}

@@ -81,7 +81,7 @@ func (p *ServerProxy) rewritesInPlace() bool {
 	case AcceptTrailing, AcceptFloatID, AcceptBadUTF8, FoldCase, FirstDuplicate, NullMalformed, EmptyTypeUnknown, UnknownBeforeLogin, NoSelfRelay, SelfNotify, CutFlooder:
 		return true
 	}
-	return false
+	return p.coverInPlace()
 }
 
 var (
@@ -222,6 +222,9 @@ func (p *ServerProxy) intercept(pr *pair, payload []byte) ([]byte, *protocol.Fra
 	errFrame := func(id int64, e protocol.Error) *protocol.Frame {
 		g := protocol.MustFrame(protocol.TypeError, e).WithRe(id)
 		return &g
+	}
+	if out, answer, cut, ok := p.coverIntercept(pr, f, ferr, payload); ok {
+		return out, answer, cut
 	}
 	switch p.defect {
 	case EmptyTypeUnknown:
