@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/p2plab/p2plab/internal/syncbuf"
 
 	"github.com/p2plab/p2plab/netlab"
 )
@@ -39,7 +39,7 @@ func testDown(t *testing.T, ctx context.Context, bin string, byID bool) {
 	dir := t.TempDir()
 	// The flag after the topology: up takes flags anywhere, like run.
 	up := exec.Command(bin, "up", "pair", "--artifacts", filepath.Join(dir, "art"))
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	up.Stdout, up.Stderr = out, out
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
@@ -110,22 +110,4 @@ func testDown(t *testing.T, ctx context.Context, bin string, byID bool) {
 	if out, err := exec.CommandContext(ctx, bin, "down", id).CombinedOutput(); err == nil {
 		t.Fatalf("down of a lab that is gone succeeded:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/p2plab/p2plab/internal/syncbuf"
 )
 
 // clock is a fake time source the test moves by hand.
@@ -92,26 +93,8 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the Line's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLine(t *testing.T) {
-	var b syncBuffer
+	var b syncbuf.Buffer
 	n := 0
 	l := StartLine(&b, time.Hour, func() string { n++; return fmt.Sprintf("status %d", n) })
 	l.Println("one")

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2plab/p2plab/internal/syncbuf"
+
 	"github.com/p2plab/p2plab/internal/progress"
 )
 
@@ -26,24 +28,6 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// syncBuffer is a bytes.Buffer safe for the live line's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // script runs two pairs of two trials, the second pair's first trial
@@ -81,7 +65,7 @@ func TestProgressPlain(t *testing.T) {
 }
 
 func TestProgressLive(t *testing.T) {
-	var b syncBuffer
+	var b syncbuf.Buffer
 	c := &clock{t: time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)}
 	p := newProgress(&b, 2, 2, c.now)
 	p.line = progress.StartLine(&b, time.Hour, p.status) // as on a terminal
@@ -125,7 +109,7 @@ func TestProgressLive(t *testing.T) {
 // TestProgressParallel runs pairs from several goroutines (as the runner
 // does) under the race detector.
 func TestProgressParallel(t *testing.T) {
-	var b syncBuffer
+	var b syncbuf.Buffer
 	p := NewProgress(&b, 4, 5)
 	p.line = progress.StartLine(&b, time.Millisecond, p.status)
 	var wg sync.WaitGroup
