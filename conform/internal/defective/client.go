@@ -56,7 +56,7 @@ var ClientDefects = []ClientDefect{NoAck, NoHeartbeatAck, WrongLogPhrase, NoTear
 func WrapClient(start conform.StartClientFunc, defect ClientDefect) conform.StartClientFunc {
 	return func(ctx context.Context, run conform.ClientRun) (func(), error) {
 		w := &wrapper{defect: defect, server: run.Server, conns: map[io.Closer]struct{}{}, heartbeat: run.Heartbeat, user: run.User,
-			out: outbound{byReal: map[string]string{}, byProxy: map[string]string{}}, files: map[string][]protocol.Frame{}}
+			out: outbound{byReal: map[string]string{}, byProxy: map[string]string{}}, files: map[fileKey][]protocol.Frame{}}
 		w.init11()
 		if err := w.listen(); err != nil {
 			return nil, err
@@ -97,13 +97,13 @@ type wrapper struct {
 	wg         sync.WaitGroup
 
 	heartbeat  time.Duration
-	user       string   // the wrapped client's userID
-	lastOnline string   // the last user a UserStateNotify online named
-	out        outbound // the wrapped client's channel dials
-	files      map[string][]protocol.Frame
-	v11                   // protocol v1.1 state, client_v11.go
-	more       moreState  // for the defects of client_more.go
-	cover      coverState // for the defects of client_cover.go
+	user       string                       // the wrapped client's userID
+	lastOnline string                       // the last user a UserStateNotify online named
+	out        outbound                     // the wrapped client's channel dials
+	files      map[fileKey][]protocol.Frame // held transfers (client_strict.go)
+	v11                                     // protocol v1.1 state, client_v11.go
+	more       moreState                    // for the defects of client_more.go
+	cover      coverState                   // for the defects of client_cover.go
 }
 
 func reuse(_, _ string, rc syscall.RawConn) error {

@@ -140,7 +140,7 @@ func (w *wrapper) pumpWith(dst, src net.Conn, fn func(protocol.Frame) (protocol.
 func (w *wrapper) channelIn(dst, src net.Conn) {
 	r := bufio.NewReader(src)
 	hdr := make([]byte, 4)
-	first := true
+	ch := &inChannel{src: src, first: true}
 	for {
 		if _, err := io.ReadFull(r, hdr); err != nil {
 			return
@@ -164,12 +164,11 @@ func (w *wrapper) channelIn(dst, src net.Conn) {
 			if _, err := io.ReadFull(r, payload); err != nil {
 				return
 			}
-			for _, b := range w.channelRewrite(first, hdr, payload) {
+			for _, b := range w.channelRewrite(ch, hdr, payload) {
 				if _, err := dst.Write(b); err != nil {
 					return
 				}
 			}
-			first = false
 			continue
 		}
 		if _, err := dst.Write(hdr); err != nil {

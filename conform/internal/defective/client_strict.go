@@ -62,14 +62,34 @@ func (w *wrapper) rewritesChannel() bool {
 	return false
 }
 
+// inChannel is what channelRewrite keeps of one channel from a peer.
+type inChannel struct {
+	src   net.Conn // the peer's side: it names the channel's held files
+	first bool     // no frame has come yet
+	user  string   // the userID of the first SetupP2PMessage
+}
+
+// fileKey names a held transfer: by channel (or server link) and
+// transferID, so that a frame on one channel never joins another's
+// transfer (docs/protocol.md 9.4).
+type fileKey struct {
+	src any
+	id  string
+}
+
 // channelRewrite applies the defect to one whole frame payload from a
-// peer on a channel (first: the channel's first frame); it returns the
-// frames to give the wrapped client, encoded, or the payload as it came.
-func (w *wrapper) channelRewrite(first bool, hdr, payload []byte) [][]byte {
+// peer on a channel; it returns the frames to give the wrapped client,
+// encoded, or the payload as it came.
+func (w *wrapper) channelRewrite(ch *inChannel, hdr, payload []byte) [][]byte {
 	raw := [][]byte{append(append([]byte(nil), hdr...), payload...)}
 	f, err := protocol.Unmarshal(payload)
 	if err != nil {
 		return raw // malformed: the client judges it
+	}
+	first := ch.first
+	ch.first = false
+	if f.Type == protocol.TypeSetupP2PMessage && first {
+		ch.user = decodeRelay(f).UserID
 	}
 	switch {
 	case f.Type == protocol.TypeSetupP2PMessage && first && w.defect == AcceptBadSetup:
@@ -82,12 +102,14 @@ func (w *wrapper) channelRewrite(first bool, hdr, payload []byte) [][]byte {
 			w.mu.Unlock()
 			f.Body, _ = json.Marshal(b)
 		}
-	case f.Type == protocol.TypeSetupP2PMessage && !first && w.defect == IgnoreSetupSwitch:
+	case f.Type == protocol.TypeSetupP2PMessage && !first && w.defect == IgnoreSetupSwitch && decodeRelay(f).UserID != ch.user:
+		// Another user: dropped. The same user's later frame is the
+		// identity handshake's step 3 (9.4), which passes.
 		return nil
 	}
 	f = w.coverRewrite(f) // client_cover.go
 	var out [][]byte
-	for _, g := range w.holdFiles(f) {
+	for _, g := range w.holdFiles(ch.src, f) {
 		b, err := protocol.Marshal(g)
 		if err != nil {
 			return raw
@@ -278,13 +300,15 @@ func (w *wrapper) toClientStrict(f protocol.Frame) []protocol.Frame {
 			f.Body, _ = json.Marshal(b)
 		}
 	}
-	return w.holdFiles(f)
+	return w.holdFiles(w, f) // the server link: keyed by the wrapper
 }
 
 // holdFiles (no-digest-check, no-size-check) holds an incoming transfer
 // until its FileDone and then gives the client an offer that matches the
-// data that came.
-func (w *wrapper) holdFiles(f protocol.Frame) []protocol.Frame {
+// data that came. src names where the frame came from (a channel's peer
+// side, or the wrapper for the server link): a transfer is held per
+// source.
+func (w *wrapper) holdFiles(src any, f protocol.Frame) []protocol.Frame {
 	if w.defect != NoDigestCheck && w.defect != NoSizeCheck {
 		return []protocol.Frame{f}
 	}
@@ -294,16 +318,17 @@ func (w *wrapper) holdFiles(f protocol.Frame) []protocol.Frame {
 	_ = json.Unmarshal(f.Body, &ids)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	held, holding := w.files[ids.TransferID]
+	k := fileKey{src, ids.TransferID}
+	held, holding := w.files[k]
 	switch {
 	case f.Type == protocol.TypeFileOffer:
-		w.files[ids.TransferID] = []protocol.Frame{f}
+		w.files[k] = []protocol.Frame{f}
 		return nil
 	case holding && f.Type == protocol.TypeFileChunk:
-		w.files[ids.TransferID] = append(held, f)
+		w.files[k] = append(held, f)
 		return nil
 	case holding && f.Type == protocol.TypeFileDone:
-		delete(w.files, ids.TransferID)
+		delete(w.files, k)
 		h := sha256.New()
 		size := 0
 		for _, c := range held[1:] {
