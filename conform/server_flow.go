@@ -188,6 +188,20 @@ func slowConsumer(ctx context.Context, t *serverT) error {
 	// way (in this process's socket, or a proxy's).
 	stop()
 	limit := t.Heartbeat*time.Duration(t.Misses+1) + slack(t.Heartbeat)
+	// Read the cut sink at once, beside the checks below: a server gives a
+	// connection it cut only a grace period to take what is left, Error
+	// slow_consumer last (5.10), and the checks of the others can outlast
+	// it on a loaded machine or behind a proxy.
+	var drainErr error
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		drainErr = drainToSlowConsumer(ctx, conn, limit)
+	}()
+	defer func() {
+		_ = conn.SetReadDeadline(time.Now())
+		<-drained
+	}()
 	dctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	if _, err := obs.expect(dctx, fmt.Sprintf("UserStateNotify{%s, onLine:false} after %d chats to it went unread", sink, sent), offline); err != nil {
@@ -202,7 +216,12 @@ func slowConsumer(ctx context.Context, t *serverT) error {
 	if err := roundTrip(ctx, obs, "the other session is still served"); err != nil {
 		return err
 	}
-	return drainToSlowConsumer(ctx, conn, limit)
+	select {
+	case <-drained:
+		return drainErr
+	case <-ctx.Done():
+		return fmt.Errorf("conform: slow consumer: reading the cut sink: %w", ctx.Err())
+	}
 }
 
 // senderKept checks that the flooding sender's connection survived its
