@@ -75,7 +75,7 @@ unit:
 
 ## conform-selftest: every defective implementation against the whole
 ## catalogue, each failing exactly its listed requirements (docs/conformance.md,
-## "The self-test"). Long (10+ minutes) and sensitive to load: run it alone.
+## "The self-test"). Long (about 25 minutes) and sensitive to load: run it alone.
 conform-selftest:
 	$(SUDO) env "PATH=$$PATH" $(GO) test -race -count=1 -timeout 40m ./conform/
 

@@ -215,6 +215,23 @@ func (t *clientT) startCUTWith(ctx context.Context, server netip.AddrPort, serve
 	return c, nil
 }
 
+// noticeWait bounds heardOnline's wait.
+const noticeWait = 3 * time.Second
+
+// heardOnline waits, at most noticeWait, until the client under test has
+// reported (its user_online event) the server's notice that peer is
+// online. An acceptor may wait only 1 s for that notice before it refuses
+// a channel from a user it does not know (docs/protocol.md 9.4, step 2),
+// and a fake peer learns the client's endpoint at its own login, in a race
+// with that notice: a dial sent before it would judge the machine's load,
+// not the client. Without the event the dial goes ahead, and the check
+// judges what the client does.
+func (c *cut) heardOnline(ctx context.Context, peer string) {
+	wctx, cancel := context.WithTimeout(ctx, noticeWait)
+	defer cancel()
+	c.events.Wait(wctx, 0, func(e api.Event) bool { return e.Type == api.EventUserOnline && e.UserID == peer })
+}
+
 // waitEvent waits for an event matching pred.
 func (c *cut) waitEvent(ctx context.Context, want string, pred func(api.Event) bool) (api.Event, error) {
 	if e, ok := c.events.Wait(ctx, 0, pred); ok {
@@ -370,6 +387,7 @@ func (t *clientT) rawDial(ctx context.Context, p *fakePeer, c *cut, local netip.
 	if err != nil {
 		return nil, err
 	}
+	c.heardOnline(ctx, p.id)
 	conn, err := t.Net.Dial(ctx, local, ep)
 	if err != nil {
 		return nil, failf("the client under test accepts a P2P connection at its advertised endpoint "+ep.String(), "dial: %v", err)
