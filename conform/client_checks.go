@@ -249,6 +249,10 @@ func channelRequirements() []Requirement {
 					if _, err := ch.expect(ctx, "SetupP2PMessage from the client", isType(protocol.TypeSetupP2PMessage)); err != nil {
 						return err
 					}
+					// A live peer beats on its channels (6.7): the
+					// channels outlive a slow check without relying on
+					// the client's own beats.
+					ch.keepAlive(t.Heartbeat / 2)
 					own[p] = ch
 				}
 				if _, err := c.waitChannels(ctx, "lists both peers", func(chs []api.Channel) bool { return hasPeer(chs, lo.id) && hasPeer(chs, hi.id) }); err != nil {
@@ -263,6 +267,7 @@ func channelRequirements() []Requirement {
 					if err := s.notice(protocol.TypeSetupP2PMessage, protocol.SetupP2P{UserID: p.id}); err != nil {
 						return err
 					}
+					s.keepAlive(t.Heartbeat / 2)
 					theirs[p] = s
 				}
 				if err := own[lo].expectClosed(ctx, "the client's own channel to "+lo.id+", whose userID is smaller"); err != nil {
