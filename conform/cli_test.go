@@ -40,6 +40,7 @@ func runCLI(t *testing.T, args ...string) (int, string) {
 // The CLI's exit codes, reports and failure text, against the reference
 // server and a defective one.
 func TestCLIServer(t *testing.T) {
+	parallelShort(t)
 	target := referenceServer(t)
 	bad, err := defective.NewServerProxy(target.Addr, defective.ForwardForged)
 	if err != nil {
@@ -93,6 +94,7 @@ func TestCLIServer(t *testing.T) {
 // conform client --cmd against the reference client, with a running
 // reference server.
 func TestCLIClient(t *testing.T) {
+	parallelShort(t)
 	target := referenceServer(t)
 	code, out := runCLI(t, "conform", "client", "--server", target.Addr.String(), "--run", "client/6.3,client/api/status",
 		"--cmd", p2plabBin+" client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}")
@@ -105,6 +107,7 @@ func TestCLIClient(t *testing.T) {
 // reference server binary), on a lab host: local (loopback addresses of
 // its own, no root) or, with auto as root, netns.
 func TestCLIServerCmd(t *testing.T) {
+	parallelShort(t)
 	cmd := p2plabBin + " server --listen {listen} --admin {admin} --heartbeat {heartbeat} --misses {misses}"
 	cases := []struct {
 		lab, where string
@@ -128,6 +131,7 @@ func TestCLIServerCmd(t *testing.T) {
 // A program under test that cannot start, or exits at once, is reported as
 // such (with its output), is not run anywhere else, and no checks run.
 func TestCLIProgramFails(t *testing.T) {
+	parallelShort(t)
 	cases := []struct {
 		name, role, cmd string
 		contains        []string
@@ -160,6 +164,7 @@ func TestCLIProgramFails(t *testing.T) {
 
 // conform client without --server starts the reference server itself.
 func TestCLIClientStartsServer(t *testing.T) {
+	parallelShort(t)
 	code, out := runCLI(t, "conform", "client", "--run", "client/6.5",
 		"--cmd", p2plabBin+" client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}")
 	if code != 0 || !strings.Contains(out, "CONFORMS") || !strings.Contains(out, "PASS  MUST   client/6.5/relay-fallback") {
@@ -172,6 +177,7 @@ func TestCLIClientStartsServer(t *testing.T) {
 // messages name: the program's logs, each check's P2PInfo log and events,
 // and the report.
 func TestCLIClientArtifacts(t *testing.T) {
+	parallelShort(t)
 	client := p2plabBin + " client --server {server} --user {user} --control {control} --log {log} --files {files} --heartbeat {heartbeat} --misses {misses}"
 	// "long": a folder too long for the control sockets, so the checks run
 	// in the host's folder and are copied when the lab closes.

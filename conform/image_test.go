@@ -15,6 +15,7 @@ import (
 // programs in an image of their own, started with a command line) run on
 // docker lab hosts and pass the checks made from other containers.
 func TestImages(t *testing.T) {
+	parallelShort(t)
 	if os.Geteuid() != 0 {
 		t.Skip("the docker lab needs root")
 	}

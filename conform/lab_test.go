@@ -25,6 +25,7 @@ func labBackends(t *testing.T) []string {
 // The reference server started on a lab host, checked from another lab
 // host, passes every server requirement.
 func TestReferenceServerInLab(t *testing.T) {
+	parallelShort(t)
 	for _, b := range labBackends(t) {
 		t.Run(b, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -56,6 +57,7 @@ func TestReferenceServerInLab(t *testing.T) {
 // server and the fake peers on two other hosts, passes every client
 // requirement (the local backend's run is TestReferenceClientConforms).
 func TestReferenceClientInLab(t *testing.T) {
+	parallelShort(t)
 	if os.Geteuid() != 0 {
 		t.Skip("the netns lab needs root")
 	}

@@ -58,6 +58,18 @@ const (
 	testClientHeartbeat = 500 * time.Millisecond
 )
 
+// parallelShort runs t in parallel with the other such tests in a -short
+// run (make test): they wait on sockets and timers far more than they use
+// the CPU (a serial -short run used 11 % of it). The full self-test keeps
+// them serial, so that its load-sensitive defect runs meet the load they
+// were measured under (docs/conformance.md, "The self-test").
+func parallelShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Parallel()
+	}
+}
+
 // referenceServer starts the reference server (in this process, on
 // loopback) for one test.
 func referenceServer(t *testing.T) conform.ServerTarget {

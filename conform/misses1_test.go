@@ -15,6 +15,7 @@ import (
 // reference server must still pass every heartbeat check, because the
 // checker's sessions keep themselves alive.
 func TestReferenceServerMisses1(t *testing.T) {
+	parallelShort(t)
 	const hb = 300 * time.Millisecond
 	s := servertest.NewServer(t, server.Config{Heartbeat: hb, Misses: 1})
 	target := conform.ServerTarget{Addr: s.Addr, Admin: s.AdminAddr.String(), Heartbeat: hb, Misses: 1, CheckTimeout: testCheckTimeout}

@@ -35,6 +35,7 @@ func clientTarget(t *testing.T, wrap func(conform.StartClientFunc) conform.Start
 
 // The reference client passes every client requirement.
 func TestReferenceClientConforms(t *testing.T) {
+	parallelShort(t)
 	target := clientTarget(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 // The reference server passes every server requirement, with nothing
 // skipped.
 func TestReferenceServerConforms(t *testing.T) {
+	parallelShort(t)
 	target := referenceServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -71,6 +71,7 @@ func TestV1ServerUnsupported(t *testing.T) {
 
 // The reference client (with --punch) passes every v1.1 requirement.
 func TestReferenceClientV11(t *testing.T) {
+	parallelShort(t)
 	target := clientTarget(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -104,9 +105,13 @@ var v11ServerDefects = map[defective.ServerDefect][]string{
 // Each defective server fails exactly its section 9 requirements (fast:
 // section 9 only, so it runs under -short too).
 func TestDefectiveServersV11(t *testing.T) {
-	target := referenceServer(t)
+	parallelShort(t)
 	for _, d := range defective.ServerDefects {
 		t.Run(string(d), func(t *testing.T) {
+			parallelShort(t)
+			// A server of its own: udp-rejected-counted reads a
+			// server-wide counter that parallel runs would move.
+			target := referenceServer(t)
 			p, err := defective.NewServerProxy(target.Addr, d)
 			if err != nil {
 				t.Fatal(err)
@@ -158,8 +163,10 @@ var v11ClientDefects = map[defective.ClientDefect][]string{
 
 // Each defective client fails exactly its section 9 requirements.
 func TestDefectiveClientsV11(t *testing.T) {
+	parallelShort(t)
 	for _, d := range defective.ClientDefects {
 		t.Run(string(d), func(t *testing.T) {
+			parallelShort(t)
 			target := clientTarget(t, func(start conform.StartClientFunc) conform.StartClientFunc {
 				return defective.WrapClient(start, d)
 			})
@@ -187,6 +194,7 @@ func TestDefectiveClientsV11(t *testing.T) {
 // failed, on every v1.1 requirement: exit status 127, through the CLI too,
 // with the verdict in the JSON and JUnit reports.
 func TestV1ClientUnsupported(t *testing.T) {
+	parallelShort(t)
 	target := referenceServer(t)
 	dir := t.TempDir()
 	jsonPath, junitPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.xml")
@@ -210,6 +218,7 @@ func TestV1ClientUnsupported(t *testing.T) {
 // MUST checks skipped (no --heartbeat) give exit status 3 and a verdict
 // that does not say CONFORMS.
 func TestCLISkippedMust(t *testing.T) {
+	parallelShort(t)
 	target := referenceServer(t)
 	code, out := runCLI(t, "conform", "server", "--addr", target.Addr.String(), "--run", "server/5.8")
 	if code != conform.ExitSkipped || strings.Contains(out, "CONFORMS") ||
