@@ -30,7 +30,8 @@ type Backend interface {
 	Start(ctx context.Context, host string, cmd Command) (Process, error)
 	// NetNS opens the host's network namespace; the caller closes it.
 	NetNS(ctx context.Context, host string) (netns.NsHandle, error)
-	// Freeze suspends every process of a host; Thaw resumes them.
+	// Freeze suspends every process of a host and returns once none of
+	// their threads runs any more; Thaw resumes them.
 	Freeze(ctx context.Context, host string) error
 	Thaw(ctx context.Context, host string) error
 	// Mount returns the host's own directory as the lab sees it (outside)

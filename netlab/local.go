@@ -196,14 +196,15 @@ func (b *localBackend) NetNS(ctx context.Context, host string) (netns.NsHandle, 
 	return netns.None(), fmt.Errorf("netlab: local: host %s: network faults: %w", host, ErrNotSupported)
 }
 
-// Freeze implements Backend with SIGSTOP to the host's process groups.
+// Freeze implements Backend with SIGSTOP to the host's process groups; it
+// returns once all their threads have stopped.
 func (b *localBackend) Freeze(ctx context.Context, host string) error {
-	return signalHost(&b.mu, &b.procs, host, syscall.SIGSTOP)
+	return signalHost(ctx, &b.mu, &b.procs, host, syscall.SIGSTOP)
 }
 
 // Thaw implements Backend.
 func (b *localBackend) Thaw(ctx context.Context, host string) error {
-	return signalHost(&b.mu, &b.procs, host, syscall.SIGCONT)
+	return signalHost(ctx, &b.mu, &b.procs, host, syscall.SIGCONT)
 }
 
 // Destroy implements Backend: it kills every program and lets go of the

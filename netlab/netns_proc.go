@@ -142,7 +142,7 @@ func (b *netnsBackend) freeze(ctx context.Context, host string, on bool) error {
 		return nil
 	}
 	sig := map[bool]syscall.Signal{true: syscall.SIGSTOP, false: syscall.SIGCONT}[on]
-	if err := signalHost(&b.mu, &b.procs, host, sig); err != nil {
+	if err := signalHost(ctx, &b.mu, &b.procs, host, sig); err != nil {
 		return fmt.Errorf("netlab: netns: %s: %w", op, err)
 	}
 	return nil
@@ -201,11 +201,14 @@ func childCommand(c Command, dir string) (cmd *exec.Cmd, closeFiles func(), err 
 }
 
 // signalHost sends sig to the process group of every running program of
-// host among procs (read under mu).
-func signalHost(mu *sync.Mutex, procs *[]*nsProc, host string, sig syscall.Signal) error {
+// host among procs (read under mu). For SIGSTOP it returns only once every
+// thread of those groups has stopped (waitStopped), so that a freeze is in
+// force when it returns.
+func signalHost(ctx context.Context, mu *sync.Mutex, procs *[]*nsProc, host string, sig syscall.Signal) error {
 	mu.Lock()
 	ps := append([]*nsProc(nil), (*procs)...)
 	mu.Unlock()
+	var groups []int
 	for _, p := range ps {
 		if p.host != host {
 			continue
@@ -215,9 +218,19 @@ func signalHost(mu *sync.Mutex, procs *[]*nsProc, host string, sig syscall.Signa
 			continue
 		default:
 		}
-		if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil {
+			if errors.Is(err, syscall.ESRCH) {
+				continue
+			}
 			return fmt.Errorf("signal %v to %s: %w", sig, host, err)
 		}
+		groups = append(groups, p.cmd.Process.Pid)
+	}
+	if sig != syscall.SIGSTOP {
+		return nil
+	}
+	if err := waitStopped(ctx, groups); err != nil {
+		return fmt.Errorf("freeze %s: %w", host, err)
 	}
 	return nil
 }

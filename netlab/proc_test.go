@@ -110,3 +110,106 @@ func TestFreezeWithSignals(t *testing.T) {
 	}
 	waitState("S")
 }
+
+// groupStates returns the state letter of every process in process group
+// pgid, read from /proc (independently of the backend's own wait).
+func groupStates(t *testing.T, pgid int) map[int]string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]string{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		// After the command: state ppid pgrp ...
+		f := strings.Fields(s[i+1:])
+		if len(f) < 3 {
+			continue
+		}
+		if g, err := strconv.Atoi(f[2]); err == nil && g == pgid {
+			out[pid] = f[0]
+		}
+	}
+	return out
+}
+
+// Freeze by signal returns only once every process of the host has
+// stopped: a program busy on another CPU when SIGSTOP is sent must not run
+// on after Freeze returns (a scenario's "freeze" step is in force when the
+// next step starts). Two busy loops, one per core, in one process group.
+func TestFreezeBySignalReturnsStopped(t *testing.T) {
+	busy := Command{Argv: []string{"/bin/sh", "-c", `while :; do :; done & while :; do :; done`}}
+	topo := Topology{
+		LANs:  []LAN{{Name: "l", Subnet: netip.MustParsePrefix("198.18.84.0/24")}},
+		Hosts: []HostSpec{{Name: "a", NICs: []NIC{{LAN: "l"}}}},
+	}
+	for _, tt := range []struct {
+		name string
+		lab  func(t *testing.T) *Lab
+	}{
+		{"netns without a freezer", func(t *testing.T) *Lab {
+			b := NewNetns().(*netnsBackend)
+			lab := procLab(t, b)
+			b.mu.Lock()
+			b.cg = cgroupRoot{} // no freezer: SIGSTOP/SIGCONT
+			b.mu.Unlock()
+			return lab
+		}},
+		{"local", func(t *testing.T) *Lab {
+			ctx := context.Background()
+			lab, err := New(ctx, NewLocal(), topo, Options{Dir: t.TempDir()})
+			if lab != nil {
+				t.Cleanup(func() { _ = lab.Close(ctx) })
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return lab
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			h := tt.lab(t).Host("a")
+			p, err := h.Start(ctx, busy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = p.Kill(context.Background()) })
+			// Bounded: 20 freeze/thaw rounds while both loops spin.
+			for round := range 20 {
+				for len(groupStates(t, p.Pid())) < 2 {
+					if ctx.Err() != nil {
+						t.Fatal("the background loop did not start")
+					}
+					time.Sleep(time.Millisecond) // poll interval of a deadline loop
+				}
+				undo, err := h.Freeze(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for pid, st := range groupStates(t, p.Pid()) {
+					if st != "T" {
+						t.Fatalf("round %d: Freeze returned with pid %d in state %s, want T (stopped)", round, pid, st)
+					}
+				}
+				if err := undo(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
