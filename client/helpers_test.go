@@ -26,7 +26,15 @@ func tctx(t *testing.T) context.Context {
 // waitEvent long-polls h's events until one matches, and returns it.
 func waitEvent(t *testing.T, h *clienttest.Client, what string, match func(api.Event) bool) api.Event {
 	t.Helper()
-	ctx := tctx(t)
+	return waitEventWithin(t, h, what, waitTimeout, match)
+}
+
+// waitEventWithin is waitEvent with a deadline of its own, for a wait at
+// the end of bulk work whose length grows with the load on the machine.
+func waitEventWithin(t *testing.T, h *clienttest.Client, what string, d time.Duration, match func(api.Event) bool) api.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
 	var after int64
 	for {
 		evs, err := h.API.Events(ctx, after, 2*time.Second)
