@@ -14,10 +14,11 @@ SUITE_TIMEOUT ?= 12m
 GOTEST_TIMEOUT ?= 14m
 BENCHTIME ?= 1s
 FUZZTIME  ?= 20s
-# Packages with unit tests (the scenario suites run separately, per backend;
-# conform runs with -short here, alone and four tests at a time (they wait
-# far more than they compute): its defective-implementation self-test is
-# `make conform-selftest`).
+# Packages with unit tests, run four packages at a time (their tests wait
+# far more than they compute: two at a time used a fifth of two cores).
+# The scenario suites run separately, per backend; conform runs after the
+# other packages, alone, with -short and four tests at a time (its
+# defective-implementation self-test is `make conform-selftest`).
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/scenarios$$' | grep -v '/conform$$')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -71,7 +72,7 @@ vet:
 	$(GO) vet ./...
 
 unit:
-	$(SUDO) env "PATH=$$PATH" TESTCONTAINERS_RYUK_DISABLED=true $(GO) test -race -count=1 -timeout $(GOTEST_TIMEOUT) $(UNIT_PKGS)
+	$(SUDO) env "PATH=$$PATH" TESTCONTAINERS_RYUK_DISABLED=true $(GO) test -race -count=1 -p 4 -timeout $(GOTEST_TIMEOUT) $(UNIT_PKGS)
 	$(SUDO) env "PATH=$$PATH" $(GO) test -race -short -count=1 -parallel 4 -timeout $(GOTEST_TIMEOUT) ./conform/
 
 ## conform-selftest: every defective implementation against the whole
